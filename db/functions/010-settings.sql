@@ -1,0 +1,32 @@
+-- Reads one scheduler setting (rhpool.settings), with a fallback when unset.
+create or replace function rhpool.setting(setting_key text, fallback text default null)
+returns text
+language sql
+stable
+as $$
+  select coalesce((select value from rhpool.settings where key = setting_key), fallback)
+$$;
+
+-- The advisory lock that serialises admission to accounts. Every code path that
+-- adds load to an account (claims, slot inserts) or changes an account's slots
+-- takes it, so "count the free slots, then fill them" can never interleave.
+create or replace function rhpool.lock_admission()
+returns void
+language sql
+volatile
+as $$
+  select pg_advisory_xact_lock(7263541, 1)
+$$;
+
+-- Job statuses by role, named once so every function agrees.
+create or replace function rhpool.in_flight_statuses()
+returns text[]
+language sql
+immutable
+as $$ select array['claimed', 'submitting', 'outcome_unknown', 'running'] $$;
+
+create or replace function rhpool.terminal_statuses()
+returns text[]
+language sql
+immutable
+as $$ select array['completed', 'failed', 'cancelled'] $$;

@@ -1,0 +1,87 @@
+-- Status, read from SQL or served by GET /status. Account names only: keys
+-- never reach the database.
+
+-- Per account: load, limit, and why it is not taking work (if it is not).
+create or replace view rhpool.account_status as
+select
+  a.name,
+  a.position,
+  a.slots as max_slots,
+  coalesce(load.held, 0) as running,
+  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now())
+       then greatest(a.slots - coalesce(load.held, 0), 0) else 0 end as available,
+  a.enabled,
+  a.disabled_reason,
+  case when a.cooldown_until > now() then a.cooldown_until end as cooldown_until,
+  a.key_fingerprint,
+  a.remain_money,
+  a.remain_coins,
+  a.reported_concurrency,
+  a.health_checked_at
+from rhpool.accounts a
+left join (select s.account, count(*)::integer as held from rhpool.slots s group by s.account) load on load.account = a.name;
+
+-- Queue depth and oldest wait per tool.
+create or replace view rhpool.queue_status as
+select
+  t.tool,
+  t.job_table,
+  count(q.job_id)::integer as queued,
+  coalesce(extract(epoch from now() - min(q.created_at)), 0)::integer as oldest_wait_seconds
+from rhpool.tools t
+left join rhpool.queue q on q.job_table = t.job_table
+group by t.tool, t.job_table;
+
+-- The plan's JSON, exactly, plus what an operator needs at a glance.
+create or replace function rhpool.pool_status()
+returns jsonb
+language sql
+stable
+as $$
+  select jsonb_build_object(
+    'totalMaxSlots', coalesce((select sum(s.max_slots) from rhpool.account_status s where s.enabled), 0),
+    'totalRunning', coalesce((select sum(s.running) from rhpool.account_status s), 0),
+    'totalQueued', (select count(*) from rhpool.queue),
+    'strategy', rhpool.setting('strategy', 'fill-first'),
+    'accounts', coalesce((
+      select jsonb_agg(jsonb_build_object(
+        'name', s.name,
+        'running', s.running,
+        'maxSlots', s.max_slots,
+        'available', s.available,
+        'enabled', s.enabled,
+        'disabledReason', s.disabled_reason,
+        'cooldownUntil', s.cooldown_until,
+        'remainMoney', s.remain_money,
+        'reportedConcurrency', s.reported_concurrency
+      ) order by s.position, s.name)
+      from rhpool.account_status s), '[]'::jsonb),
+    'queuedByTool', (select jsonb_object_agg(q.tool, q.queued order by q.tool) from rhpool.queue_status q),
+    'oldestQueuedSeconds', (select coalesce(max(q.oldest_wait_seconds), 0) from rhpool.queue_status q)
+  )
+$$;
+
+-- A job's place in the global queue (1 = next to start), computed from the
+-- queue index rather than stored: nothing is rewritten row by row when the
+-- queue moves. Null when the job is not queued.
+create or replace function rhpool.queue_position(job_table text, job_id uuid)
+returns integer
+language plpgsql
+stable
+as $$
+#variable_conflict use_variable
+declare
+  me rhpool.queue;
+  ahead integer;
+begin
+  select * into me from rhpool.queue q where q.job_table = job_table and q.job_id = job_id;
+  if not found then
+    return null;
+  end if;
+  select count(*)::integer into ahead
+  from rhpool.queue q
+  where q.priority > me.priority
+     or (q.priority = me.priority and (q.created_at, q.job_id) < (me.created_at, me.job_id));
+  return ahead + 1;
+end
+$$;

@@ -1,0 +1,56 @@
+import { fingerprint } from './fingerprint.ts';
+import { toCents } from './money.ts';
+import type { AccountOptions } from './types.ts';
+
+export interface Account {
+  /** The raw key lives only here, in memory, for lookups. */
+  readonly apiKey: string;
+  readonly fingerprint: string;
+  concurrency: number;
+  balanceCents: number;
+  coins: number;
+  apiKeyType: string;
+  /** Files uploaded with this key: RunningHub lets a key use only its own uploads. */
+  readonly uploads: Set<string>;
+}
+
+export class AccountBook {
+  private readonly accounts = new Map<string, Account>();
+
+  add(apiKey: string, options: AccountOptions = {}): Account {
+    if (!apiKey) throw new TypeError('apiKey must be a non-empty string');
+    const concurrency = options.concurrency ?? 3;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
+    const account: Account = {
+      apiKey,
+      fingerprint: fingerprint(apiKey),
+      concurrency,
+      balanceCents: toCents(options.balance ?? '100.00'),
+      coins: Number(options.coins ?? 1000),
+      apiKeyType: options.apiKeyType ?? (concurrency > 3 ? 'ENTERPRISE' : 'CONSUMER'),
+      uploads: this.accounts.get(apiKey)?.uploads ?? new Set(),
+    };
+    this.accounts.set(apiKey, account);
+    return account;
+  }
+
+  get(apiKey: string | undefined): Account | undefined {
+    return apiKey === undefined ? undefined : this.accounts.get(apiKey);
+  }
+
+  require(apiKey: string): Account {
+    const account = this.accounts.get(apiKey);
+    if (!account) throw new Error(`unknown account ${fingerprint(apiKey)}`);
+    return account;
+  }
+
+  remove(apiKey: string): boolean {
+    return this.accounts.delete(apiKey);
+  }
+
+  list(): Account[] {
+    return [...this.accounts.values()];
+  }
+}

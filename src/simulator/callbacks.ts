@@ -1,0 +1,158 @@
+import { Agent, request } from 'undici';
+import type { Ledger } from './ledger.ts';
+import type { SimTask } from './task.ts';
+import type { Timers } from './timers.ts';
+import type { SimulatorConfig } from './types.ts';
+import { classicCallbackBody, v2CallbackBody } from './views.ts';
+
+const loopbackHosts = new Set(['localhost', '::1', '[::1]']);
+
+function isLoopback(url: URL): boolean {
+  return loopbackHosts.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+/**
+ * Delivers end-of-task callbacks the way RunningHub does: POST JSON, no signature, resent
+ * when the receiver fails, answers non-2xx or is too slow. Injected callback faults
+ * (duplicate, delay, lost, out of order) are applied here.
+ */
+export class CallbackSender {
+  private readonly agent = new Agent({ keepAliveTimeout: 1000, connections: 64 });
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly timers: Timers,
+    private readonly config: () => SimulatorConfig,
+  ) {}
+
+  /**
+   * Starts delivery for a task that just ended. The promise resolves once the first attempt
+   * of the first copy got an answer (or failed), which is what callbackEarly waits for.
+   */
+  async taskEnded(task: SimTask): Promise<void> {
+    if (!task.webhookUrl || task.faults.callbackLost) return;
+    const delayMs = task.faults.callbackDelay?.delayMs ?? 0;
+    if (delayMs > 0 && !(await this.timers.sleep(delayMs))) return;
+
+    // Cancellations are reported in the v2 shape whatever the configured shape is.
+    const shape = task.status === 'CANCEL' ? 'v2' : this.config().callbackShape;
+    const body = shape === 'v2' ? v2CallbackBody(task) : classicCallbackBody(task);
+    const copies = Math.max(1, task.faults.callbackDuplicate?.copies ?? 1);
+
+    let firstAttemptDone!: () => void;
+    const firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
+
+    if (task.faults.callbackDuplicate?.concurrent) {
+      for (let copy = 1; copy <= copies; copy++) {
+        void this.chain(task, body, copy, copy === 1 ? firstAttemptDone : undefined);
+      }
+    } else {
+      void (async () => {
+        for (let copy = 1; copy <= copies && !this.timers.isClosed; copy++) {
+          await this.chain(task, body, copy, copy === 1 ? firstAttemptDone : undefined);
+        }
+      })();
+    }
+    await firstAttempt;
+
+    const outOfOrder = task.faults.callbackOutOfOrder;
+    if (outOfOrder) void this.chain(task, this.outOfOrderBody(task, shape, outOfOrder.variant ?? 'stale-event'), copies + 1);
+  }
+
+  close(): void {
+    this.stop.abort();
+    void this.agent.destroy().catch(() => undefined);
+  }
+
+  /** A late event that contradicts what the task really did. */
+  private outOfOrderBody(task: SimTask, shape: 'v2' | 'classic', variant: 'stale-event' | 'second-end'): Record<string, unknown> {
+    const contradicting: SimTask =
+      variant === 'stale-event'
+        ? { ...task, status: 'RUNNING', results: null, usage: null, failedReason: null }
+        : task.status === 'SUCCESS'
+          ? {
+              ...task,
+              status: 'FAILED',
+              results: null,
+              failedReason: {
+                node_id: '9',
+                node_name: 'SaveImage',
+                exception_type: 'RuntimeError',
+                exception_message: 'late contradicting TASK_END (injected)',
+                traceback: '',
+              },
+            }
+          : {
+              ...task,
+              status: 'SUCCESS',
+              failedReason: null,
+              results: [{ url: `https://rh-images.example/output/${task.taskId}-late.png`, nodeId: '9', outputType: 'png', text: null }],
+            };
+    const event = variant === 'stale-event' ? 'TASK_START' : 'TASK_END';
+    return shape === 'v2' ? v2CallbackBody(contradicting, event) : classicCallbackBody(contradicting, event);
+  }
+
+  /** One delivery with its resends. */
+  private async chain(task: SimTask, body: Record<string, unknown>, copy: number, onFirstAttempt?: () => void): Promise<void> {
+    const { attempts, intervalMs } = this.config().callbackRetry;
+    const event = String(body.event);
+    const payload = JSON.stringify(body);
+    try {
+      for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
+        if (this.timers.isClosed) return;
+        const ok = await this.attempt(task, payload, attempt, copy, event);
+        if (attempt === 1) onFirstAttempt?.();
+        if (ok === 'refused' || ok === true) return;
+        if (attempt < attempts && !(await this.timers.sleep(intervalMs))) return;
+      }
+    } finally {
+      onFirstAttempt?.();
+    }
+  }
+
+  private async attempt(task: SimTask, payload: string, attempt: number, copy: number, event: string): Promise<boolean | 'refused'> {
+    const started = Date.now();
+    const record = (status: number | null, error: string | null) =>
+      this.ledger.recordCallback({
+        taskId: task.taskId, at: started, attempt, copy, event, status, error, durationMs: Date.now() - started,
+      });
+
+    let url: URL;
+    try {
+      url = new URL(task.webhookUrl ?? '');
+    } catch {
+      record(null, 'invalid webhookUrl');
+      return 'refused';
+    }
+    if (!isLoopback(url) && !this.config().allowRemoteCallbacks) {
+      record(null, 'refused: the simulator only calls back loopback hosts');
+      return 'refused';
+    }
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { 'content-type': 'application/json', 'user-agent': 'RunningHub-Simulator/1.0' },
+        body: payload,
+        signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.config().callbackTimeoutMs)]),
+      });
+      await response.body.dump().catch(() => undefined);
+      record(response.statusCode, null);
+      return response.statusCode >= 200 && response.statusCode < 300;
+    } catch (error) {
+      if (this.stop.signal.aborted) return 'refused';
+      record(null, describe(error));
+      return false;
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return 'timeout';
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? code : error.message;
+  }
+  return String(error);
+}
