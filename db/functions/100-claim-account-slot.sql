@@ -60,7 +60,8 @@ begin
     into free_accounts
   from (
     select a.name, a.position, slot.n as slot_number,
-           case when chosen_strategy = 'spread' then slot.n::numeric / a.slots else 0 end as sort_load
+           -- spread: the load an account has before this slot is filled
+           case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / a.slots else 0 end as sort_load
     from rhpool.accounts a
     cross join lateral (select count(*)::integer as held from rhpool.slots s where s.account = a.name) load
     cross join lateral generate_series(load.held + 1, a.slots) as slot(n)

@@ -13,6 +13,7 @@ select
   a.enabled,
   a.disabled_reason,
   case when a.cooldown_until > now() then a.cooldown_until end as cooldown_until,
+  case when a.cooldown_until > now() then a.cooldown_reason end as cooldown_reason,
   a.key_fingerprint,
   a.remain_money,
   a.remain_coins,
@@ -52,6 +53,7 @@ as $$
         'enabled', s.enabled,
         'disabledReason', s.disabled_reason,
         'cooldownUntil', s.cooldown_until,
+        'cooldownReason', s.cooldown_reason,
         'remainMoney', s.remain_money,
         'reportedConcurrency', s.reported_concurrency
       ) order by s.position, s.name)

@@ -124,7 +124,7 @@ export class FaultBook {
     if (!(this.random() < rate)) return null;
     const params = typeof setting === 'number' ? {} : { ...setting, rate: undefined };
     const fault = { kind, ...randomDefaults[kind], ...stripUndefined(params) } as FaultSpec;
-    if (fault.kind === 'errorCode' && (typeof setting === 'number' || setting.code === undefined)) {
+    if (fault.kind === 'errorCode' && (typeof setting === 'number' || !('code' in setting) || setting.code === undefined)) {
       const codes = rates.errorCodes ?? representativeCodes;
       fault.code = codes[Math.floor(this.random() * codes.length)] ?? '1000';
     }

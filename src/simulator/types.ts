@@ -105,7 +105,7 @@ export interface FaultHandle {
 /** A probability per fault kind, or a probability plus the fault's parameters. */
 export type FaultRate<K extends FaultKind> =
   | number
-  | ({ rate: number } & Omit<Extract<FaultSpec, { kind: K }>, 'kind'>);
+  | ({ rate: number } & Partial<Omit<Extract<FaultSpec, { kind: K }>, 'kind'>>);
 
 export type FaultRates = {
   [K in FaultKind]?: FaultRate<K>;

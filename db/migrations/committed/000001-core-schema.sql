@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:885f7af7d731a4c37942abead457ed7d09edfe9a
+--! Hash: sha1:de1845ac321556389735f9616b5417925f252ec3
 
 -- rhpool core schema.
 --
@@ -124,6 +124,7 @@ create table rhpool.accounts (
   disabled_reason text,
   cooldown_until timestamptz,
   cooldown_streak integer not null default 0,
+  cooldown_reason text,
   key_fingerprint text
     constraint accounts_key_fingerprint_is_short check (length(key_fingerprint) <= 24),
   remain_money numeric,

@@ -1,0 +1,56 @@
+-- What RunningHub's answers do to an account.
+
+-- "This account is full right now": stop giving it work for a while, longer on
+-- each repeat (base × 2^streak, capped), so a busy account is not hammered.
+create or replace function rhpool.cool_down_account(account text, reason text default null)
+returns timestamptz
+language plpgsql
+volatile
+as $$
+declare
+  base_seconds numeric := rhpool.setting('cooldown_base_seconds', '5')::numeric;
+  max_seconds numeric := rhpool.setting('cooldown_max_seconds', '300')::numeric;
+  until timestamptz;
+begin
+  update rhpool.accounts a
+     set cooldown_until = now() + make_interval(secs => least(base_seconds * power(2, least(a.cooldown_streak, 20)), max_seconds)),
+         cooldown_streak = a.cooldown_streak + 1,
+         cooldown_reason = cool_down_account.reason,
+         updated_at = now()
+   where a.name = cool_down_account.account
+  returning a.cooldown_until into until;
+  return until;
+end
+$$;
+
+-- A task was accepted: the account is healthy again, its cooldown streak ends.
+create or replace function rhpool.account_accepted_task(account text)
+returns void
+language sql
+volatile
+as $$
+  update rhpool.accounts a set cooldown_streak = 0, updated_at = now()
+   where a.name = account_accepted_task.account and a.cooldown_streak <> 0
+$$;
+
+-- "This account or key is broken" (bad key, no balance): out of rotation, with
+-- the reason visible in status, until the health check sees it working again.
+create or replace function rhpool.disable_account(account text, reason text)
+returns void
+language sql
+volatile
+as $$
+  update rhpool.accounts a set enabled = false, disabled_reason = disable_account.reason, updated_at = now()
+   where a.name = disable_account.account
+$$;
+
+create or replace function rhpool.enable_account(account text)
+returns void
+language sql
+volatile
+as $$
+  update rhpool.accounts a
+     set enabled = true, disabled_reason = null, cooldown_until = null, cooldown_streak = 0, updated_at = now()
+   where a.name = enable_account.account;
+  select pg_notify('rhpool_wakeup', 'accounts');
+$$;

@@ -1,0 +1,126 @@
+// RunningHub's v2 API: Bearer key, no envelope, the task object at the top level.
+import type { RouteContext } from './context.ts';
+import { Code } from './error-codes.ts';
+import { bearerKey, errorBody, type Answer, type Endpoint, type Prepared } from './endpoint.ts';
+import type { CreateInput } from './create.ts';
+import { storeUpload, uploadLimitBytes } from './uploads.ts';
+import { promptTips, v2TaskObject } from './views.ts';
+
+export function v2Endpoints(ctx: RouteContext): Endpoint[] {
+  const unauthorized = (shape: 'v2task' | 'v2plain' | 'v2upload'): Answer => ({
+    status: ctx.config().unauthorizedHttpStatus,
+    body: errorBody(shape, Code.unauthorized),
+  });
+
+  const createInput = (input: Prepared, kind: 'ai-app' | 'workflow'): CreateInput => ({
+    api: 'v2',
+    kind,
+    path: input.path,
+    appId: (kind === 'ai-app' ? input.params.webappId : input.params.workflowId) ?? '',
+    apiKey: input.apiKey,
+    nodeInfoList: input.body.nodeInfoList,
+    webhookUrl: input.body.webhookUrl,
+    instanceType: input.body.instanceType,
+    nodeInfoOptional: false,
+  });
+
+  const run = (kind: 'ai-app' | 'workflow', url: string): Endpoint => ({
+    method: 'POST',
+    url,
+    errorShape: 'v2task',
+    isCreate: true,
+    key: bearerKey,
+    shortCircuited: (input, outcome, fault) => ctx.create.record(createInput(input, kind), outcome, fault),
+    async handle(input, fault) {
+      const result = await ctx.create.run(createInput(input, kind), fault);
+      if (!result.ok) {
+        if (result.code === Code.unauthorized) return unauthorized('v2task');
+        return { body: errorBody('v2task', result.code, result.message) };
+      }
+      const { task, statusAtAdmission } = result.admission;
+      return {
+        body: {
+          taskId: task.taskId,
+          status: statusAtAdmission,
+          errorCode: '',
+          errorMessage: '',
+          results: null,
+          clientId: task.clientId,
+          promptTips,
+          failedReason: null,
+          usage: null,
+        },
+      };
+    },
+  });
+
+  return [
+    run('ai-app', '/openapi/v2/run/ai-app/:webappId'),
+    run('workflow', '/openapi/v2/run/workflow/:workflowId'),
+    {
+      method: 'POST',
+      url: '/openapi/v2/query',
+      errorShape: 'v2task',
+      key: bearerKey,
+      async handle(input) {
+        if (!ctx.accounts.get(input.apiKey) || input.apiKey === undefined) return unauthorized('v2task');
+        const taskId = input.body.taskId;
+        if ((typeof taskId !== 'string' && typeof taskId !== 'number') || taskId === '') {
+          return { body: errorBody('v2task', Code.paramsInvalid, 'PARAMS_INVALID: taskId is required') };
+        }
+        const task = ctx.engine.find(input.apiKey, String(taskId));
+        if (!task) return { body: errorBody('v2task', Code.notFound, undefined, String(taskId)) };
+        return { body: v2TaskObject(task) };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/openapi/v2/queue/status',
+      errorShape: 'v2plain',
+      key: bearerKey,
+      async handle(input) {
+        const account = ctx.accounts.get(input.apiKey);
+        if (!account) return unauthorized('v2plain');
+        const load = ctx.engine.load(account.apiKey);
+        return {
+          body: {
+            apiKeyType: account.apiKeyType,
+            concurrentLimit: account.concurrency,
+            runningCount: load.running,
+            queuedCount: load.queued,
+            totalCurrentTasks: load.total,
+          },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/openapi/v2/media/upload/binary',
+      errorShape: 'v2upload',
+      multipart: true,
+      key: bearerKey,
+      async handle(input) {
+        const account = ctx.accounts.get(input.apiKey);
+        if (!account) return unauthorized('v2upload');
+        const file = input.upload?.file;
+        if (!file) return { body: errorBody('v2upload', Code.paramsInvalid, 'PARAMS_INVALID: multipart field "file" is required') };
+        if (file.bytes.length > uploadLimitBytes) {
+          return { body: errorBody('v2upload', Code.paramsInvalid, 'PARAMS_INVALID: file exceeds 30 MB') };
+        }
+        const stored = storeUpload(account, file);
+        return {
+          body: {
+            code: 0,
+            message: 'success',
+            data: {
+              type: stored.mediaType,
+              download_url: `https://rh-images.example/input/${stored.fileName.slice(4)}`,
+              fileName: stored.fileName,
+              size: String(stored.size),
+            },
+          },
+        };
+      },
+    },
+  ];
+}

@@ -1,0 +1,61 @@
+// Inserting jobs and accounts the way a product's client would: plain SQL.
+import type { Sql } from './db.ts'
+
+export const jobTables = ['upscaler_jobs', 'pose_changer_jobs', 'veste_ai_jobs', 'video_upscaler_jobs'] as const
+export type JobTable = (typeof jobTables)[number]
+
+/** Minimal valid inputs for a ready (queued) job of each tool. */
+export const readyInputs: Record<JobTable, Record<string, string>> = {
+  upscaler_jobs: { input_url: 'https://files.example/in.png' },
+  pose_changer_jobs: { person_image_url: 'https://files.example/person.png', reference_image_url: 'https://files.example/pose.png' },
+  veste_ai_jobs: { person_image_url: 'https://files.example/person.png', clothing_image_url: 'https://files.example/shirt.png' },
+  video_upscaler_jobs: { video_url: 'https://files.example/in.mp4' },
+}
+
+export interface InsertOptions {
+  status?: 'queued' | 'pending'
+  priority?: number
+  createdAt?: Date
+  userId?: string
+  extra?: Record<string, unknown>
+}
+
+export async function insertJob(sql: Sql, table: JobTable, options: InsertOptions = {}): Promise<string> {
+  const row: Record<string, unknown> = { ...readyInputs[table], status: options.status ?? 'queued', priority: options.priority ?? 0, ...options.extra }
+  if (options.createdAt) row.created_at = options.createdAt
+  if (options.userId) row.user_id = options.userId
+  const [inserted] = await sql`insert into ${sql(table)} ${sql(row)} returning id`
+  return inserted!.id as string
+}
+
+export interface AccountSpec {
+  name: string
+  slots: number
+}
+
+export async function setAccounts(sql: Sql, accounts: AccountSpec[]): Promise<void> {
+  const list = accounts.map((a, index) => ({ name: a.name, slots: a.slots, position: index + 1, fingerprint: `fp_${a.name}`.slice(0, 24) }))
+  await sql`select * from rhpool.sync_accounts(${sql.json(list)})`
+}
+
+export interface Claim {
+  job_table: string
+  job_id: string
+  api_account: string
+}
+
+export async function claim(sql: Sql, maxJobs = 10, strategy?: 'fill-first' | 'spread', holder = 'test'): Promise<Claim[]> {
+  return (await sql`select * from rhpool.claim_account_slot(${maxJobs}, ${holder}, 60, ${strategy ?? null})`) as unknown as Claim[]
+}
+
+export async function jobStatus(sql: Sql, table: string, id: string): Promise<Record<string, unknown>> {
+  const [row] = await sql`select * from ${sql(table)} where id = ${id}`
+  return row as Record<string, unknown>
+}
+
+/** Takes a claimed job through submission to running, as the dispatcher does. */
+export async function runClaimed(sql: Sql, c: Claim, taskId: string, holder = 'test'): Promise<void> {
+  const job = await sql`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${holder}, 30) as job`
+  if (!job[0]?.job) throw new Error(`begin_submission refused ${c.job_table} ${c.job_id}`)
+  await sql`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${taskId})`
+}

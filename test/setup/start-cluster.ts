@@ -1,0 +1,14 @@
+// tap `before` hook: one throwaway PostgreSQL cluster (pg_cron loaded) for the
+// whole run, with a migrated template database each test file copies.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { startCluster } from '../../src/localdb/cluster.ts'
+import { migrate } from '../../src/db/migrate.ts'
+import { clusterFile, templateDatabase } from '../helpers/cluster-file.ts'
+
+const dataDir = `/tmp/rhpool-test-${process.pid}-${Date.now()}`
+const cluster = await startCluster({ dataDir, fast: true })
+const url = await cluster.createDatabase(templateDatabase)
+await migrate(url)
+mkdirSync(dirname(clusterFile), { recursive: true })
+writeFileSync(clusterFile, JSON.stringify({ port: cluster.port, dataDir }))
