@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:de1845ac321556389735f9616b5417925f252ec3
+--! Hash: sha1:d769181fb2e867e6f7bd6fe7f6bdaced2e7e5ea2
 
 -- rhpool core schema.
 --
@@ -266,7 +266,7 @@ alter table public.upscaler_jobs
 alter table public.pose_changer_jobs
   add constraint pose_changer_jobs_person_image_url_or_person_file_name_required
     check (status = 'pending' or status = 'cancelled' or coalesce(person_image_url, person_file_name) is not null) not valid,
-  add constraint pose_changer_jobs_reference_image_url_or_reference_file_name_required
+  add constraint pose_changer_jobs_reference_image_url_or_file_name_required
     check (status = 'pending' or status = 'cancelled' or coalesce(reference_image_url, reference_file_name) is not null) not valid;
 alter table public.veste_ai_jobs
   add constraint veste_ai_jobs_person_image_url_or_person_file_name_required
