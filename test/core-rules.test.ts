@@ -99,7 +99,7 @@ t.test('cancel: queued at once, running by request, finished left alone', async 
 t.test('queue positions are computed across tables and move as the queue moves', async (t) => {
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 1 }])
-  const ids = []
+  const ids: Array<{ table: 'upscaler_jobs' | 'veste_ai_jobs'; id: string }> = []
   for (let i = 0; i < 5; i++) ids.push({ table: i % 2 ? 'veste_ai_jobs' : 'upscaler_jobs', id: await insertJob(sql, i % 2 ? 'veste_ai_jobs' : 'upscaler_jobs', { createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)) }) })
   const positions = async () => Promise.all(ids.map(async (j) => (await sql`select rhpool.queue_position(${j.table}, ${j.id}) as p`)[0]!.p))
   t.same(await positions(), [1, 2, 3, 4, 5])

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { startReceiver, type Receiver } from './helpers/sim-receiver.ts';
-import { call, nodeInfo, runV2, sleep } from './helpers/sim-client.ts';
+import { call, nodeInfo, runV2, sleep, until } from './helpers/sim-client.ts';
 
 const KEY = 'key-alpha-0001';
 const KEY2 = 'key-beta-0002';
@@ -75,7 +75,7 @@ t.test('failed task: 805 with failedReason, v2 query and classic outputs', async
 });
 
 t.test('concurrency limit: 421 creates nothing; max concurrency is exact', async (t) => {
-  sim.configure({ taskDurationMs: 300 });
+  sim.configure({ taskDurationMs: 1000 });
   const answers = await Promise.all(Array.from({ length: 6 }, () => runV2(sim.url, KEY2)));
   const accepted = answers.filter((a) => a.json.taskId !== '');
   const refused = answers.filter((a) => a.json.errorCode === '421');
@@ -93,8 +93,8 @@ t.test('concurrency limit: 421 creates nothing; max concurrency is exact', async
   t.same(qs.json, { apiKeyType: 'CONSUMER', concurrentLimit: 2, runningCount: 2, queuedCount: 0, totalCurrentTasks: 2 });
   t.same(sim.queueStatus(KEY2), qs.json);
 
-  await sleep(400);
-  t.equal(sim.ledger.concurrency(KEY2).running, 0, 'slots freed at the end');
+  await until(() => sim.ledger.concurrency(KEY2).running === 0, 5000, 'tasks to end');
+  t.pass('slots freed at the end');
   t.equal((await runV2(sim.url, KEY2)).json.errorCode, '', 'room again');
 });
 
@@ -166,8 +166,7 @@ t.test('balance exhaustion answers 416', async (t) => {
   sim.setBalance(KEY, '0.10');
   await runV2(sim.url, KEY);
   await runV2(sim.url, KEY);
-  await sleep(150);
-  t.equal(sim.balance(KEY), '0.00');
+  await until(() => sim.balance(KEY) === '0.00', 3000, 'both tasks to be charged');
   const res = await runV2(sim.url, KEY);
   t.match(res.json, { taskId: '', errorCode: '416', errorMessage: 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET' });
   const status = await call(sim.url, 'POST', '/uc/openapi/accountStatus', { body: { apikey: KEY } });
@@ -177,7 +176,7 @@ t.test('balance exhaustion answers 416', async (t) => {
 });
 
 t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key spelling', async (t) => {
-  sim.configure({ queueDelayMs: 100, taskDurationMs: 100 });
+  sim.configure({ queueDelayMs: 500, taskDurationMs: 1000 });
   const run = await call(sim.url, 'POST', '/task/openapi/ai-app/run', {
     body: { apiKey: KEY, webappId: '42', nodeInfoList: nodeInfo, webhookUrl: `${receiver.url}/hooks/classic` },
   });
@@ -187,12 +186,11 @@ t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key s
 
   t.same((await ask('/task/openapi/status')).json, { code: 0, msg: 'success', data: 'QUEUED' });
   t.match((await ask('/task/openapi/outputs')).json, { code: 813 });
-  await sleep(130);
-  t.same((await ask('/task/openapi/status')).json.data, 'RUNNING');
+  await until(async () => (await ask('/task/openapi/status')).json.data === 'RUNNING', 3000, 'RUNNING');
   t.match((await ask('/task/openapi/outputs')).json, { code: 804 });
   await receiver.waitFor(1);
   t.same((await ask('/task/openapi/status')).json.data, 'SUCCESS');
-  t.match((await ask('/task/openapi/outputs')).json, { code: 0, data: [{ fileUrl: String, fileType: 'png', nodeId: '9', consumeCoins: '5', consumeMoney: '0.05' }] });
+  t.match((await ask('/task/openapi/outputs')).json, { code: 0, data: [{ fileUrl: String, fileType: 'png', nodeId: '9', consumeCoins: '6', consumeMoney: '0.06' }] });
 
   const create = await call(sim.url, 'POST', '/task/openapi/create', { body: { apiKey: KEY, workflowId: '77' } });
   t.equal(create.json.code, 0, 'classic workflow create runs without nodeInfoList');
@@ -207,8 +205,7 @@ t.test('cancel: running task ends CANCEL, frees the slot, calls back with CANCEL
   sim.configure({ taskDurationMs: 5000 });
   const res = await runV2(sim.url, KEY2, { webhookUrl: `${receiver.url}/hooks/cancel-me` });
   const taskId = res.json.taskId;
-  await sleep(20);
-  t.equal(sim.queueStatus(KEY2).runningCount, 1);
+  await until(() => sim.queueStatus(KEY2).runningCount === 1, 3000, 'RUNNING');
   const cancel = await call(sim.url, 'POST', '/task/openapi/cancel', { body: { apiKey: KEY2, taskId } });
   t.same(cancel.json, { code: 0, msg: 'success', data: null });
   t.equal(sim.queueStatus(KEY2).totalCurrentTasks, 0, 'slot freed');

@@ -50,7 +50,7 @@ end
 $$;
 
 -- claimed → submitting, just before the HTTP call. Extends the lease to cover
--- the call. Returns the job (with its tool's app and node map) or null when the
+-- the call. Returns the job (attempts now counts this one) or null when the
 -- claim is no longer this holder's (recovered, cancelled): then send nothing.
 create or replace function rhpool.begin_submission(job_table text, job_id uuid, claimed_by text, timeout_seconds integer default 60)
 returns jsonb
@@ -73,10 +73,7 @@ begin
   update rhpool.slots s set lease_expires_at = now() + make_interval(secs => timeout_seconds + 30)
    where s.job_table = begin_submission.job_table and s.job_id = begin_submission.job_id;
   perform rhpool.set_job_fields(begin_submission.job_table, begin_submission.job_id, '{"status": "submitting"}');
-  return rhpool.lock_job(begin_submission.job_table, begin_submission.job_id)
-    || jsonb_build_object('job_table', begin_submission.job_table)
-    || (select jsonb_build_object('tool', t.tool, 'app', t.app, 'node_map', t.node_map, 'instance_type', t.instance_type)
-        from rhpool.tools t where t.job_table = begin_submission.job_table);
+  return rhpool.lock_job(begin_submission.job_table, begin_submission.job_id);
 end
 $$;
 
@@ -145,18 +142,23 @@ volatile
 as $$
 declare
   job jsonb := rhpool.lock_job(retry_later.job_table, retry_later.job_id);
+  attempts_used integer;
 begin
   if job is null or job ->> 'status' not in ('claimed', 'submitting') then
     return job ->> 'status';
   end if;
-  if (job ->> 'attempts')::integer >= (job ->> 'max_attempts')::integer then
+  -- A failure before the request went out (an input that would not download)
+  -- counts as an attempt too, so a dead input cannot retry forever.
+  attempts_used := (job ->> 'attempts')::integer + case when job ->> 'status' = 'claimed' then 1 else 0 end;
+  if attempts_used >= (job ->> 'max_attempts')::integer then
     perform rhpool.set_job_fields(retry_later.job_table, retry_later.job_id, jsonb_build_object(
-      'status', 'failed', 'error_code', retry_later.error_code,
-      'error_message', format('%s (gave up after %s attempts)', retry_later.error_message, job ->> 'attempts')));
+      'status', 'failed', 'error_code', retry_later.error_code, 'attempts', attempts_used,
+      'error_message', format('%s (gave up after %s attempts)', retry_later.error_message, attempts_used)));
     return 'failed';
   end if;
   perform rhpool.set_job_fields(retry_later.job_table, retry_later.job_id, jsonb_build_object(
     'status', 'queued', 'error_code', retry_later.error_code, 'error_message', retry_later.error_message,
+    'attempts', attempts_used,
     'not_before', now() + make_interval(secs => greatest(retry_later.delay_seconds, 0))));
   return 'queued';
 end
@@ -242,5 +244,35 @@ begin
   select jsonb_object_agg(f.key, f.value) into fields from jsonb_each(fields) f where f.value <> 'null'::jsonb;
   perform rhpool.set_job_fields(finish_job.job_table, finish_job.job_id, fields);
   return 'applied';
+end
+$$;
+
+-- The job a dispatcher holds a claim on, with its tool's definition, read
+-- before the submission starts (inputs are uploaded while the job is still
+-- only claimed: a crash then just returns it to the queue). Null when the
+-- claim is no longer this holder's.
+create or replace function rhpool.claimed_job(job_table text, job_id uuid, claimed_by text)
+returns jsonb
+language plpgsql
+stable
+as $$
+declare
+  job jsonb;
+begin
+  if not exists (
+    select 1 from rhpool.slots s
+    where s.job_table = claimed_job.job_table and s.job_id = claimed_job.job_id
+      and s.holder is not distinct from claimed_job.claimed_by and s.lease_expires_at is not null
+  ) then
+    return null;
+  end if;
+  execute format('select to_jsonb(j) from public.%I j where j.id = $1 and j.status = ''claimed''', claimed_job.job_table)
+    into job using claimed_job.job_id;
+  if job is null then
+    return null;
+  end if;
+  return jsonb_build_object('job', job) || (
+    select jsonb_build_object('tool', jsonb_build_object('tool', t.tool, 'app', t.app, 'node_map', t.node_map, 'instance_type', t.instance_type))
+    from rhpool.tools t where t.job_table = claimed_job.job_table);
 end
 $$;

@@ -16,12 +16,22 @@ export interface Account {
 
 export class AccountBook {
   private readonly accounts = new Map<string, Account>();
+  private readonly removed = new Map<string, Account>();
 
+  /** Adds a key, or updates an existing one in place (its running tasks keep counting). */
   add(apiKey: string, options: AccountOptions = {}): Account {
     if (!apiKey) throw new TypeError('apiKey must be a non-empty string');
-    const concurrency = options.concurrency ?? 3;
+    const concurrency = options.concurrency ?? this.accounts.get(apiKey)?.concurrency ?? 3;
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
+    const existing = this.accounts.get(apiKey);
+    if (existing) {
+      existing.concurrency = concurrency;
+      if (options.balance !== undefined) existing.balanceCents = toCents(options.balance);
+      if (options.coins !== undefined) existing.coins = Number(options.coins);
+      if (options.apiKeyType !== undefined) existing.apiKeyType = options.apiKeyType;
+      return existing;
     }
     const account: Account = {
       apiKey,
@@ -30,7 +40,7 @@ export class AccountBook {
       balanceCents: toCents(options.balance ?? '100.00'),
       coins: Number(options.coins ?? 1000),
       apiKeyType: options.apiKeyType ?? (concurrency > 3 ? 'ENTERPRISE' : 'CONSUMER'),
-      uploads: this.accounts.get(apiKey)?.uploads ?? new Set(),
+      uploads: this.removed.get(apiKey)?.uploads ?? new Set(),
     };
     this.accounts.set(apiKey, account);
     return account;
@@ -47,6 +57,10 @@ export class AccountBook {
   }
 
   remove(apiKey: string): boolean {
+    const account = this.accounts.get(apiKey);
+    if (!account) return false;
+    // Kept aside so a key added back finds its account (and its files) again.
+    this.removed.set(apiKey, account);
     return this.accounts.delete(apiKey);
   }
 

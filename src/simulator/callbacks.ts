@@ -5,6 +5,19 @@ import type { Timers } from './timers.ts';
 import type { SimulatorConfig } from './types.ts';
 import { classicCallbackBody, v2CallbackBody } from './views.ts';
 
+/** What getWebhookDetail reports about a task's callback. */
+export interface WebhookDetail {
+  id: string;
+  taskId: string;
+  webhookUrl: string;
+  /** The JSON body sent, as a string. */
+  eventData: string;
+  callbackStatus: 'PENDING' | 'SUCCESS' | 'FAILED';
+  retryCount: number;
+  createTime: string;
+  updateTime: string;
+}
+
 const loopbackHosts = new Set(['localhost', '::1', '[::1]']);
 
 function isLoopback(url: URL): boolean {
@@ -19,6 +32,8 @@ function isLoopback(url: URL): boolean {
 export class CallbackSender {
   private readonly agent = new Agent({ keepAliveTimeout: 1000, connections: 64 });
   private readonly stop = new AbortController();
+  private readonly details = new Map<string, WebhookDetail>();
+  private nextWebhookId = 1_000_000_000_000_000_000n;
 
   constructor(
     private readonly ledger: Ledger,
@@ -31,33 +46,65 @@ export class CallbackSender {
    * of the first copy got an answer (or failed), which is what callbackEarly waits for.
    */
   async taskEnded(task: SimTask): Promise<void> {
-    if (!task.webhookUrl || task.faults.callbackLost) return;
-    const delayMs = task.faults.callbackDelay?.delayMs ?? 0;
-    if (delayMs > 0 && !(await this.timers.sleep(delayMs))) return;
-
+    const webhookUrl = task.webhookUrl;
+    if (!webhookUrl) return;
     // Cancellations are reported in the v2 shape whatever the configured shape is.
     const shape = task.status === 'CANCEL' ? 'v2' : this.config().callbackShape;
     const body = shape === 'v2' ? v2CallbackBody(task) : classicCallbackBody(task);
-    const copies = Math.max(1, task.faults.callbackDuplicate?.copies ?? 1);
+    const now = new Date().toISOString();
+    const detail: WebhookDetail = {
+      id: String(this.nextWebhookId++),
+      taskId: task.taskId,
+      webhookUrl,
+      eventData: JSON.stringify(body),
+      callbackStatus: task.faults.callbackLost ? 'FAILED' : 'PENDING',
+      retryCount: 0,
+      createTime: now,
+      updateTime: now,
+    };
+    this.details.set(task.taskId, detail);
+
+    if (task.faults.callbackLost) return;
+    const delayMs = task.faults.callbackDelay?.delayMs ?? 0;
+    if (delayMs > 0 && !(await this.timers.sleep(delayMs))) return;
+    const duplicate = task.faults.callbackDuplicate;
+    const copies = duplicate ? Math.max(1, duplicate.copies ?? 2) : 1;
 
     let firstAttemptDone!: () => void;
     const firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
 
     if (task.faults.callbackDuplicate?.concurrent) {
       for (let copy = 1; copy <= copies; copy++) {
-        void this.chain(task, body, copy, copy === 1 ? firstAttemptDone : undefined);
+        void this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
       }
     } else {
       void (async () => {
         for (let copy = 1; copy <= copies && !this.timers.isClosed; copy++) {
-          await this.chain(task, body, copy, copy === 1 ? firstAttemptDone : undefined);
+          await this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
         }
       })();
     }
     await firstAttempt;
 
     const outOfOrder = task.faults.callbackOutOfOrder;
-    if (outOfOrder) void this.chain(task, this.outOfOrderBody(task, shape, outOfOrder.variant ?? 'stale-event'), copies + 1);
+    if (outOfOrder) void this.chain(task, webhookUrl, this.outOfOrderBody(task, shape, outOfOrder.variant ?? 'stale-event'), copies + 1);
+  }
+
+  detail(taskId: string): WebhookDetail | undefined {
+    const detail = this.details.get(taskId);
+    return detail && { ...detail };
+  }
+
+  /** retryWebhook: send the task's callback again, to webhookUrl if given. */
+  retry(webhookId: string, webhookUrl: string | undefined, task: (taskId: string) => SimTask | undefined): boolean {
+    const detail = [...this.details.values()].find((d) => d.id === webhookId);
+    const target = detail && task(detail.taskId);
+    if (!detail || !target) return false;
+    const url = webhookUrl || detail.webhookUrl;
+    detail.webhookUrl = url;
+    detail.callbackStatus = 'PENDING';
+    void this.chain(target, url, JSON.parse(detail.eventData) as Record<string, unknown>, 1, undefined, detail);
+    return true;
   }
 
   close(): void {
@@ -94,24 +141,38 @@ export class CallbackSender {
   }
 
   /** One delivery with its resends. */
-  private async chain(task: SimTask, body: Record<string, unknown>, copy: number, onFirstAttempt?: () => void): Promise<void> {
+  private async chain(
+    task: SimTask,
+    url: string,
+    body: Record<string, unknown>,
+    copy: number,
+    onFirstAttempt?: () => void,
+    detail?: WebhookDetail,
+  ): Promise<void> {
     const { attempts, intervalMs } = this.config().callbackRetry;
     const event = String(body.event);
     const payload = JSON.stringify(body);
+    const settle = (status: WebhookDetail['callbackStatus'], attempt: number) => {
+      if (!detail) return;
+      detail.callbackStatus = status;
+      detail.retryCount = attempt - 1;
+      detail.updateTime = new Date().toISOString();
+    };
     try {
       for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
         if (this.timers.isClosed) return;
-        const ok = await this.attempt(task, payload, attempt, copy, event);
+        const ok = await this.attempt(task, url, payload, attempt, copy, event);
         if (attempt === 1) onFirstAttempt?.();
-        if (ok === 'refused' || ok === true) return;
-        if (attempt < attempts && !(await this.timers.sleep(intervalMs))) return;
+        if (ok === true) return settle('SUCCESS', attempt);
+        if (ok === 'refused' || attempt >= attempts) return settle('FAILED', attempt);
+        if (!(await this.timers.sleep(intervalMs))) return;
       }
     } finally {
       onFirstAttempt?.();
     }
   }
 
-  private async attempt(task: SimTask, payload: string, attempt: number, copy: number, event: string): Promise<boolean | 'refused'> {
+  private async attempt(task: SimTask, target: string, payload: string, attempt: number, copy: number, event: string): Promise<boolean | 'refused'> {
     const started = Date.now();
     const record = (status: number | null, error: string | null) =>
       this.ledger.recordCallback({
@@ -120,7 +181,7 @@ export class CallbackSender {
 
     let url: URL;
     try {
-      url = new URL(task.webhookUrl ?? '');
+      url = new URL(target);
     } catch {
       record(null, 'invalid webhookUrl');
       return 'refused';

@@ -1,4 +1,5 @@
 import type { AccountBook } from './accounts.ts';
+import type { CallbackSender } from './callbacks.ts';
 import type { CreateFlow } from './create.ts';
 import type { TaskEngine } from './engine.ts';
 import type { SimulatorConfig } from './types.ts';
@@ -8,5 +9,6 @@ export interface RouteContext {
   accounts: AccountBook;
   engine: TaskEngine;
   create: CreateFlow;
+  callbacks: CallbackSender;
   config: () => SimulatorConfig;
 }

@@ -8,7 +8,7 @@ import { defaultConfig, mergeConfig, type ConfigPatch } from './config.ts';
 import { CreateFlow } from './create.ts';
 import { TaskEngine } from './engine.ts';
 import { FaultBook } from './faults.ts';
-import { Ledger } from './ledger.ts';
+import { Ledger, type LedgerView } from './ledger.ts';
 import { formatCents, toCents } from './money.ts';
 import { seededRandom, taskIdGenerator } from './random.ts';
 import { classicEndpoints } from './routes-classic.ts';
@@ -26,7 +26,7 @@ import type {
 
 export type * from './types.ts';
 export type { ConfigPatch } from './config.ts';
-export type { Ledger } from './ledger.ts';
+export type { LedgerView } from './ledger.ts';
 export { fingerprint } from './fingerprint.ts';
 
 export interface QueueStatus {
@@ -50,7 +50,7 @@ export interface Simulator {
   /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
   readonly url: string;
   readonly port: number;
-  readonly ledger: Ledger;
+  readonly ledger: LedgerView;
   /** The configuration now in force (a copy). */
   readonly config: SimulatorConfig;
   close(): Promise<void>;
@@ -87,7 +87,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const create = new CreateFlow(accounts, engine, faults, ledger, getConfig);
   for (const { apiKey, ...rest } of options.accounts ?? []) accounts.add(apiKey, rest);
 
-  const ctx = { accounts, engine, create, config: getConfig };
+  const ctx = { accounts, engine, create, callbacks, config: getConfig };
   const app = buildServer([...v2Endpoints(ctx), ...classicEndpoints(ctx)], {
     faults,
     timers,

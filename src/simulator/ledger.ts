@@ -114,3 +114,18 @@ export class Ledger {
     return duplicates;
   }
 }
+
+/** What the simulator hands out: the ledger without its writers. */
+export type LedgerView = Pick<
+  Ledger,
+  | 'submissions'
+  | 'callbacks'
+  | 'callbacksFor'
+  | 'tasks'
+  | 'task'
+  | 'concurrency'
+  | 'maxConcurrencyAnyKey'
+  | 'allConcurrency'
+  | 'submissionsByJobRef'
+  | 'duplicateJobRefs'
+>;

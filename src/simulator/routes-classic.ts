@@ -88,6 +88,24 @@ export function classicEndpoints(ctx: RouteContext): Endpoint[] {
       ctx.engine.cancel(task);
       return { body: classicOk(null) };
     }),
+    onTask('/task/openapi/getWebhookDetail', (task) => ({ body: classicOk(ctx.callbacks.detail(task.taskId) ?? null) })),
+    {
+      method: 'POST',
+      url: '/task/openapi/retryWebhook',
+      errorShape: 'classic',
+      key: bodyKey,
+      async handle(input) {
+        const apiKey = input.apiKey;
+        if (apiKey === undefined || !ctx.accounts.get(apiKey)) return unauthorized;
+        const { webhookId, webhookUrl } = input.body;
+        if (typeof webhookId !== 'string' && typeof webhookId !== 'number') {
+          return { body: classicError(Code.paramsInvalid, 'PARAMS_INVALID: webhookId is required') };
+        }
+        const url = typeof webhookUrl === 'string' ? webhookUrl : undefined;
+        const found = ctx.callbacks.retry(String(webhookId), url, (taskId) => ctx.engine.find(apiKey, taskId));
+        return { body: found ? classicOk(null) : classicError(Code.notFound) };
+      },
+    },
     {
       method: 'POST',
       url: '/uc/openapi/accountStatus',

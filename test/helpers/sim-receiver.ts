@@ -54,7 +54,7 @@ export async function startReceiver(): Promise<Receiver> {
     answerWith(fn) {
       statusFor = fn;
     },
-    waitFor(count, timeoutMs = 3000) {
+    waitFor(count, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (received.length >= count) {

@@ -1,0 +1,123 @@
+// The whole runtime configuration, read from the environment once, validated
+// with zod, frozen. A bad value stops the process at start with a message
+// naming the variable and saying why.
+import { z } from 'zod'
+import { accountsFromEnv, type AccountConfig } from './accounts.ts'
+import { ConfigError } from './errors.ts'
+
+export { ConfigError } from './errors.ts'
+export type { AccountConfig } from './accounts.ts'
+
+export interface Config {
+  databaseUrl: string
+  accounts: AccountConfig[]
+  runningHubBaseUrl: string
+  /** Where RunningHub can reach this service's webhook route. */
+  publicBaseUrl: string
+  webhookSecret: string
+  strategy: 'fill-first' | 'spread'
+  http: { host: string; port: number; enabled: boolean }
+  dispatcher: {
+    enabled: boolean
+    /** How many submissions one process runs at once. */
+    maxConcurrentSubmissions: number
+    /** Backstop poll when no NOTIFY arrives. */
+    pollIntervalMs: number
+    leaseSeconds: number
+    requestTimeoutMs: number
+    retryBaseMs: number
+    retryMaxMs: number
+    /** Confirm a callback with POST /openapi/v2/query before trusting it. */
+    confirmCallbacks: boolean
+    /** Run maintenance on the dispatcher's own timer (when pg_cron is absent). */
+    maintenanceIntervalMs: number
+  }
+  logLevel: string
+}
+
+const urlOf = (what: string) =>
+  z.string().trim().url(`must be a URL (${what})`).refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://')
+
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? String(fallback) : v))
+    .refine((v) => /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? String(fallback) : v.toLowerCase()))
+    .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
+    .transform((v) => ['true', '1', 'yes'].includes(v))
+
+const schema = z.object({
+  DATABASE_URL: z.string().trim().min(1, 'is required (postgres://user:password@host:5432/database)')
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// connection string'),
+  RUNNINGHUB_BASE_URL: urlOf('RunningHub host, e.g. https://www.runninghub.ai').default('https://www.runninghub.ai'),
+  PUBLIC_BASE_URL: urlOf('this service as RunningHub reaches it, e.g. https://rhpool.example.com').optional(),
+  WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters (it signs webhook URLs; generate one with `openssl rand -hex 32`)').optional(),
+  RHPOOL_STRATEGY: z.enum(['fill-first', 'spread'], { message: "must be 'fill-first' or 'spread'" }).default('fill-first'),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65535, 8080),
+  RHPOOL_HTTP: flag(true),
+  RHPOOL_DISPATCHER: flag(true),
+  RHPOOL_MAX_CONCURRENT_SUBMISSIONS: integer(1, 1000, 32),
+  RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
+  RHPOOL_LEASE_SECONDS: integer(5, 3600, 120),
+  RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
+  RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
+  RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
+  RHPOOL_CONFIRM_CALLBACKS: flag(false),
+  RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+})
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new ConfigError(String(issue.path[0] ?? 'configuration'), issue.message)
+  }
+  const v = parsed.data
+  const accounts = accountsFromEnv(env)
+  const dispatcherEnabled = v.RHPOOL_DISPATCHER
+  if (dispatcherEnabled && accounts.length === 0) {
+    throw new ConfigError('RUNNINGHUB_API_KEY', 'is required: the dispatcher needs at least one RunningHub account (set RHPOOL_DISPATCHER=false to run only the webhook and status server)')
+  }
+  if (!v.WEBHOOK_SECRET) {
+    throw new ConfigError('WEBHOOK_SECRET', 'is required (at least 32 characters): it signs the webhook URL each task carries, so forged callbacks change nothing')
+  }
+  if (dispatcherEnabled && !v.PUBLIC_BASE_URL) {
+    throw new ConfigError('PUBLIC_BASE_URL', 'is required: RunningHub must be told where to send the end-of-task callback')
+  }
+  if (v.RHPOOL_RETRY_MAX_MS < v.RHPOOL_RETRY_BASE_MS) {
+    throw new ConfigError('RHPOOL_RETRY_MAX_MS', `must be at least RHPOOL_RETRY_BASE_MS (${v.RHPOOL_RETRY_BASE_MS})`)
+  }
+  return Object.freeze({
+    databaseUrl: v.DATABASE_URL,
+    accounts,
+    runningHubBaseUrl: v.RUNNINGHUB_BASE_URL.replace(/\/+$/, ''),
+    publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://${v.HOST}:${v.PORT}`).replace(/\/+$/, ''),
+    webhookSecret: v.WEBHOOK_SECRET,
+    strategy: v.RHPOOL_STRATEGY,
+    http: { host: v.HOST, port: v.PORT, enabled: v.RHPOOL_HTTP },
+    dispatcher: {
+      enabled: dispatcherEnabled,
+      maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,
+      pollIntervalMs: v.RHPOOL_POLL_INTERVAL_MS,
+      leaseSeconds: v.RHPOOL_LEASE_SECONDS,
+      requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
+      retryBaseMs: v.RHPOOL_RETRY_BASE_MS,
+      retryMaxMs: v.RHPOOL_RETRY_MAX_MS,
+      confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
+      maintenanceIntervalMs: v.RHPOOL_MAINTENANCE_INTERVAL_MS,
+    },
+    logLevel: v.LOG_LEVEL,
+  })
+}

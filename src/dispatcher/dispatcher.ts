@@ -1,0 +1,171 @@
+// The dispatcher: claims jobs the moment a slot and a job meet, submits them,
+// and gives everything back cleanly on stop.
+//
+// It wakes on NOTIFY (a job became claimable, a slot was freed) and also polls,
+// because a notification is only a hint: it can be lost with a connection.
+// postgres.js re-establishes LISTEN after a reconnect. Several dispatcher
+// processes at once are safe: admission is decided in claim_account_slot().
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import type { Config, AccountConfig } from '../config/index.ts'
+import type { Sql } from '../db/connect.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import { RunningHubClient } from '../runninghub/client.ts'
+import { processCancellations } from './cancellations.ts'
+import { submitClaim, type Claim } from './submit.ts'
+import { syncAccounts } from './sync-accounts.ts'
+
+export interface DispatcherOptions {
+  sql: Sql
+  config: Config
+  log: Logger
+  metrics?: Metrics
+}
+
+export class Dispatcher {
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
+  private readonly client: RunningHubClient
+  private accounts = new Map<string, AccountConfig>()
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private stopping = false
+  private wakeUp: (() => void) | null = null
+  private pendingWake = false
+  private loop: Promise<void> | null = null
+  private unlisten: Array<() => Promise<void>> = []
+  private cancelTimer: NodeJS.Timeout | null = null
+  listening = false
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
+  }
+
+  get runningHub(): RunningHubClient {
+    return this.client
+  }
+
+  async start(): Promise<void> {
+    const { sql, config, log } = this.options
+    await this.reloadAccounts(config.accounts)
+    for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
+      const subscription = await sql.listen(
+        channel,
+        () => this.wake(),
+        () => {
+          // Called on every (re)connect: anything announced while we were away is found by the claim that follows.
+          this.listening = true
+          this.wake()
+        }
+      )
+      this.unlisten.push(subscription.unlisten)
+    }
+    this.loop = this.run()
+    this.cancelTimer = setInterval(() => this.cancelRound(), config.dispatcher.pollIntervalMs)
+    this.cancelTimer.unref()
+    log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint })) }, 'dispatcher started')
+  }
+
+  /** Re-reads the account list (SIGHUP): new keys become usable, removed ones are disabled. */
+  async reloadAccounts(accounts: AccountConfig[]): Promise<void> {
+    await syncAccounts(this.options.sql, accounts)
+    this.accounts = new Map(accounts.map((a) => [a.name, a]))
+    this.wake()
+  }
+
+  wake(): void {
+    this.pendingWake = true
+    this.wakeUp?.()
+  }
+
+  /** Stops claiming, lets submissions already on the wire finish and be recorded, releases the rest. */
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    this.wake()
+    if (this.cancelTimer) clearInterval(this.cancelTimer)
+    await this.loop
+    await Promise.allSettled([...this.inFlight])
+    await Promise.allSettled(this.unlisten.map((u) => u()))
+    await this.client.close()
+    this.options.log.info({ holder: this.holder }, 'dispatcher stopped')
+  }
+
+  private async run(): Promise<void> {
+    const { sql, config, log, metrics } = this.options
+    let failures = 0
+    while (!this.stopping) {
+      this.pendingWake = false
+      const capacity = config.dispatcher.maxConcurrentSubmissions - this.inFlight.size
+      let claimed: Claim[] = []
+      if (capacity > 0) {
+        try {
+          claimed = (await sql`select * from rhpool.claim_account_slot(${capacity}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy})`) as unknown as Claim[]
+          failures = 0
+        } catch (error) {
+          failures++
+          log.error({ err: (error as Error).message }, 'claim failed; retrying')
+          await this.sleep(Math.min(10_000, 200 * 2 ** failures))
+          continue
+        }
+      }
+      for (const claim of claimed) {
+        metrics?.claims.inc({ account: claim.api_account })
+        this.track(claim)
+      }
+      if (claimed.length > 0 && claimed.length === capacity) continue
+      if (!this.pendingWake) await this.sleep(config.dispatcher.pollIntervalMs)
+    }
+  }
+
+  private track(claim: Claim): void {
+    const started = process.hrtime.bigint()
+    const work = submitClaim(
+      {
+        sql: this.options.sql,
+        config: this.options.config,
+        client: this.client,
+        log: this.options.log,
+        metrics: this.options.metrics,
+        holder: this.holder,
+        accounts: this.accounts,
+        isStopping: () => this.stopping,
+      },
+      claim
+    )
+      .then((result) => {
+        if (result === 'running') this.options.metrics?.turnover.observe(Number(process.hrtime.bigint() - started) / 1e9)
+      })
+      .catch((error: Error) => {
+        // The claim stays leased; maintenance returns it to the queue when the lease ends.
+        this.options.log.error({ job: `${claim.job_table}/${claim.job_id}`, err: error.message }, 'submission crashed; the lease will recover the job')
+      })
+      .finally(() => {
+        this.inFlight.delete(work)
+        this.wake()
+      })
+    this.inFlight.add(work)
+  }
+
+  private async cancelRound(): Promise<void> {
+    if (this.stopping) return
+    try {
+      await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
+    } catch (error) {
+      this.options.log.error({ err: (error as Error).message }, 'cancellation round failed')
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wakeUp = () => {
+        this.wakeUp = null
+        done()
+      }
+    })
+  }
+}

@@ -1,0 +1,137 @@
+// One claimed job, from claim to RunningHub task. The only start path.
+//
+//   claimed ── inputs uploaded with the account's key ── begin_submission ──▶ submitting
+//   submitting ── POST run/ai-app ──▶ running (task id saved)
+//                                 └─▶ back in the queue in its place (account full / broken)
+//                                 └─▶ queued after a backoff (transient) or failed (bad request)
+//                                 └─▶ outcome_unknown (sent, no answer): never resubmitted
+import type { Config, AccountConfig } from '../config/index.ts'
+import type { Sql } from '../db/connect.ts'
+import { jobLabel, type Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { AnswerClass } from '../runninghub/classify.ts'
+import type { RunningHubClient } from '../runninghub/client.ts'
+import { buildNodeInfoList, chooseApp, JobInputError, type ToolDefinition } from '../tools/node-info.ts'
+import { webhookPath } from '../webhook/job-reference.ts'
+import { retryDelayMs } from './backoff.ts'
+import { InputTransferError, transferInput } from './inputs.ts'
+
+export interface Claim {
+  job_table: string
+  job_id: string
+  api_account: string
+}
+
+export interface SubmitContext {
+  sql: Sql
+  config: Config
+  client: RunningHubClient
+  log: Logger
+  metrics?: Metrics
+  holder: string
+  accounts: Map<string, AccountConfig>
+  isStopping: () => boolean
+}
+
+type JobRow = Record<string, unknown> & { attempts: number; max_attempts: number }
+
+export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<string> {
+  const { sql, log } = ctx
+  const job = jobLabel(claim.job_table, claim.job_id)
+  const account = ctx.accounts.get(claim.api_account)
+  if (!account) {
+    // Another process's configuration has this account; this one cannot use it.
+    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${'no key for this account in the dispatcher that claimed it'})`
+    log.warn({ job, account: claim.api_account }, 'claimed a job on an account this dispatcher has no key for; released it')
+    return 'released'
+  }
+
+  const [held] = await sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${ctx.holder}) as held`
+  if (!held?.held) return 'lost'
+  const { job: row, tool } = held.held as { job: JobRow; tool: ToolDefinition }
+
+  let webappId: string
+  let nodeInfoList
+  try {
+    webappId = chooseApp(tool, row)
+    nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
+      await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${ctx.config.dispatcher.leaseSeconds})`
+      return await transferInput(ctx.client, account.apiKey, url, field, ctx.config.dispatcher.requestTimeoutMs)
+    })
+  } catch (error) {
+    if (error instanceof JobInputError) {
+      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, 'INVALID_INPUT', ${error.message})`
+      log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
+      return 'failed'
+    }
+    if (error instanceof InputTransferError) {
+      return await actOnFailure(ctx, claim, account, row.attempts + 1, error.cls, error.code, error.message)
+    }
+    throw error
+  }
+
+  if (ctx.isStopping()) {
+    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
+    return 'released'
+  }
+
+  const [begun] = await sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000)}) as job`
+  if (!begun?.job) return 'lost'
+  const attempt = (begun.job as JobRow).attempts
+  const webhookUrl = ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
+
+  log.info({ job, account: account.name, attempt, webappId }, 'submitting')
+  const answer = await ctx.client.runAiApp(account.apiKey, webappId, {
+    nodeInfoList,
+    webhookUrl,
+    ...(tool.instance_type ? { instanceType: tool.instance_type } : {}),
+  })
+
+  if (answer.ok) {
+    const [recorded] = await sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${answer.value.taskId}) as status`
+    await sql`select rhpool.account_accepted_task(${account.name})`
+    ctx.metrics?.submissions.inc({ account: account.name, result: 'accepted' })
+    log.info({ job, account: account.name, taskId: answer.value.taskId, status: recorded?.status }, 'RunningHub accepted the task')
+    return 'running'
+  }
+  if (answer.kind === 'unknown') {
+    await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`})`
+    ctx.metrics?.submissions.inc({ account: account.name, result: 'unknown' })
+    log.warn({ job, account: account.name, error: answer.code }, 'the request was sent but no answer came back; the outcome will be reconciled')
+    return 'outcome_unknown'
+  }
+  return await actOnFailure(ctx, claim, account, attempt, answer.cls, answer.code, answer.message)
+}
+
+async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountConfig, attempt: number, cls: AnswerClass, code: string, message: string): Promise<string> {
+  const { sql, log } = ctx
+  const job = jobLabel(claim.job_table, claim.job_id)
+  ctx.metrics?.submissions.inc({ account: account.name, result: cls })
+  const reason = `${code}: ${message}`.slice(0, 500)
+  switch (cls) {
+    case 'account_full': {
+      await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
+      const [until] = await sql`select rhpool.cool_down_account(${account.name}, ${reason}) as until`
+      log.info({ job, account: account.name, code, cooldownUntil: until?.until }, 'account full: job back in its place, account cooling down')
+      return 'released'
+    }
+    case 'account_broken': {
+      await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
+      await sql`select rhpool.disable_account(${account.name}, ${reason})`
+      log.error({ job, account: account.name, code }, `account disabled: ${message}`)
+      return 'released'
+    }
+    case 'bad_request':
+    case 'task_failed': {
+      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${code}, ${message})`
+      log.warn({ job, account: account.name, code }, `job failed: ${message}`)
+      return 'failed'
+    }
+    case 'transient': {
+      const delayMs = retryDelayMs(attempt, ctx.config.dispatcher.retryBaseMs, ctx.config.dispatcher.retryMaxMs)
+      const [result] = await sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${code}, ${message}, ${delayMs / 1000}) as status`
+      log.warn({ job, account: account.name, code, attempt, delayMs, status: result?.status }, `transient failure: ${message}`)
+      return String(result?.status)
+    }
+  }
+}

@@ -1,0 +1,9 @@
+// Writes the configured accounts to the database: names, slots, order and key
+// fingerprints. Never the keys.
+import type { AccountConfig } from '../config/index.ts'
+import type { Sql } from '../db/connect.ts'
+
+export async function syncAccounts(sql: Sql, accounts: AccountConfig[]): Promise<void> {
+  const list = accounts.map((a) => ({ name: a.name, slots: a.slots, position: a.position, fingerprint: a.fingerprint }))
+  await sql`select * from rhpool.sync_accounts(${sql.json(list)})`
+}

@@ -1,0 +1,49 @@
+// Liveness, readiness and Prometheus metrics. Pool gauges are read from the
+// database at scrape time, so every instance reports the same truth.
+import type { FastifyInstance } from 'fastify'
+import { Gauge } from 'prom-client'
+import type { Sql } from '../db/connect.ts'
+import type { Metrics } from '../metrics.ts'
+
+export interface Readiness {
+  /** False when this process's dispatcher has lost LISTEN (null: no dispatcher here). */
+  listening(): boolean | null
+}
+
+export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; metrics: Metrics; readiness: Readiness }): void {
+  const { sql, metrics, readiness } = deps
+
+  const queued = new Gauge({ name: 'rhpool_queue_depth', help: 'Queued jobs per tool', labelNames: ['tool'], registers: [metrics.registry] })
+  const oldest = new Gauge({ name: 'rhpool_queue_oldest_wait_seconds', help: 'Age of the oldest queued job per tool', labelNames: ['tool'], registers: [metrics.registry] })
+  const running = new Gauge({ name: 'rhpool_account_running', help: 'Tasks in flight per account', labelNames: ['account'], registers: [metrics.registry] })
+  const slots = new Gauge({ name: 'rhpool_account_slots', help: 'Slots per account', labelNames: ['account'], registers: [metrics.registry] })
+  const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down)', labelNames: ['account'], registers: [metrics.registry] })
+
+  app.get('/healthz', async () => ({ ok: true }))
+
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await sql`select 1`
+    } catch (error) {
+      return reply.code(503).send({ ok: false, database: false, error: (error as Error).message })
+    }
+    const listening = readiness.listening()
+    if (listening === false) return reply.code(503).send({ ok: false, database: true, listening: false })
+    return { ok: true, database: true, listening }
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    const tools = await sql`select tool, queued, oldest_wait_seconds from rhpool.queue_status`
+    for (const t of tools) {
+      queued.set({ tool: t.tool }, t.queued)
+      oldest.set({ tool: t.tool }, t.oldest_wait_seconds)
+    }
+    const accounts = await sql`select name, running, max_slots, enabled, cooldown_until from rhpool.account_status`
+    for (const a of accounts) {
+      running.set({ account: a.name }, a.running)
+      slots.set({ account: a.name }, a.max_slots)
+      usable.set({ account: a.name }, a.enabled && !a.cooldown_until ? 1 : 0)
+    }
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+}

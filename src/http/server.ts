@@ -1,0 +1,33 @@
+// The HTTP server: the webhook route, status, health and metrics. Fastify, for
+// its body limits and content-type handling (413/400 without custom code), its
+// speed, and pino logging built in.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Sql } from '../db/connect.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import { registerWebhookRoute } from '../webhook/route.ts'
+import { registerStatusRoutes } from './status-routes.ts'
+import { registerHealthRoutes, type Readiness } from './health-routes.ts'
+
+export interface ServerDeps {
+  sql: Sql
+  log: Logger
+  metrics: Metrics
+  webhookSecret: string
+  readiness: Readiness
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    // Only the webhook takes bodies; it sets its own limit.
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  })
+  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics })
+  registerStatusRoutes(app, { sql: deps.sql })
+  registerHealthRoutes(app, deps)
+  await app.ready()
+  return app
+}

@@ -1,0 +1,58 @@
+// RunningHub's answers, classified once, here, by what the scheduler must do
+// (the table in runninghub-api.md). Every other module acts on the class.
+
+export type AnswerClass =
+  /** The account is at its limit right now: the job keeps its place, the account cools down. */
+  | 'account_full'
+  /** Bad key, no balance: the account leaves rotation with a visible reason; the job stays queued. */
+  | 'account_broken'
+  /** The request itself is wrong: the job fails with a clear code. */
+  | 'bad_request'
+  /** The workflow ran and failed: the job fails. */
+  | 'task_failed'
+  /** Worth retrying with backoff, a bounded number of times. */
+  | 'transient'
+
+const codeClasses: Record<string, AnswerClass> = {}
+const assign = (cls: AnswerClass, codes: Array<string | number>): void => {
+  for (const code of codes) codeClasses[String(code)] = cls
+}
+assign('account_full', [421, 415, 814, 1003, 1011, 1520, 'TASK_QUEUE_MAXED', 'TASK_INSTANCE_MAXED', 'PERSONAL_QUEUE_COUNT_LIMIT', 'TASK_USER_CONCURRENT_LIMIT'])
+assign('account_broken', [801, 802, 806, 811, 812, 416, 436, 1002, 1014,
+  'APIKEY_UNAUTHORIZED', 'APIKEY_USER_NOT_FOUND', 'CORPAPIKEY_INSUFFICIENT_FUNDS', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_POWER_VALUE'])
+assign('bad_request', [301, 380, 412, 433, 435, 803, 809, 810, 901, 1001, 1004, 1007, 1008, 1009, 1101, 1501, 1505,
+  'PARAMS_INVALID', 'WORKFLOW_NOT_EXISTS', 'VALIDATE_PROMPT_FAILED', 'APIKEY_INVALID_NODE_INFO', 'WORKFLOW_NOT_SAVED_OR_NOT_RUNNING', 'WEBAPP_NOT_EXISTS'])
+assign('task_failed', [805])
+assign('transient', [500, 808, 1000, 1005, 1006, 1010, 1012, 1013, 1015, 1504])
+
+/**
+ * The class of a RunningHub error code (numeric or symbolic). A code nobody
+ * has documented is treated as transient: retried a bounded number of times,
+ * then failed with the code visible — never silently dropped, never a reason
+ * to disable an account.
+ */
+export function classifyErrorCode(code: string | number): AnswerClass {
+  return codeClasses[String(code).trim()] ?? 'transient'
+}
+
+/** HTTP statuses that say something before any body is read. */
+export function classifyHttpStatus(status: number): AnswerClass | null {
+  if (status === 429) return 'account_full'
+  if (status === 401 || status === 403) return 'account_broken'
+  if (status >= 500) return 'transient'
+  if (status === 408) return 'transient'
+  if (status >= 400) return 'bad_request'
+  return null
+}
+
+/** Words shown to an end user: never RunningHub's raw text (LESSONS: "queue limit reached"). */
+export function userFacingMessage(cls: AnswerClass): string {
+  switch (cls) {
+    case 'bad_request':
+      return 'The job could not be started: its inputs were not accepted.'
+    case 'task_failed':
+      return 'The job failed while it was being processed.'
+    default:
+      return 'The job could not be completed.'
+  }
+}

@@ -1,0 +1,206 @@
+// The HTTP side of RunningHub: one function per endpoint rhpool uses, each
+// returning a typed outcome instead of throwing, so the caller decides by
+// class (see classify.ts). Bodies are never assumed to be JSON: a proxy's HTML
+// page is a transient failure, not a crash.
+//
+// "Was the request sent?" matters (guarantee 4): a failure to connect means
+// RunningHub never saw it and a retry is safe; a failure after connecting
+// means it may have started the task, so the outcome is unknown.
+import { Agent, request, FormData } from 'undici'
+import { classifyErrorCode, classifyHttpStatus, type AnswerClass } from './classify.ts'
+
+export interface NodeInfo {
+  nodeId: string
+  fieldName: string
+  fieldValue: string | number | boolean
+}
+
+export type CallOutcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; kind: 'answer'; cls: AnswerClass; code: string; message: string; httpStatus: number }
+  /** Never reached RunningHub (connection refused, DNS, connect timeout): safe to retry. */
+  | { ok: false; kind: 'not_sent'; cls: 'transient'; code: string; message: string }
+  /** Sent, but no answer came back: RunningHub may have acted on it. */
+  | { ok: false; kind: 'unknown'; code: string; message: string }
+
+export interface RunningHubTask {
+  taskId: string
+  status: string
+  errorCode?: string
+  errorMessage?: string
+  results?: Array<{ url?: string; nodeId?: string; outputType?: string; text?: string }> | null
+  failedReason?: Record<string, unknown> | null
+  usage?: Record<string, string> | null
+}
+
+export interface QueueStatus {
+  concurrentLimit: number
+  runningCount: number
+  queuedCount: number
+  totalCurrentTasks: number
+}
+
+export interface AccountStatus {
+  remainMoney: string | null
+  remainCoins: string | null
+  currentTaskCounts: string | null
+}
+
+const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+export class RunningHubClient {
+  private readonly agent: Agent
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs: number
+  ) {
+    this.agent = new Agent({
+      connectTimeout: Math.min(timeoutMs, 10_000),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 4_000,
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close()
+  }
+
+  /** POST /openapi/v2/run/ai-app/{webappId}: start a task. */
+  runAiApp(
+    apiKey: string,
+    webappId: string,
+    body: { nodeInfoList: NodeInfo[]; webhookUrl?: string; instanceType?: string }
+  ): Promise<CallOutcome<RunningHubTask>> {
+    return this.callV2(apiKey, 'POST', `/openapi/v2/run/ai-app/${encodeURIComponent(webappId)}`, body, (answer) => {
+      const taskId = answer.taskId === undefined || answer.taskId === null ? '' : String(answer.taskId)
+      return taskId ? null : 'the answer has no taskId'
+    })
+  }
+
+  /** POST /openapi/v2/query: a task's status, results and usage. */
+  query(apiKey: string, taskId: string): Promise<CallOutcome<RunningHubTask>> {
+    return this.callV2(apiKey, 'POST', '/openapi/v2/query', { taskId }, () => null)
+  }
+
+  /** GET /openapi/v2/queue/status: the account's real limit and load. */
+  async queueStatus(apiKey: string): Promise<CallOutcome<QueueStatus>> {
+    const outcome = await this.callV2(apiKey, 'GET', '/openapi/v2/queue/status', undefined, () => null)
+    if (!outcome.ok) return outcome
+    const v = outcome.value as unknown as Record<string, unknown>
+    return {
+      ok: true,
+      value: {
+        concurrentLimit: Number(v.concurrentLimit),
+        runningCount: Number(v.runningCount),
+        queuedCount: Number(v.queuedCount),
+        totalCurrentTasks: Number(v.totalCurrentTasks),
+      },
+    }
+  }
+
+  /** POST /uc/openapi/accountStatus (classic; note the lower-case `apikey`). */
+  async accountStatus(apiKey: string): Promise<CallOutcome<AccountStatus>> {
+    const outcome = await this.callClassic('/uc/openapi/accountStatus', { apikey: apiKey })
+    if (!outcome.ok) return outcome
+    const data = (outcome.value ?? {}) as Record<string, unknown>
+    const text = (v: unknown): string | null => (v === undefined || v === null ? null : String(v))
+    return { ok: true, value: { remainMoney: text(data.remainMoney), remainCoins: text(data.remainCoins), currentTaskCounts: text(data.currentTaskCounts) } }
+  }
+
+  /** POST /task/openapi/cancel (classic): stop a queued or running task. */
+  async cancel(apiKey: string, taskId: string): Promise<CallOutcome<null>> {
+    const outcome = await this.callClassic('/task/openapi/cancel', { apiKey, taskId })
+    return outcome.ok ? { ok: true, value: null } : outcome
+  }
+
+  /** POST /openapi/v2/media/upload/binary: a file visible to this key only. */
+  async upload(apiKey: string, file: Blob, fileName: string): Promise<CallOutcome<{ fileName: string }>> {
+    const form = new FormData()
+    form.append('file', file, fileName)
+    const outcome = await this.send('POST', '/openapi/v2/media/upload/binary', { authorization: `Bearer ${apiKey}` }, form)
+    if (!outcome.ok) return outcome
+    const answer = outcome.value
+    const data = (answer.json?.data ?? {}) as Record<string, unknown>
+    if (answer.json && Number(answer.json.code) === 0 && typeof data.fileName === 'string') {
+      return { ok: true, value: { fileName: data.fileName } }
+    }
+    return this.errorFrom(answer)
+  }
+
+  private async callV2(
+    apiKey: string,
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    missing: (answer: Record<string, unknown>) => string | null
+  ): Promise<CallOutcome<RunningHubTask>> {
+    const outcome = await this.send(method, path, { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body))
+    if (!outcome.ok) return outcome
+    const answer = outcome.value
+    const json = answer.json
+    const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
+    if (answer.status >= 200 && answer.status < 300 && json && (errorCode === undefined || errorCode === null || String(errorCode) === '' || String(errorCode) === '0')) {
+      // Some answers wrap the task in a {code, data} envelope; accept both.
+      const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
+      const problem = missing(task)
+      if (!problem) return { ok: true, value: { ...(task as unknown as RunningHubTask), taskId: task.taskId === undefined || task.taskId === null ? '' : String(task.taskId) } }
+      return { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: problem, httpStatus: answer.status }
+    }
+    return this.errorFrom(answer)
+  }
+
+  private async callClassic(path: string, body: Record<string, unknown>): Promise<CallOutcome<unknown>> {
+    const outcome = await this.send('POST', path, { 'content-type': 'application/json' }, JSON.stringify(body))
+    if (!outcome.ok) return outcome
+    const answer = outcome.value
+    if (answer.status >= 200 && answer.status < 300 && answer.json && Number(answer.json.code) === 0) {
+      return { ok: true, value: answer.json.data ?? null }
+    }
+    return this.errorFrom(answer)
+  }
+
+  private errorFrom(answer: RawAnswer): CallOutcome<never> {
+    const json = answer.json
+    const code = json ? String(json.errorCode || json.code || '') : ''
+    const message = json ? String(json.errorMessage || json.msg || json.message || '') : describeBody(answer)
+    if (code && code !== '0') {
+      return { ok: false, kind: 'answer', cls: classifyErrorCode(code), code, message: message || code, httpStatus: answer.status }
+    }
+    const byStatus = classifyHttpStatus(answer.status)
+    if (byStatus) return { ok: false, kind: 'answer', cls: byStatus, code: `HTTP_${answer.status}`, message: message || `HTTP ${answer.status}`, httpStatus: answer.status }
+    return { ok: false, kind: 'answer', cls: 'transient', code: json ? 'MALFORMED_ANSWER' : 'NOT_JSON', message: message || 'unexpected answer', httpStatus: answer.status }
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: string | FormData | undefined): Promise<CallOutcome<RawAnswer>> {
+    try {
+      const response = await request(`${this.baseUrl}${path}`, { method, headers, body, dispatcher: this.agent })
+      const text = await response.body.text()
+      let json: Record<string, unknown> | null = null
+      try {
+        const parsed: unknown = JSON.parse(text)
+        json = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null
+      } catch {
+        json = null
+      }
+      return { ok: true, value: { status: response.statusCode, json, text } }
+    } catch (error) {
+      const code = String((error as { code?: string }).code ?? (error as Error).name ?? 'ERROR')
+      const message = (error as Error).message
+      if (notSentCodes.has(code)) return { ok: false, kind: 'not_sent', cls: 'transient', code, message }
+      return { ok: false, kind: 'unknown', code, message }
+    }
+  }
+}
+
+interface RawAnswer {
+  status: number
+  json: Record<string, unknown> | null
+  text: string
+}
+
+function describeBody(answer: RawAnswer): string {
+  const looksHtml = /^\s*</.test(answer.text)
+  return looksHtml ? `HTTP ${answer.status} with an HTML page instead of JSON` : `HTTP ${answer.status} with a body that is not JSON`
+}

@@ -1,0 +1,94 @@
+// POST /webhooks/runninghub/:jobTable/:jobId/:attempt/:signature
+//
+// Answers fast: one short transaction, no outbound HTTP (a slow answer makes
+// RunningHub resend). Every delivery is recorded, whatever became of it; only
+// a correctly signed TASK_END changes a job.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Sql } from '../db/connect.ts'
+import { jobLabel, type Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import { verifyJobReference, webhookRoutePrefix } from './job-reference.ts'
+import { CallbackFormatError, parseCallback } from './parse-callback.ts'
+
+export const webhookBodyLimit = 1024 * 1024
+
+interface Params {
+  jobTable: string
+  jobId: string
+  attempt: string
+  signature: string
+}
+
+export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; secret: string; log: Logger; metrics?: Metrics }): void {
+  const { sql, secret, log, metrics } = deps
+
+  const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
+    metrics?.webhooks.inc({ outcome })
+    try {
+      await sql`select rhpool.record_rejected_delivery(${outcome}, ${status}, ${detail}, ${body},
+        ${extra.jobTable ?? null}, ${extra.jobId ?? null}, ${extra.attempt ?? null}, ${extra.taskId ?? null}, ${extra.event ?? null})`
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'could not record a rejected webhook delivery')
+    }
+  }
+
+  app.register(async (scope) => {
+    // Take the body as text: a malformed or oversized one is recorded, not just refused.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: webhookBodyLimit }, (_request, body, done) => done(null, body))
+
+    scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request: FastifyRequest, reply) => {
+      const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413
+      const status = tooLarge ? 413 : error.statusCode && error.statusCode < 500 ? error.statusCode : 500
+      if (status < 500) {
+        await record(tooLarge ? 'too_large' : 'malformed', status, error.message, null)
+        log.warn({ url: request.url.replace(/\/[^/]+$/, '/…'), status }, `webhook refused: ${error.message}`)
+        return reply.code(status).send({ error: tooLarge ? `body over ${webhookBodyLimit} bytes` : error.message })
+      }
+      log.error({ err: error.message }, 'webhook handler failed; RunningHub will resend')
+      return reply.code(500).send({ error: 'internal error; please retry' })
+    })
+
+    scope.post<{ Params: Params; Body: string }>(`${webhookRoutePrefix}/:jobTable/:jobId/:attempt/:signature`, async (request, reply) => {
+      const raw = typeof request.body === 'string' ? request.body : ''
+      const verified = verifyJobReference(secret, request.params)
+      if (!verified.ok) {
+        await record('bad_signature', 401, verified.reason, raw.slice(0, 4096))
+        log.warn({ reason: verified.reason }, 'webhook with an invalid signature refused')
+        return reply.code(401).send({ error: 'invalid webhook signature' })
+      }
+      const { ref } = verified
+      const job = jobLabel(ref.jobTable, ref.jobId)
+      const where = { jobTable: ref.jobTable, jobId: ref.jobId, attempt: ref.attempt }
+
+      let body: unknown
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        await record('malformed', 400, 'body is not JSON', raw, where)
+        return reply.code(400).send({ error: 'body is not JSON' })
+      }
+      let parsed
+      try {
+        parsed = parseCallback(body)
+      } catch (error) {
+        if (!(error instanceof CallbackFormatError)) throw error
+        await record('malformed', 400, error.message, raw, where)
+        log.warn({ job }, `malformed callback: ${error.message}`)
+        return reply.code(400).send({ error: error.message })
+      }
+      if (parsed.kind === 'ignored') {
+        await record('ignored_event', 200, `event ${parsed.event} is not TASK_END`, raw, { ...where, taskId: parsed.taskId, event: parsed.event })
+        return reply.code(200).send({ ok: true, ignored: parsed.event })
+      }
+
+      const [row] = await sql`select rhpool.apply_callback(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
+        ${parsed.status}, ${parsed.outputs === null ? null : sql.json(parsed.outputs as never)}, ${parsed.usage === null ? null : sql.json(parsed.usage as never)},
+        ${parsed.errorCode}, ${parsed.errorMessage}, ${raw}) as outcome`
+      const outcome = String(row?.outcome)
+      metrics?.webhooks.inc({ outcome })
+      log.info({ job, taskId: parsed.taskId, status: parsed.status, outcome }, 'callback')
+      return reply.code(200).send({ ok: true, outcome })
+    })
+  })
+}
