@@ -2,7 +2,9 @@
 // tables (no api_account, no constraints, the old statuses) with rows in them.
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
-import { migrate } from '../src/db/migrate.ts'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { migrate, projectRoot } from '../src/db/migrate.ts'
 import { claim, setAccounts } from './helpers/jobs.ts'
 
 const firstVersionSchema = `
@@ -84,7 +86,8 @@ t.test('upgrading a first-version database keeps every row and maps its states',
   t.equal(events!.n, 0, 'history is not replayed as new terminal events')
 
   const [{ n: migrations }] = await sql`select count(*)::int as n from graphile_migrate.migrations` as unknown as [{ n: number }]
-  t.equal(migrations, 1, 'running the migrations again changed nothing')
+  const committed = readdirSync(join(projectRoot, 'db', 'migrations', 'committed')).filter((f) => f.endsWith('.sql')).length
+  t.equal(migrations, committed, 'each committed migration ran once; running them again changed nothing')
 })
 
 t.test('a fresh database and an upgraded one end up with the same schema', async (t) => {

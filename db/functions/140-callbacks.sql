@@ -1,65 +1,80 @@
--- Applies one end-of-task callback, already verified (signed job reference)
--- and parsed, in one short transaction: the delivery is recorded, and the job
--- is finished (slot freed, terminal event written) when it is the one RunningHub
--- ran. Duplicates, late and out-of-order deliveries change nothing.
---
--- status: 'SUCCESS', 'FAILED' or 'CANCEL' (RunningHub's final states).
--- Returns the recorded outcome.
-create or replace function rhpool.apply_callback(
-  job_table text, job_id uuid, attempt integer, task_id text, status text,
-  outputs jsonb, usage jsonb, error_code text, error_message text, body text
+-- The decision for one TASK_END: is it this job's, and is it news? Finishes
+-- the job when it is; records nothing (the callers do). Shared by the webhook
+-- and by maintenance, which re-applies kept callbacks.
+create or replace function rhpool.apply_task_end(
+  job_table text, job_id uuid, attempt integer, task_id text, callback jsonb,
+  out outcome text, out detail text
 )
-returns text
 language plpgsql
 volatile
 as $$
 declare
-  job jsonb := rhpool.lock_job(apply_callback.job_table, apply_callback.job_id);
-  outcome text;
-  detail text;
+  job jsonb := rhpool.lock_job(apply_task_end.job_table, apply_task_end.job_id);
+  status text := callback ->> 'status';
   finished text;
 begin
-  if status not in ('SUCCESS', 'FAILED', 'CANCEL') then
-    raise exception 'apply_callback: status must be SUCCESS, FAILED or CANCEL, got %', coalesce(quote_literal(status), 'NULL')
+  if status is null or status not in ('SUCCESS', 'FAILED', 'CANCEL') then
+    raise exception 'apply_task_end: callback status must be SUCCESS, FAILED or CANCEL, got %', coalesce(quote_literal(status), 'NULL')
       using errcode = 'invalid_parameter_value';
   end if;
 
   if job is null then
     outcome := 'kept';
     detail := 'no such job (yet)';
-  elsif (job ->> 'attempts')::integer <> apply_callback.attempt
+  elsif (job ->> 'attempts')::integer <> apply_task_end.attempt
         and not (job ->> 'status' = any (rhpool.terminal_statuses())) then
-    outcome := case when (job ->> 'attempts')::integer < apply_callback.attempt then 'kept' else 'stale_attempt' end;
-    detail := format('callback for attempt %s, job is on attempt %s', apply_callback.attempt, job ->> 'attempts');
-  elsif job ->> 'task_id' is not null and apply_callback.task_id is not null and job ->> 'task_id' <> apply_callback.task_id then
+    outcome := case when (job ->> 'attempts')::integer < apply_task_end.attempt then 'kept' else 'stale_attempt' end;
+    detail := format('callback for attempt %s, job is on attempt %s', apply_task_end.attempt, job ->> 'attempts');
+  elsif job ->> 'task_id' is not null and apply_task_end.task_id is not null and job ->> 'task_id' <> apply_task_end.task_id then
     outcome := 'task_mismatch';
-    detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', apply_callback.task_id);
+    detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', apply_task_end.task_id);
   elsif job ->> 'status' = any (rhpool.terminal_statuses()) then
     outcome := 'duplicate';
     detail := 'job already ' || (job ->> 'status');
   elsif job ->> 'status' not in ('submitting', 'outcome_unknown', 'running') then
-    -- Not yet (or no longer) at RunningHub as far as the database knows: keep
-    -- the callback; maintenance applies it once the job catches up.
+    -- Not (yet) at RunningHub as far as the database knows: keep the
+    -- callback; maintenance applies it once the job catches up.
     outcome := 'kept';
     detail := 'job is ' || (job ->> 'status');
   else
     if status = 'CANCEL' then
-      finished := rhpool.finish_cancel(apply_callback.job_table, apply_callback.job_id);
-      if apply_callback.task_id is not null then
-        perform rhpool.set_job_fields(apply_callback.job_table, apply_callback.job_id, jsonb_build_object('task_id', coalesce(job ->> 'task_id', apply_callback.task_id)));
+      if apply_task_end.task_id is not null and job ->> 'task_id' is null then
+        perform rhpool.set_job_fields(apply_task_end.job_table, apply_task_end.job_id, jsonb_build_object('task_id', apply_task_end.task_id));
       end if;
+      finished := rhpool.finish_cancel(apply_task_end.job_table, apply_task_end.job_id);
     else
-      finished := rhpool.finish_job(apply_callback.job_table, apply_callback.job_id, apply_callback.task_id, status = 'SUCCESS',
-        apply_callback.outputs, apply_callback.usage, apply_callback.error_code, apply_callback.error_message);
+      finished := rhpool.finish_job(apply_task_end.job_table, apply_task_end.job_id, apply_task_end.task_id, status = 'SUCCESS',
+        callback -> 'outputs', callback -> 'usage', callback ->> 'error_code', callback ->> 'error_message');
     end if;
     outcome := 'applied';
     detail := 'job ' || finished;
   end if;
+end
+$$;
 
-  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body)
-  values (apply_callback.job_table, apply_callback.job_id, apply_callback.attempt, apply_callback.task_id, 'TASK_END', outcome, 200, detail,
-          left(apply_callback.body, 65536));
-  return outcome;
+-- Applies one end-of-task callback, already verified (signed job reference)
+-- and parsed, in one short transaction: the job is finished (slot freed,
+-- terminal event written) when it is the one RunningHub ran, and the delivery
+-- is recorded either way. Duplicates, late and out-of-order deliveries change
+-- nothing.
+--
+-- callback: {"status": "SUCCESS" | "FAILED" | "CANCEL", "outputs": [...],
+--            "usage": {...}, "error_code": "...", "error_message": "..."}
+create or replace function rhpool.apply_callback(
+  job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text
+)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  result record;
+begin
+  result := rhpool.apply_task_end(apply_callback.job_table, apply_callback.job_id, apply_callback.attempt, apply_callback.task_id, apply_callback.callback);
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+  values (apply_callback.job_table, apply_callback.job_id, apply_callback.attempt, apply_callback.task_id, 'TASK_END',
+          result.outcome, 200, result.detail, left(apply_callback.body, 65536), apply_callback.callback);
+  return result.outcome;
 end
 $$;
 

@@ -15,4 +15,27 @@ begin
 end
 $$;
 
+-- rhpool.jobs: every job table's scheduling columns as one view, so the
+-- scheduler's own queries (cancellations, overdue jobs, drift checks, the CLI)
+-- are plain SQL over one relation. Rebuilt whenever a job table is attached.
+create or replace function rhpool.rebuild_jobs_view()
+returns void
+language plpgsql
+volatile
+as $$
+declare
+  branches text;
+begin
+  select string_agg(format(
+    'select %L::text as job_table, t.tool, j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
+            j.attempts, j.created_at, j.claimed_at, j.submitted_at, j.completed_at, j.cancel_requested_at,
+            j.error_code, j.error_message, j.rh_cost, j.output_url
+       from public.%I j, rhpool.tools t where t.job_table = %L', tool.job_table, tool.job_table, tool.job_table), ' union all ' order by tool.job_table)
+    into branches
+  from rhpool.tools tool;
+  execute 'create or replace view rhpool.jobs as ' || branches;
+end
+$$;
+
 select rhpool.attach_job_table(t.job_table) from rhpool.tools t;
+select rhpool.rebuild_jobs_view();

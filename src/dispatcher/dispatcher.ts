@@ -44,13 +44,17 @@ export class Dispatcher {
     return this.client
   }
 
+  get accountMap(): Map<string, AccountConfig> {
+    return this.accounts
+  }
+
   async start(): Promise<void> {
     const { sql, config, log } = this.options
     await this.reloadAccounts(config.accounts)
     for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
       const subscription = await sql.listen(
         channel,
-        () => this.wake(),
+        () => (channel === 'rhpool_cancel' ? void this.cancelRound() : this.wake()),
         () => {
           // Called on every (re)connect: anything announced while we were away is found by the claim that follows.
           this.listening = true

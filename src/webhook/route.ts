@@ -82,9 +82,15 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
         return reply.code(200).send({ ok: true, ignored: parsed.event })
       }
 
+      const callback = {
+        status: parsed.status,
+        outputs: parsed.outputs,
+        usage: parsed.usage,
+        error_code: parsed.errorCode,
+        error_message: parsed.errorMessage,
+      }
       const [row] = await sql`select rhpool.apply_callback(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
-        ${parsed.status}, ${parsed.outputs === null ? null : sql.json(parsed.outputs as never)}, ${parsed.usage === null ? null : sql.json(parsed.usage as never)},
-        ${parsed.errorCode}, ${parsed.errorMessage}, ${raw}) as outcome`
+        ${sql.json(callback as never)}, ${raw}) as outcome`
       const outcome = String(row?.outcome)
       metrics?.webhooks.inc({ outcome })
       log.info({ job, taskId: parsed.taskId, status: parsed.status, outcome }, 'callback')

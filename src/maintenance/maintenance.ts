@@ -1,0 +1,90 @@
+// The dispatcher's share of self-healing.
+//
+// The SQL rounds (rhpool.run_maintenance: expired leases, unresolved unknown
+// outcomes, kept callbacks, slot drift, cooldowns, retention) run from pg_cron
+// where it is installed, else from this timer. What needs HTTP always runs
+// here: overdue running jobs are checked with RunningHub's query (with the key
+// of the account that runs them), and accounts are probed for health.
+import type { AccountConfig, Config } from '../config/index.ts'
+import type { Sql } from '../db/connect.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { RunningHubClient } from '../runninghub/client.ts'
+import { probeAccounts } from './account-health.ts'
+import { reconcileOverdueJobs } from './reconcile.ts'
+
+export interface MaintenanceOptions {
+  sql: Sql
+  config: Config
+  log: Logger
+  metrics?: Metrics
+  client: RunningHubClient
+  accounts: () => Map<string, AccountConfig>
+}
+
+export class Maintenance {
+  private timer: NodeJS.Timeout | null = null
+  private round: Promise<void> | null = null
+  private stopping = false
+  private lastProbe = 0
+  /** True when pg_cron runs the SQL rounds, so this process leaves them to it. */
+  pgCron = false
+
+  constructor(private readonly options: MaintenanceOptions) {}
+
+  async start(): Promise<void> {
+    const { sql, log, config } = this.options
+    const [row] = await sql`select exists (select 1 from pg_extension where extname = 'pg_cron') as installed`
+    if (row?.installed) {
+      const [job] = await sql`select exists (select 1 from cron.job where jobname = 'rhpool-maintenance' and active) as scheduled`
+      this.pgCron = Boolean(job?.scheduled)
+    }
+    log.info(
+      { intervalMs: config.dispatcher.maintenanceIntervalMs },
+      this.pgCron
+        ? 'maintenance: pg_cron runs rhpool.run_maintenance(); this process reconciles overdue jobs and probes accounts'
+        : 'maintenance: pg_cron is not installed in this database, so this process runs rhpool.run_maintenance() on its own timer'
+    )
+    this.timer = setInterval(() => void this.runOnce(), config.dispatcher.maintenanceIntervalMs)
+    this.timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    if (this.timer) clearInterval(this.timer)
+    await this.round
+  }
+
+  /** One round now (also used by tests and the CLI). Never throws. */
+  runOnce(): Promise<void> {
+    if (this.round || this.stopping) return this.round ?? Promise.resolve()
+    this.round = this.work().finally(() => {
+      this.round = null
+    })
+    return this.round
+  }
+
+  private async work(): Promise<void> {
+    const { sql, log, metrics } = this.options
+    try {
+      if (!this.pgCron) {
+        const [row] = await sql`select rhpool.run_maintenance() as summary`
+        const summary = (row?.summary ?? {}) as Record<string, number>
+        for (const [action, count] of Object.entries(summary)) {
+          if (typeof count === 'number' && count > 0) {
+            metrics?.maintenance.inc({ action }, count)
+            log.info({ action, count }, 'maintenance repaired')
+          }
+        }
+      }
+      await reconcileOverdueJobs(this.options)
+      const probeEveryMs = 60_000
+      if (Date.now() - this.lastProbe >= Math.min(probeEveryMs, this.options.config.dispatcher.maintenanceIntervalMs * 4)) {
+        this.lastProbe = Date.now()
+        await probeAccounts(this.options)
+      }
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'maintenance round failed; the next one will retry')
+    }
+  }
+}

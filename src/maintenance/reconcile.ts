@@ -1,0 +1,58 @@
+// Running jobs whose callback is overdue are asked about with RunningHub's
+// query, using the key of the account that runs them: finished ones are
+// completed or failed as if the callback had come; ones RunningHub no longer
+// knows fail (their terminal event lets the product refund); past the hard
+// deadline they are cancelled at RunningHub and failed.
+import { jobLabel } from '../log.ts'
+import type { MaintenanceOptions } from './maintenance.ts'
+
+const finalStatuses = new Set(['SUCCESS', 'FAILED', 'CANCEL'])
+
+export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise<number> {
+  const { sql, client, log, metrics } = options
+  const accounts = options.accounts()
+  const overdue = await sql`select * from rhpool.overdue_jobs()`
+  let repaired = 0
+  for (const row of overdue) {
+    const job = jobLabel(row.job_table, row.job_id)
+    const account = accounts.get(row.api_account)
+    if (!account) continue
+    const answer = await client.query(account.apiKey, row.task_id)
+    if (answer.ok && finalStatuses.has(String(answer.value.status).toUpperCase())) {
+      const task = answer.value
+      const status = String(task.status).toUpperCase()
+      const failedReason = task.failedReason as Record<string, unknown> | null | undefined
+      const callback = {
+        status,
+        outputs: task.results ?? null,
+        usage: task.usage ?? null,
+        error_code: status === 'FAILED' ? (task.errorCode || 'TASK_FAILED') : null,
+        error_message: status === 'FAILED' ? String(failedReason?.exception_message ?? task.errorMessage ?? 'the task failed') : null,
+      }
+      const [result] = await sql`select rhpool.apply_reconciliation(${row.job_table}, ${row.job_id}, ${row.task_id}, ${sql.json(callback as never)}) as outcome`
+      log.info({ job, account: account.name, taskId: row.task_id, status, outcome: result?.outcome }, 'overdue job reconciled with RunningHub')
+      metrics?.maintenance.inc({ action: 'reconciled' })
+      repaired++
+      continue
+    }
+    if (!answer.ok && answer.kind === 'answer' && answer.code === '807') {
+      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'TASK_LOST', ${`RunningHub no longer knows task ${row.task_id}`})`
+      await sql`select rhpool.log_repair('task_lost_failed', ${row.job_table}, ${row.job_id}, ${account.name}, ${row.task_id})`
+      log.warn({ job, account: account.name, taskId: row.task_id }, 'RunningHub no longer knows the task: job failed')
+      metrics?.maintenance.inc({ action: 'task_lost' })
+      repaired++
+      continue
+    }
+    if (answer.ok && row.past_hard_deadline) {
+      const cancelled = await client.cancel(account.apiKey, row.task_id)
+      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'DEADLINE_EXCEEDED', ${`still ${answer.value.status} at RunningHub past the hard deadline; cancelled`})`
+      await sql`select rhpool.log_repair('deadline_cancelled', ${row.job_table}, ${row.job_id}, ${account.name}, ${cancelled.ok ? 'cancel accepted' : `cancel failed: ${cancelled.code}`})`
+      log.warn({ job, account: account.name, taskId: row.task_id }, 'job past its hard deadline: cancelled at RunningHub and failed')
+      metrics?.maintenance.inc({ action: 'deadline_cancelled' })
+      repaired++
+      continue
+    }
+    if (!answer.ok) log.warn({ job, account: account.name, code: answer.code }, 'could not ask RunningHub about an overdue job; will retry')
+  }
+  return repaired
+}

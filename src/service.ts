@@ -1,0 +1,71 @@
+// One rhpool process: the dispatcher and the HTTP server (either can be turned
+// off), sharing one database pool, with a clean stop.
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config/index.ts'
+import { connectDatabase, type Sql } from './db/connect.ts'
+import { Dispatcher } from './dispatcher/dispatcher.ts'
+import { buildServer } from './http/server.ts'
+import type { Logger } from './log.ts'
+import { Metrics } from './metrics.ts'
+import { Maintenance } from './maintenance/maintenance.ts'
+
+export interface Service {
+  sql: Sql
+  dispatcher: Dispatcher | null
+  server: FastifyInstance | null
+  maintenance: Maintenance | null
+  /** The HTTP server's address (when it runs). */
+  url: string | null
+  reloadAccounts(config: Config): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startService(config: Config, log: Logger): Promise<Service> {
+  const sql = connectDatabase(config.databaseUrl, { max: config.dispatcher.maxConcurrentSubmissions + 8 })
+  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text)') is not null as ready`
+  if (!schema?.ready) {
+    await sql.end()
+    throw new Error('the database has no rhpool schema: run `npm run migrate` (or `rhpool migrate`) against DATABASE_URL first')
+  }
+  const metrics = new Metrics()
+  const dispatcher = config.dispatcher.enabled ? new Dispatcher({ sql, config, log, metrics }) : null
+  await dispatcher?.start()
+  const maintenance = dispatcher ? new Maintenance({ sql, config, log, metrics, client: dispatcher.runningHub, accounts: () => dispatcher.accountMap }) : null
+  await maintenance?.start()
+
+  let server: FastifyInstance | null = null
+  let url: string | null = null
+  if (config.http.enabled) {
+    server = await buildServer({
+      sql,
+      log,
+      metrics,
+      webhookSecret: config.webhookSecret,
+      readiness: { listening: () => (dispatcher ? dispatcher.listening : null) },
+    })
+    url = await server.listen({ host: config.http.host, port: config.http.port })
+    log.info({ url }, 'HTTP server listening')
+  }
+
+  let stopped: Promise<void> | null = null
+  return {
+    sql,
+    dispatcher,
+    server,
+    maintenance,
+    url,
+    async reloadAccounts(next) {
+      await dispatcher?.reloadAccounts(next.accounts)
+    },
+    stop() {
+      stopped ??= (async () => {
+        // Stop taking callbacks last: submissions finishing during the drain may still be answered.
+        await maintenance?.stop()
+        await dispatcher?.stop()
+        await server?.close()
+        await sql.end({ timeout: 5 })
+      })()
+      return stopped
+    },
+  }
+}
