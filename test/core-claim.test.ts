@@ -123,7 +123,7 @@ t.test('backoff: a job waiting for not_before is skipped, not lost', async (t) =
 t.test('pending jobs are ignored until the client marks them queued', async (t) => {
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 3 }])
-  const id = await insertJob(sql, 'pose_changer_jobs', { status: 'pending', extra: { person_image_url: null, reference_image_url: null } })
+  const id = await insertJob(sql, 'pose_changer_jobs', { status: 'pending', extra: { person_file_name: null, reference_file_name: null } })
   t.same(await claim(sql), [], 'a pending job without inputs is not claimable')
   await t.rejects(sql`update pose_changer_jobs set status = 'queued' where id = ${id}`, /pose_changer_jobs_person_image_url_or_person_file_name_required/,
     'it cannot become queued without its inputs')

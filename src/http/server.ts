@@ -1,7 +1,7 @@
 // The HTTP server: the webhook route, status, health and metrics. Fastify, for
 // its body limits and content-type handling (413/400 without custom code), its
 // speed, and pino logging built in.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
@@ -19,8 +19,8 @@ export interface ServerDeps {
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    loggerInstance: deps.log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // rhpool logs what matters itself (pino, one story per job); per-request access logs would drown it.
+    logger: false,
     // Only the webhook takes bodies; it sets its own limit.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,

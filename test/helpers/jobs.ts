@@ -4,12 +4,12 @@ import type { Sql } from './db.ts'
 export const jobTables = ['upscaler_jobs', 'pose_changer_jobs', 'veste_ai_jobs', 'video_upscaler_jobs'] as const
 export type JobTable = (typeof jobTables)[number]
 
-/** Minimal valid inputs for a ready (queued) job of each tool. */
+/** Minimal valid inputs for a ready (queued) job of each tool: RunningHub file names, so nothing is downloaded. */
 export const readyInputs: Record<JobTable, Record<string, string>> = {
-  upscaler_jobs: { input_url: 'https://files.example/in.png' },
-  pose_changer_jobs: { person_image_url: 'https://files.example/person.png', reference_image_url: 'https://files.example/pose.png' },
-  veste_ai_jobs: { person_image_url: 'https://files.example/person.png', clothing_image_url: 'https://files.example/shirt.png' },
-  video_upscaler_jobs: { video_url: 'https://files.example/in.mp4' },
+  upscaler_jobs: { input_file_name: 'in.png' },
+  pose_changer_jobs: { person_file_name: 'person.png', reference_file_name: 'pose.png' },
+  veste_ai_jobs: { person_file_name: 'person.png', clothing_file_name: 'shirt.png' },
+  video_upscaler_jobs: { input_file_name: 'in.mp4' },
 }
 
 export interface InsertOptions {

@@ -1,0 +1,82 @@
+// From a row in a job table to a finished RunningHub task, over real HTTP:
+// the right app, the right nodeInfoList, the right account's key.
+import t from 'tap'
+import { insertJob, type JobTable } from './helpers/jobs.ts'
+import { startSystem, tasksPerJob, testKeys } from './helpers/system.ts'
+import { fingerprint } from '../src/simulator/index.ts'
+
+t.test('jobs on all four tables run with the right app and nodeInfoList, on the account that claimed them', async (t) => {
+  const sys = await startSystem(t, { slots: [3, 3] })
+  const { sql } = sys.db
+  const file = (name: string) => `${sys.files.url}/inputs/${name}`
+  const ids: Record<string, string> = {}
+  ids.pro = await insertJob(sql, 'upscaler_jobs', { extra: { input_url: file('a.png'), detail_denoise: 0.3, prompt: 'sharper', version: 'pro' } })
+  ids.standard = await insertJob(sql, 'upscaler_jobs', { extra: { input_url: file('b.png'), version: 'standard' } })
+  ids.longe = await insertJob(sql, 'upscaler_jobs', { extra: { input_url: null, input_file_name: 'already-there.png', version: 'longe' } })
+  ids.pose = await insertJob(sql, 'pose_changer_jobs', { extra: { person_image_url: file('person.png'), reference_image_url: file('pose.png') } })
+  ids.veste = await insertJob(sql, 'veste_ai_jobs', { extra: { person_image_url: file('p2.png'), clothing_image_url: file('shirt.png') } })
+  ids.video = await insertJob(sql, 'video_upscaler_jobs', { extra: { video_url: file('clip.mp4') } })
+
+  await sys.waitFor('all six jobs completed', async () => {
+    const [row] = await sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`
+    return row!.n === 6
+  })
+
+  const byTask = new Map(sys.sim.ledger.submissions.filter((s) => s.taskId).map((s) => [s.taskId!, s]))
+  const expectations: Array<[string, JobTable, string, Array<[string, string, RegExp | string | number]>]> = [
+    ['pro', 'upscaler_jobs', '2015865378030755841', [['26', 'image', /^api\//], ['25', 'value', 0.3], ['128', 'text', 'sharper']]],
+    ['standard', 'upscaler_jobs', '2017030861371219969', [['26', 'image', /^api\//], ['25', 'value', 0.15]]],
+    ['longe', 'upscaler_jobs', '2017343414227963905', [['26', 'image', 'already-there.png'], ['25', 'value', 0.15]]],
+    ['pose', 'pose_changer_jobs', '2018451429635133442', [['27', 'image', /^api\//], ['60', 'image', /^api\//]]],
+    ['veste', 'veste_ai_jobs', '2018755100210106369', [['41', 'image', /^api\//], ['43', 'image', /^api\//]]],
+    ['video', 'video_upscaler_jobs', '2018810750139109378', [['3', 'video', /^api\//]]],
+  ]
+  for (const [name, table, app, nodes] of expectations) {
+    const [job] = await sql`select * from ${sql(table)} where id = ${ids[name]!}`
+    const submission = byTask.get(job!.task_id)
+    t.ok(submission, `${name}: RunningHub has its task ${job!.task_id}`)
+    t.equal(submission!.webappId, app, `${name}: app ${app}`)
+    const list = submission!.nodeInfoList as Array<{ nodeId: string; fieldName: string; fieldValue: unknown }>
+    t.equal(list.length, nodes.length, `${name}: ${nodes.length} nodeInfoList entries (an unset optional prompt is left out)`)
+    for (const [nodeId, fieldName, value] of nodes) {
+      const entry = list.find((e) => e.nodeId === nodeId && e.fieldName === fieldName)
+      t.ok(entry, `${name}: node ${nodeId} ${fieldName}`)
+      if (value instanceof RegExp) t.match(String(entry?.fieldValue), value)
+      else t.equal(entry?.fieldValue, value)
+    }
+    const key = testKeys[job!.api_account === 'primary' ? 0 : 1]!
+    t.equal(submission!.apiKey, fingerprint(key), `${name}: submitted with ${job!.api_account}'s key`)
+    t.match(job, { status: 'completed', attempts: 1, output_url: /^https?:\/\//, rh_usage: { consumeMoney: /^\d/ } })
+    t.match(submission!.webhookUrl, new RegExp(`^${sys.baseUrl}/webhooks/runninghub/${table}/${ids[name]}/1/`), `${name}: webhook URL carries the job reference`)
+  }
+  t.ok([...tasksPerJob(sys.sim).values()].every((n) => n === 1), 'one task per job')
+  const [events] = await sql`select count(*)::int as n from rhpool.job_events where status = 'completed'`
+  t.equal(events!.n, 6, 'one terminal event per job')
+})
+
+t.test('one key behaves exactly like the single-account system', async (t) => {
+  const sys = await startSystem(t, { slots: [3], simConcurrency: 10, sim: { taskDurationMs: 300 } })
+  for (let i = 0; i < 10; i++) await insertJob(sys.db.sql, 'veste_ai_jobs')
+  await sys.waitFor('ten jobs completed', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`)[0]!.n === 10, 30_000)
+  const concurrency = sys.sim.ledger.concurrency(testKeys[0]!)
+  t.equal(concurrency.maxConcurrency, 3, 'never more than 3 at once at RunningHub, though it would have taken 10')
+  const accounts = await sys.db.sql`select distinct api_account from rhpool.jobs`
+  t.same(accounts.map((a) => a.api_account), ['primary'])
+  const [status] = await sys.db.sql`select rhpool.pool_status() as s`
+  t.match(status!.s, { totalMaxSlots: 3, accounts: [{ name: 'primary', maxSlots: 3 }] })
+  t.equal((status!.s.accounts as unknown[]).length, 1)
+})
+
+t.test('adding RUNNINGHUB_API_KEY_2 doubles capacity with no code change', async (t) => {
+  const sys = await startSystem(t, { slots: [3, 3], simConcurrency: 10, sim: { taskDurationMs: 600 } })
+  for (let i = 0; i < 12; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: null, input_file_name: 'in.png' } })
+  let peak = 0
+  await sys.waitFor('twelve jobs completed', async () => {
+    const [row] = await sys.db.sql`select count(*) filter (where status = 'running')::int as running, count(*) filter (where status = 'completed')::int as done from rhpool.jobs`
+    peak = Math.max(peak, row!.running)
+    return row!.done === 12
+  }, 30_000)
+  t.equal(peak, 6, 'six at once: 3 slots × 2 accounts')
+  t.equal(sys.sim.ledger.concurrency(testKeys[0]!).maxConcurrency, 3)
+  t.equal(sys.sim.ledger.concurrency(testKeys[1]!).maxConcurrency, 3)
+})
