@@ -54,3 +54,32 @@ as $$
    where a.name = enable_account.account;
   select pg_notify('rhpool_wakeup', 'accounts');
 $$;
+
+-- RunningHub said "this account is full" for a job: in one transaction the
+-- account cools down and the job goes back to its place, so no claim can see
+-- the job queued while the account still looks free.
+create or replace function rhpool.account_was_full(job_table text, job_id uuid, account text, reason text)
+returns timestamptz
+language plpgsql
+volatile
+as $$
+declare
+  until timestamptz := rhpool.cool_down_account(account_was_full.account, account_was_full.reason);
+begin
+  perform rhpool.release_to_queue(account_was_full.job_table, account_was_full.job_id, null);
+  return until;
+end
+$$;
+
+-- RunningHub said "this account is broken" (bad key, no balance): disabled
+-- with the reason, and the job back to its place for the other accounts, at once.
+create or replace function rhpool.account_was_broken(job_table text, job_id uuid, account text, reason text)
+returns void
+language plpgsql
+volatile
+as $$
+begin
+  perform rhpool.disable_account(account_was_broken.account, account_was_broken.reason);
+  perform rhpool.release_to_queue(account_was_broken.job_table, account_was_broken.job_id, null);
+end
+$$;

@@ -110,14 +110,12 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
   const reason = `${code}: ${message}`.slice(0, 500)
   switch (cls) {
     case 'account_full': {
-      await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
-      const [until] = await sql`select rhpool.cool_down_account(${account.name}, ${reason}) as until`
+      const [until] = await sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${account.name}, ${reason}) as until`
       log.info({ job, account: account.name, code, cooldownUntil: until?.until }, 'account full: job back in its place, account cooling down')
       return 'released'
     }
     case 'account_broken': {
-      await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
-      await sql`select rhpool.disable_account(${account.name}, ${reason})`
+      await sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${account.name}, ${reason})`
       log.error({ job, account: account.name, code }, `account disabled: ${message}`)
       return 'released'
     }
