@@ -70,7 +70,7 @@ begin
   ) then
     return null;
   end if;
-  update rhpool.slots s set lease_expires_at = now() + make_interval(secs => timeout_seconds + 30)
+  update rhpool.slots s set lease_expires_at = now() + make_interval(secs => timeout_seconds + 5)
    where s.job_table = begin_submission.job_table and s.job_id = begin_submission.job_id;
   perform rhpool.set_job_fields(begin_submission.job_table, begin_submission.job_id, '{"status": "submitting"}');
   return rhpool.lock_job(begin_submission.job_table, begin_submission.job_id);

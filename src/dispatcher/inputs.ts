@@ -1,12 +1,15 @@
 // Input files given as URLs are downloaded and uploaded to RunningHub with the
 // key of the account that will run the job, right before submission: a file
 // uploaded with one account's key is not visible to another.
-import { request } from 'undici'
+import { Agent, interceptors, request } from 'undici'
 import { basename } from 'node:path'
 import type { AnswerClass } from '../runninghub/classify.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 
 export const maxInputBytes = 200 * 1024 * 1024
+
+// Storage links (signed URLs, CDNs) may redirect once or twice.
+const downloads = new Agent({ keepAliveTimeout: 4_000 }).compose(interceptors.redirect({ maxRedirections: 3 }))
 
 /** Why an input could not be made ready; the class says what happens to the job. */
 export class InputTransferError extends Error {
@@ -32,7 +35,7 @@ async function download(url: string, field: string, timeoutMs: number): Promise<
   }
   let response
   try {
-    response = await request(parsed, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, maxRedirections: 3 } as Parameters<typeof request>[1])
+    response = await request(parsed, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, dispatcher: downloads })
   } catch (error) {
     throw new InputTransferError('transient', 'INPUT_DOWNLOAD_FAILED', `${field} could not be downloaded: ${(error as Error).message}`)
   }
