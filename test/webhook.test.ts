@@ -1,0 +1,172 @@
+// The webhook route and the status API over real HTTP.
+import t from 'tap'
+import { insertJob } from './helpers/jobs.ts'
+import { startSystem, testKeys, testSecret } from './helpers/system.ts'
+import { webhookPath } from '../src/webhook/job-reference.ts'
+
+type Sys = Awaited<ReturnType<typeof startSystem>>
+
+async function post(sys: Sys, path: string, body: string, contentType = 'application/json') {
+  const response = await fetch(sys.baseUrl + path, { method: 'POST', headers: { 'content-type': contentType }, body })
+  return { status: response.status, text: await response.text() }
+}
+
+async function runningJob(sys: Sys, table = 'upscaler_jobs') {
+  const id = await insertJob(sys.db.sql, table as 'upscaler_jobs')
+  const [job] = await sys.waitFor('the job to run', async () => {
+    const rows = await sys.db.sql`select id, task_id, attempts from rhpool.jobs where id = ${id} and status = 'running'`
+    return rows.length ? rows : null
+  })
+  return { id, taskId: job!.task_id as string, path: webhookPath(testSecret, { jobTable: table, jobId: id, attempt: job!.attempts as number }) }
+}
+
+const v2Success = (taskId: string) => JSON.stringify({
+  event: 'TASK_END',
+  taskId,
+  eventData: {
+    taskId, status: 'SUCCESS', errorCode: '', errorMessage: '',
+    results: [{ url: 'https://cdn.example/out.png', nodeId: '9', outputType: 'png', text: null }],
+    usage: { consumeMoney: '0.08', consumeCoins: '8', taskCostTime: '12', thirdPartyConsumeMoney: '0' },
+  },
+})
+
+t.test('callbacks of both shapes complete and fail jobs; every delivery is recorded', async (t) => {
+  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 } })
+  const { sql } = sys.db
+
+  const a = await runningJob(sys)
+  const ok = await post(sys, a.path, v2Success(a.taskId))
+  t.equal(ok.status, 200)
+  const [done] = await sql`select status, output_url, rh_cost::text, rh_usage, error_code from upscaler_jobs where id = ${a.id}`
+  t.same(done, { status: 'completed', output_url: 'https://cdn.example/out.png', rh_cost: '0.08',
+    rh_usage: { consumeMoney: '0.08', consumeCoins: '8', taskCostTime: '12', thirdPartyConsumeMoney: '0' }, error_code: null },
+  'completed with RunningHub\'s outputs and cost, as sent')
+  const [slot] = await sql`select count(*)::int as n from rhpool.slots where job_id = ${a.id}`
+  t.equal(slot!.n, 0, 'its slot is free')
+
+  const b = await runningJob(sys)
+  const failed = await post(sys, b.path, JSON.stringify({ event: 'TASK_END', taskId: b.taskId, eventData: {
+    taskId: b.taskId, status: 'FAILED', errorCode: '805', errorMessage: 'workflow failed',
+    failedReason: { node_id: '26', node_name: 'KSampler', exception_type: 'OutOfMemoryError', exception_message: 'CUDA out of memory', traceback: '...' },
+  } }))
+  t.equal(failed.status, 200)
+  const [bad] = await sql`select status, error_code, error_message from upscaler_jobs where id = ${b.id}`
+  t.same(bad, { status: 'failed', error_code: '805', error_message: 'KSampler: OutOfMemoryError: CUDA out of memory' })
+
+  const c = await runningJob(sys)
+  const classic = await post(sys, c.path, JSON.stringify({ event: 'TASK_END', taskId: c.taskId,
+    eventData: JSON.stringify({ code: 0, msg: 'success', data: [{ fileUrl: 'https://cdn.example/c.png', fileType: 'png', taskCostTime: '7', nodeId: '9' }] }) }))
+  t.equal(classic.status, 200)
+  const [classicJob] = await sql`select status, output_url from upscaler_jobs where id = ${c.id}`
+  t.same(classicJob, { status: 'completed', output_url: 'https://cdn.example/c.png' }, 'classic shape: eventData as a JSON string')
+
+  const d = await runningJob(sys)
+  const classicFail = await post(sys, d.path, JSON.stringify({ event: 'TASK_END', taskId: d.taskId, eventData: JSON.stringify({ code: 805, msg: 'failed', data: null }) }))
+  t.equal(classicFail.status, 200)
+  const [classicFailed] = await sql`select status, error_code from upscaler_jobs where id = ${d.id}`
+  t.same(classicFailed, { status: 'failed', error_code: '805' })
+
+  const deliveries = await sql`select outcome from rhpool.webhook_deliveries order by id`
+  t.same(deliveries.map((r) => r.outcome), ['applied', 'applied', 'applied', 'applied'])
+})
+
+t.test('forged, malformed, oversized, foreign-event and duplicate deliveries change nothing', async (t) => {
+  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 } })
+  const { sql } = sys.db
+  const job = await runningJob(sys)
+  const snapshot = async () => (await sql`select status, task_id, output_url, error_code, attempts from upscaler_jobs where id = ${job.id}`)[0]
+
+  const before = await snapshot()
+  const forgedPath = job.path.replace(/\/[^/]+$/, '/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
+  t.equal((await post(sys, forgedPath, v2Success(job.taskId))).status, 401, 'wrong signature: 401')
+  const otherJob = job.path.replace(job.id, '00000000-0000-4000-8000-000000000000')
+  t.equal((await post(sys, otherJob, v2Success(job.taskId))).status, 401, 'a signature for another job: 401')
+  t.equal((await post(sys, job.path.replace(/\/1\//, '/2/'), v2Success(job.taskId))).status, 401, 'another attempt: 401')
+  t.equal((await post(sys, job.path, '{"event": "TASK_END", ')).status, 400, 'broken JSON: 400')
+  t.equal((await post(sys, job.path, JSON.stringify({ hello: 'world' }))).status, 400, 'not a callback: 400')
+  t.equal((await post(sys, job.path, JSON.stringify({ event: 'TASK_END', taskId: job.taskId, eventData: '{not json' }))).status, 400, 'eventData string that is not JSON: 400')
+  t.equal((await post(sys, job.path, JSON.stringify({ event: 'TASK_END', taskId: job.taskId, eventData: { status: 'RUNNING' } }))).status, 400, 'TASK_END that is not final: 400')
+  t.equal((await post(sys, job.path, 'x'.repeat(2 * 1024 * 1024))).status, 413, 'two megabytes: 413')
+  const foreign = await post(sys, job.path, JSON.stringify({ event: 'TASK_START', taskId: job.taskId, eventData: { status: 'RUNNING' } }))
+  t.equal(foreign.status, 200, 'an event other than TASK_END: 2xx')
+  t.same(await snapshot(), before, 'the job did not change')
+
+  const outcomes = (await sql`select outcome, http_status from rhpool.webhook_deliveries order by id`).map((r) => `${r.outcome}:${r.http_status}`)
+  t.same(outcomes, ['bad_signature:401', 'bad_signature:401', 'bad_signature:401', 'malformed:400', 'malformed:400', 'malformed:400', 'malformed:400', 'too_large:413', 'ignored_event:200'],
+    'each one recorded for inspection')
+
+  const copies = await Promise.all(Array.from({ length: 5 }, () => post(sys, job.path, v2Success(job.taskId))))
+  t.same(copies.map((c) => c.status), [200, 200, 200, 200, 200], 'five concurrent copies all get a 2xx')
+  const contradicting = await post(sys, job.path, JSON.stringify({ event: 'TASK_END', taskId: job.taskId, eventData: { status: 'FAILED', errorCode: '805' } }))
+  t.equal(contradicting.status, 200, 'a late contradicting delivery also gets a 2xx')
+  const [final] = await sql`select status from upscaler_jobs where id = ${job.id}`
+  t.equal(final!.status, 'completed')
+  const [events] = await sql`select count(*)::int as n from rhpool.job_events where job_id = ${job.id}`
+  t.equal(events!.n, 1, 'exactly one terminal event')
+  const applied = await sql`select outcome, count(*)::int as n from rhpool.webhook_deliveries where outcome in ('applied', 'duplicate') group by 1 order by 1`
+  t.same(applied, [{ outcome: 'applied', n: 1 }, { outcome: 'duplicate', n: 5 }])
+})
+
+t.test('a callback that beats the create answer is applied', async (t) => {
+  const sys = await startSystem(t, { slots: [3] })
+  sys.sim.inject({ kind: 'callbackEarly' })
+  sys.sim.inject({ kind: 'callbackDuplicate', copies: 3, concurrent: true })
+  const early = await insertJob(sys.db.sql, 'veste_ai_jobs')
+  const dup = await insertJob(sys.db.sql, 'veste_ai_jobs')
+  await sys.waitFor('both completed', async () => (await sys.db.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === 2)
+  const [job] = await sys.db.sql`select task_id from veste_ai_jobs where id = ${early}`
+  const callbackAt = sys.sim.ledger.callbacksFor(job!.task_id)[0]!.at
+  t.ok(callbackAt > 0, 'the callback was delivered (before the create answer, by the fault)')
+  const deliveries = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${early} order by id`
+  t.same(deliveries.map((d) => d.outcome), ['applied'], 'applied on arrival, though the task id was not saved yet')
+  const dupOutcomes = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${dup} order by outcome`
+  t.same(dupOutcomes.map((d) => d.outcome), ['applied', 'duplicate', 'duplicate'])
+  const [events] = await sys.db.sql`select count(*)::int as n from rhpool.job_events`
+  t.equal(events!.n, 2)
+})
+
+t.test('GET /status, /jobs, /healthz, /readyz and /metrics', async (t) => {
+  const sys = await startSystem(t, { slots: [2, 2], sim: { taskDurationMs: 60_000 } })
+  for (let i = 0; i < 3; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { createdAt: new Date(Date.now() - 10_000 + i) })
+  const queued = [await insertJob(sys.db.sql, 'video_upscaler_jobs'), await insertJob(sys.db.sql, 'pose_changer_jobs')]
+  await sys.db.sql`update rhpool.accounts set slots = 1 where name = 'account_2'`
+  await sys.waitFor('three running', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'running'`)[0]!.n === 3)
+
+  const status = await (await fetch(`${sys.baseUrl}/status`)).json()
+  t.match(status, {
+    totalMaxSlots: 3, totalRunning: 3, totalQueued: 2,
+    accounts: [{ name: 'primary', running: 2, maxSlots: 2, available: 0 }, { name: 'account_2', running: 1, maxSlots: 1, available: 0 }],
+    queuedByTool: { upscaler: 0, pose_changer: 1, veste_ai: 0, video_upscaler: 1 },
+  }, "the plan's JSON")
+  const [fromSql] = await sys.db.sql`select rhpool.pool_status() as s`
+  t.same({ ...status, oldestQueuedSeconds: 0 }, { ...fromSql!.s, oldestQueuedSeconds: 0 }, 'the same answer as the SQL function')
+
+  const job = await (await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/${queued[1]}`)).json()
+  t.match(job, { status: 'queued', position: 2, apiAccount: null })
+  t.equal((await fetch(`${sys.baseUrl}/jobs/users/${queued[1]}`)).status, 404)
+  t.match(await (await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/nope`)).json(), { error: /must be a uuid/ })
+  t.equal((await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/00000000-0000-4000-8000-000000000000`)).status, 404)
+
+  t.same(await (await fetch(`${sys.baseUrl}/healthz`)).json(), { ok: true })
+  t.match(await (await fetch(`${sys.baseUrl}/readyz`)).json(), { ok: true, database: true, listening: true })
+  const metrics = await (await fetch(`${sys.baseUrl}/metrics`)).text()
+  for (const name of ['rhpool_queue_depth{tool="video_upscaler"} 1', 'rhpool_account_running{account="primary"} 2', 'rhpool_account_slots{account="account_2"} 1',
+    'rhpool_claims_total', 'rhpool_submissions_total{account="primary",result="accepted"} 2', 'rhpool_submission_latency_seconds_bucket']) {
+    t.ok(metrics.includes(name), `metrics has ${name}`)
+  }
+})
+
+t.test('no key or secret in any log line or HTTP answer', async (t) => {
+  const sys = await startSystem(t, { slots: [1, 1] })
+  sys.sim.inject({ kind: 'errorCode', code: 802, message: 'APIKEY_UNAUTHORIZED', apiKey: testKeys[0] })
+  sys.sim.inject({ kind: 'http5xx', status: 500 })
+  for (let i = 0; i < 4; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/in-${i}.png` } })
+  await sys.waitFor('four completed', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`)[0]!.n === 4, 30_000)
+  const answers = await Promise.all(['/status', '/metrics', '/readyz', `/jobs/upscaler_jobs/${(await sys.jobs())[0]!.id}`].map(async (p) => (await fetch(sys.baseUrl + p)).text()))
+  const tables = await sys.db.sql`select (select json_agg(a) from rhpool.accounts a)::text || (select json_agg(d) from rhpool.webhook_deliveries d)::text || (select json_agg(j) from upscaler_jobs j)::text as dump`
+  const haystack = [sys.logs.join(''), ...answers, tables[0]!.dump as string].join('\n')
+  t.ok(sys.logs.length > 10, `${sys.logs.length} log lines searched`)
+  for (const secret of [...testKeys.slice(0, 2), testSecret]) {
+    t.notOk(haystack.includes(secret), `${secret.slice(0, 10)}… appears nowhere`)
+  }
+})
