@@ -7,7 +7,7 @@
 import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, chownSync, rmSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
@@ -90,6 +90,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const port = options.port ?? (await freePort())
   const cronDatabase = options.cronDatabase ?? 'postgres'
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    // Parents readable by the postgres user (it must reach the folder); the folder itself private.
+    mkdirSync(dirname(dataDir), { recursive: true })
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     handToPostgresUser(dataDir)
     await runPgBinary('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])

@@ -1,0 +1,127 @@
+// The rhpool command line (commander): run the service or the demo, inspect
+// and control the pool, run the simulator alone. Every command has --help;
+// a bad argument gets a message naming it and exit code 2.
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { ConfigError, loadConfig } from '../config/index.ts'
+import { migrate } from '../db/migrate.ts'
+import { createLogger } from '../log.ts'
+import { startService } from '../service.ts'
+import { cancelJob, showAccounts, showJobs, showStatus } from './commands.ts'
+import { inspectionDatabase, UsageError } from './database.ts'
+import { runDemo } from './demo.ts'
+import { prepareRuntime } from './runtime.ts'
+
+const positiveInteger = (name: string, max: number) => (value: string) => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`)
+  return n
+}
+
+async function withDatabase(work: (sql: Awaited<ReturnType<typeof inspectionDatabase>>) => Promise<void>): Promise<void> {
+  const sql = await inspectionDatabase()
+  try {
+    await work(sql)
+  } finally {
+    await sql.end({ timeout: 2 })
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('rhpool')
+    .description('A Postgres-native scheduler for AI jobs on a pool of rate-limited RunningHub accounts')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+
+  program
+    .command('migrate')
+    .description('apply the schema (migrations, functions, pg_cron schedule) to DATABASE_URL')
+    .action(async () => {
+      const url = process.env.DATABASE_URL?.trim()
+      if (!url) throw new UsageError('DATABASE_URL is required for `rhpool migrate` (`rhpool start` sets up its embedded database itself)')
+      await migrate(url)
+    })
+
+  program
+    .command('start')
+    .description('run the dispatcher and the HTTP server; embedded database and simulator when unconfigured')
+    .action(async () => {
+      const runtime = await prepareRuntime(process.env)
+      for (const note of runtime.notes) process.stderr.write(`rhpool: ${note}\n`)
+      const config = loadConfig(runtime.env)
+      const service = await startService(config, createLogger(config.logLevel))
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve()
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+      })
+      await service.stop()
+      await runtime.stop()
+    })
+
+  program
+    .command('demo')
+    .description('run rhpool end to end with a sample workload and a live view, then a summary')
+    .option('--jobs <n>', 'jobs in the sample workload', positiveInteger('--jobs', 10000), 24)
+    .option('--speed <n>', 'divide task times by this', positiveInteger('--speed', 1000), 1)
+    .action(async (options: { jobs: number; speed: number }) => {
+      await runDemo(options)
+    })
+
+  program
+    .command('status')
+    .description("the pool at a glance: slots per account, queue per tool")
+    .option('--json', "print the plan's JSON")
+    .option('--watch', 'refresh every second until Ctrl-C')
+    .action(async (options: { json?: boolean; watch?: boolean }) => withDatabase((sql) => showStatus(sql, options)))
+
+  program
+    .command('accounts')
+    .description('accounts with their slots, state and key fingerprints (never keys)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => withDatabase((sql) => showAccounts(sql, options)))
+
+  program
+    .command('jobs')
+    .description('recent jobs, newest first')
+    .option('--status <status>', 'only jobs in this state')
+    .option('--tool <tool>', 'only this tool (upscaler, pose_changer, veste_ai, video_upscaler)')
+    .option('--user <id>', 'only this user')
+    .option('--limit <n>', 'how many (default 50)')
+    .option('--json', 'print JSON')
+    .action(async (options) => withDatabase((sql) => showJobs(sql, options)))
+
+  program
+    .command('cancel')
+    .description('cancel a job: at once when queued, at RunningHub (with its account\'s key) when running')
+    .argument('<tool>', 'tool or job table, e.g. upscaler or upscaler_jobs')
+    .argument('<id>', 'job id (uuid)')
+    .action(async (tool: string, id: string) => withDatabase((sql) => cancelJob(sql, tool, id)))
+
+  program
+    .command('simulate')
+    .description('run the RunningHub simulator alone (see --help of src/simulator/main.ts)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]')
+    .action(async () => {
+      const at = process.argv.indexOf('simulate')
+      process.argv.splice(2, at - 1)
+      await import('../simulator/main.ts')
+    })
+
+  return program
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2)
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`rhpool: ${error.message}\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`rhpool: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,63 @@
+// What `rhpool start` and `rhpool demo` run against. Everything the user
+// configured is used as it is; what is missing gets an embedded default, said
+// plainly: no DATABASE_URL → a local PostgreSQL under .data/; no RunningHub
+// key → the simulator with two accounts of 3 slots (nothing is paid for).
+import { randomBytes } from 'node:crypto'
+import { migrate } from '../db/migrate.ts'
+import { freePort } from '../localdb/cluster.ts'
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../localdb/embedded.ts'
+import { startSimulator, type Simulator } from '../simulator/index.ts'
+
+export interface Runtime {
+  env: NodeJS.ProcessEnv
+  notes: string[]
+  simulator: Simulator | null
+  database: EmbeddedDatabase | null
+  stop(): Promise<void>
+}
+
+const hasKey = (env: NodeJS.ProcessEnv): boolean =>
+  Object.entries(env).some(([name, value]) => /^RUNNINGHUB_API_KEY(_\d+)?$/.test(name) && value !== undefined && value.trim() !== '')
+
+export async function prepareRuntime(base: NodeJS.ProcessEnv, options: { simulatorTaskMs?: Record<string, number>; defaultTaskMs?: number } = {}): Promise<Runtime> {
+  const env: NodeJS.ProcessEnv = { ...base }
+  const notes: string[] = []
+  let database: EmbeddedDatabase | null = null
+  let simulator: Simulator | null = null
+
+  if (!env.DATABASE_URL?.trim()) {
+    database = await startEmbeddedDatabase(env)
+    env.DATABASE_URL = database.url
+    notes.push(`DATABASE_URL is not set: using the embedded PostgreSQL at ${database.url} (data in ${env.RHPOOL_DATA_DIR ?? '.data/postgres'})`)
+  }
+  await migrate(env.DATABASE_URL!)
+
+  if (!hasKey(env)) {
+    const keys = ['sim-key-primary-0001', 'sim-key-second-0002']
+    simulator = await startSimulator({
+      accounts: keys.map((apiKey) => ({ apiKey, concurrency: 3 })),
+      config: { taskDurationMs: options.defaultTaskMs ?? 2000, taskDurationByApp: options.simulatorTaskMs ?? {} },
+    })
+    env.RUNNINGHUB_API_KEY = keys[0]
+    env.RUNNINGHUB_API_KEY_2 = keys[1]
+    env.RUNNINGHUB_BASE_URL = simulator.url
+    notes.push(`no RUNNINGHUB_API_KEY: using the RunningHub SIMULATOR at ${simulator.url} with two accounts of 3 slots (no real task runs, nothing is paid)`)
+  }
+  if (!env.PORT) env.PORT = String(await freePort())
+  if (!env.WEBHOOK_SECRET) {
+    env.WEBHOOK_SECRET = randomBytes(32).toString('hex')
+    notes.push('WEBHOOK_SECRET is not set: using a random one for this run (set it for anything RunningHub calls back across restarts)')
+  }
+  if (!env.PUBLIC_BASE_URL && simulator) env.PUBLIC_BASE_URL = `http://127.0.0.1:${env.PORT}`
+
+  return {
+    env,
+    notes,
+    simulator,
+    database,
+    async stop() {
+      await simulator?.close()
+      await database?.stop()
+    },
+  }
+}
