@@ -126,10 +126,9 @@ t.test('a callback that beats the create answer is applied', async (t) => {
 })
 
 t.test('GET /status, /jobs, /healthz, /readyz and /metrics', async (t) => {
-  const sys = await startSystem(t, { slots: [2, 2], sim: { taskDurationMs: 60_000 } })
+  const sys = await startSystem(t, { slots: [2, 1], sim: { taskDurationMs: 60_000 } })
   for (let i = 0; i < 3; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { createdAt: new Date(Date.now() - 10_000 + i) })
   const queued = [await insertJob(sys.db.sql, 'video_upscaler_jobs'), await insertJob(sys.db.sql, 'pose_changer_jobs')]
-  await sys.db.sql`update rhpool.accounts set slots = 1 where name = 'account_2'`
   await sys.waitFor('three running', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'running'`)[0]!.n === 3)
 
   const status = await (await fetch(`${sys.baseUrl}/status`)).json()

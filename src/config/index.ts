@@ -27,8 +27,6 @@ export interface Config {
     requestTimeoutMs: number
     retryBaseMs: number
     retryMaxMs: number
-    /** Confirm a callback with POST /openapi/v2/query before trusting it. */
-    confirmCallbacks: boolean
     /** Run maintenance on the dispatcher's own timer (when pg_cron is absent). */
     maintenanceIntervalMs: number
   }
@@ -73,7 +71,6 @@ const schema = z.object({
   RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
   RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
-  RHPOOL_CONFIRM_CALLBACKS: flag(false),
   RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
 })
@@ -115,7 +112,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,
       retryMaxMs: v.RHPOOL_RETRY_MAX_MS,
-      confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
       maintenanceIntervalMs: v.RHPOOL_MAINTENANCE_INTERVAL_MS,
     },
     logLevel: v.LOG_LEVEL,
