@@ -1,0 +1,172 @@
+// The dispatcher and webhook, measured end to end over real HTTP against the
+// simulator (zero or short task times), on a throwaway cluster:
+//   1. insert → submission while a slot is free (NOTIFY path), sequential;
+//   2. slot turnover: a task ends → its callback → the next queued job is
+//      submitted on the freed slot (p50/p99 of the gap), and slot utilisation;
+//   3. webhook throughput with duplicates mixed in (HTTP-only rhpool).
+// Run: npx tsx bench/pipeline.ts [--quick]
+import { parseArgs } from 'node:util'
+import { request, Agent } from 'undici'
+import { loadConfig } from '../src/config/index.ts'
+import { migrate } from '../src/db/migrate.ts'
+import { freePort } from '../src/localdb/cluster.ts'
+import { createLogger } from '../src/log.ts'
+import { startService, type Service } from '../src/service.ts'
+import { startSimulator, type Simulator } from '../src/simulator/index.ts'
+import { webhookPath } from '../src/webhook/job-reference.ts'
+import { summarize } from './lib/latency-stats.ts'
+import { fixed, formatTable, whole } from './lib/text-table.ts'
+import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
+const quick = values.quick
+const secret = 'bench-webhook-secret-0123456789abcdef0123456789'
+
+async function system(url: string, sim: Simulator, keys: string[], extra: Record<string, string> = {}): Promise<Service> {
+  const port = await freePort()
+  const env: Record<string, string> = {
+    DATABASE_URL: url,
+    RUNNINGHUB_BASE_URL: sim.url,
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    WEBHOOK_SECRET: secret,
+    PORT: String(port),
+    LOG_LEVEL: 'silent',
+    RHPOOL_POLL_INTERVAL_MS: '1000',
+    ...Object.fromEntries(keys.map((k, i) => [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, k])),
+    ...extra,
+  }
+  return await startService(loadConfig(env), createLogger('silent'))
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
+async function insertToSubmission(url: string): Promise<number[]> {
+  const key = 'bench-key-primary-0001'
+  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: 0 } })
+  const service = await system(url, sim, [key])
+  const latencies: number[] = []
+  try {
+    const runs = quick ? 50 : 200
+    for (let i = 0; i < runs; i++) {
+      const before = sim.ledger.submissions.length
+      const started = performance.now()
+      await service.sql`insert into upscaler_jobs (input_file_name) values ('in.png')`
+      await until(() => sim.ledger.submissions.length > before)
+      latencies.push(performance.now() - started)
+      // Let the task finish so the next insert finds a free slot, as in the scenario measured.
+      await until(async () => (await service.sql`select count(*)::int as n from rhpool.slots`)[0]!.n === 0)
+    }
+  } finally {
+    await service.stop()
+    await sim.close()
+  }
+  return latencies
+}
+
+async function turnover(url: string): Promise<{ gaps: number[]; utilisation: number; jobs: number; seconds: number }> {
+  const key = 'bench-key-turnover-0002'
+  const taskMs = 100
+  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: taskMs } })
+  const service = await system(url, sim, [key])
+  const jobs = quick ? 150 : 600
+  try {
+    await service.sql`insert into veste_ai_jobs (person_file_name, clothing_file_name) select 'p.png', 'c.png' from generate_series(1, ${jobs})`
+    await until(async () => (await service.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === jobs, 300_000)
+  } finally {
+    await service.stop()
+    await sim.close()
+  }
+  const tasks = sim.ledger.tasks.filter((task) => task.endedAt !== null)
+  const ends = tasks.map((task) => task.endedAt!).sort((a, b) => a - b)
+  const starts = tasks.map((task) => task.createdAt).sort((a, b) => a - b)
+  // Each end frees a slot; the gap is the time until the next task was created on that key.
+  const gaps: number[] = []
+  let next = 0
+  for (const end of ends) {
+    while (next < starts.length && starts[next]! < end) next++
+    if (next >= starts.length) break
+    gaps.push(starts[next]! - end)
+    next++
+  }
+  const first = Math.min(...starts)
+  const last = Math.max(...ends)
+  const busy = tasks.reduce((sum, task) => sum + (task.endedAt! - task.createdAt), 0)
+  return { gaps, utilisation: busy / (3 * (last - first)), jobs, seconds: (last - first) / 1000 }
+}
+
+async function webhookThroughput(url: string): Promise<{ requests: number; seconds: number; latencies: number[]; statuses: Map<number, number> }> {
+  const key = 'bench-key-webhook-0003'
+  const jobs = quick ? 1000 : 4000
+  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }] })
+  const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false' })
+  const sql = service.sql
+  // Jobs already running at RunningHub, put there through rhpool's own functions.
+  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1 }])})`
+  await sql`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${jobs})`
+  for (let claimed = 0; claimed < jobs; ) {
+    const batch = await sql`select * from rhpool.claim_account_slot(1000, 'bench')`
+    for (const job of batch) {
+      await sql`select rhpool.begin_submission(${job.job_table}, ${job.job_id}, 'bench', 30)`
+      await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${`19${String(claimed).padStart(17, '0')}`})`
+      claimed++
+    }
+  }
+  const running = await sql`select id, task_id from upscaler_jobs where status = 'running'`
+  // Every job gets its callback and one duplicate: half the deliveries are duplicates.
+  const deliveries = running.flatMap((job) => {
+    const body = JSON.stringify({ event: 'TASK_END', taskId: job.task_id, eventData: { taskId: job.task_id, status: 'SUCCESS', results: [{ url: 'https://cdn.example/o.png', nodeId: '9', outputType: 'png' }], usage: { consumeMoney: '0.05', consumeCoins: '5', taskCostTime: '3', thirdPartyConsumeMoney: '0' } } })
+    const path = webhookPath(secret, { jobTable: 'upscaler_jobs', jobId: job.id as string, attempt: 1 })
+    return [{ path, body }, { path, body }]
+  })
+  const agent = new Agent({ connections: 64 })
+  const latencies: number[] = []
+  const statuses = new Map<number, number>()
+  let cursor = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (cursor < deliveries.length) {
+      const delivery = deliveries[cursor++]!
+      const t0 = performance.now()
+      const response = await request(`${service.url}${delivery.path}`, { method: 'POST', body: delivery.body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
+      await response.body.dump()
+      latencies.push(performance.now() - t0)
+      statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
+    }
+  }))
+  const seconds = (performance.now() - started) / 1000
+  const [check] = await sql`select count(*)::int as events from rhpool.job_events`
+  if (check!.events !== jobs) throw new Error(`expected ${jobs} terminal events, found ${check!.events}`)
+  await agent.close()
+  await service.stop()
+  await sim.close()
+  return { requests: deliveries.length, seconds, latencies, statuses }
+}
+
+await withThrowawayCluster('pipeline', async (cluster) => {
+  const fresh = async (name: string) => {
+    const url = await cluster.createDatabase(name)
+    await migrate(url)
+    return url
+  }
+  const insert = summarize(await insertToSubmission(await fresh('insert')))
+  const turn = await turnover(await fresh('turnover'))
+  const gap = summarize(turn.gaps)
+  const hooks = await webhookThroughput(await fresh('webhooks'))
+  const hook = summarize(hooks.latencies)
+
+  console.log('\n1. insert → submission at RunningHub, slot free (NOTIFY path)')
+  console.log(formatTable([{ header: 'runs', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p95 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'max ms', align: 'right' }],
+    [[whole(insert.count), fixed(insert.p50Ms), fixed(insert.p95Ms), fixed(insert.p99Ms), fixed(insert.maxMs)]]))
+  console.log('\n2. slot turnover: task ends → callback → next job submitted on the freed slot (1 account × 3 slots, 100 ms tasks)')
+  console.log(formatTable([{ header: 'jobs', align: 'right' }, { header: 'gap p50 ms', align: 'right' }, { header: 'gap p99 ms', align: 'right' }, { header: 'slot utilisation', align: 'right' }, { header: 'jobs/s', align: 'right' }],
+    [[whole(turn.jobs), fixed(gap.p50Ms), fixed(gap.p99Ms), `${fixed(turn.utilisation * 100, 1)}%`, fixed(turn.jobs / turn.seconds, 1)]]))
+  console.log('\n3. webhook deliveries (half of them duplicates), 32 concurrent senders')
+  console.log(formatTable([{ header: 'deliveries', align: 'right' }, { header: 'per second', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'statuses' }],
+    [[whole(hooks.requests), whole(hooks.requests / hooks.seconds), fixed(hook.p50Ms), fixed(hook.p99Ms), [...hooks.statuses].map(([s, n]) => `${s}×${n}`).join(' ')]]))
+})
