@@ -15,10 +15,13 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     const account = options.accounts().get(state.name)
     if (!account || configurationReasons.has(state.disabled_reason)) continue
     const [queue, status] = await Promise.all([client.queueStatus(account.apiKey), client.accountStatus(account.apiKey)])
-    const money = status.ok && status.value.remainMoney !== null && Number.isFinite(Number(status.value.remainMoney)) ? Number(status.value.remainMoney) : null
-    const coins = status.ok && status.value.remainCoins !== null && Number.isFinite(Number(status.value.remainCoins)) ? Number(status.value.remainCoins) : null
+    // Amounts stay RunningHub's decimal strings all the way into numeric columns: no float rounding.
+    const decimal = (value: string | null | undefined): string | null => (value && /^-?\d+(\.\d+)?$/.test(value.trim()) ? value.trim() : null)
+    const moneyText = status.ok ? decimal(status.value.remainMoney) : null
+    const coinsText = status.ok ? decimal(status.value.remainCoins) : null
+    const money = moneyText === null ? null : Number(moneyText)
     const limit = queue.ok && Number.isFinite(queue.value.concurrentLimit) ? queue.value.concurrentLimit : null
-    await sql`select rhpool.record_account_health(${account.name}, ${money}, ${coins}, ${limit})`
+    await sql`select rhpool.record_account_health(${account.name}, ${moneyText}::numeric, ${coinsText}::numeric, ${limit})`
     if (limit !== null && limit < state.max_slots) {
       log.warn({ account: account.name, slots: state.max_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots')
     }

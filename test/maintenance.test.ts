@@ -1,0 +1,160 @@
+// Self-healing, with each failure made to happen for real, recovered on its
+// own within the documented bound — on the dispatcher's timer (no pg_cron in
+// these databases) and, in the last test, from pg_cron itself.
+import t from 'tap'
+import { mkdtempSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { insertJob } from './helpers/jobs.ts'
+import { startSystem, testKeys } from './helpers/system.ts'
+import { startCluster } from '../src/localdb/cluster.ts'
+import { migrate } from '../src/db/migrate.ts'
+
+const fastReconcile = async (sys: Awaited<ReturnType<typeof startSystem>>, deadlines = { callback: '1 second', hard: '1 hour' }) => {
+  await sys.db.sql`update rhpool.tools set callback_deadline = ${deadlines.callback}::interval, hard_deadline = ${deadlines.hard}::interval`
+  await sys.db.sql`update rhpool.settings set value = '1' where key = 'reconcile_interval_seconds'`
+}
+
+const statusOf = async (sys: Awaited<ReturnType<typeof startSystem>>, id: string) =>
+  (await sys.db.sql`select status, error_code from rhpool.jobs where id = ${id}`)[0]
+
+t.test('a lost callback: the overdue job is asked about with its account\'s key and completed as if it had come', async (t) => {
+  const sys = await startSystem(t, { slots: [1, 1], sim: { taskDurationMs: 200 } })
+  await fastReconcile(sys)
+  sys.sim.inject({ kind: 'callbackLost', times: 2 })
+  const a = await insertJob(sys.db.sql, 'upscaler_jobs')
+  const b = await insertJob(sys.db.sql, 'veste_ai_jobs')
+  const started = Date.now()
+  await sys.waitFor('both completed without callbacks', async () => (await statusOf(sys, a))!.status === 'completed' && (await statusOf(sys, b))!.status === 'completed')
+  t.ok(Date.now() - started < 1000 + 1000 + 3000, 'within callback deadline + reconcile interval + a round')
+  const repairs = await sys.db.sql`select action, account from rhpool.maintenance_log order by id`
+  t.same(repairs.map((r) => r.action), ['reconciled_applied', 'reconciled_applied'])
+  const [job] = await sys.db.sql`select output_url, rh_usage from upscaler_jobs where id = ${a}`
+  t.match(job, { output_url: /^https:/, rh_usage: { consumeMoney: /\d/ } }, 'outputs and cost from the query answer')
+})
+
+t.test('RunningHub forgets a task: the job fails TASK_LOST (with its terminal event)', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 60_000 } })
+  await fastReconcile(sys)
+  const id = await insertJob(sys.db.sql, 'pose_changer_jobs')
+  const [running] = await sys.waitFor('running', async () => {
+    const rows = await sys.db.sql`select task_id from pose_changer_jobs where id = ${id} and status = 'running'`
+    return rows.length ? rows : null
+  })
+  sys.sim.forget(running!.task_id)
+  await sys.waitFor('the job to fail', async () => (await statusOf(sys, id))!.status === 'failed')
+  t.same(await statusOf(sys, id), { status: 'failed', error_code: 'TASK_LOST' })
+  const [event] = await sys.db.sql`select status from rhpool.job_events where job_id = ${id}`
+  t.equal(event!.status, 'failed')
+})
+
+t.test('stuck past the hard deadline: cancelled at RunningHub and failed; age counts from submission', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 60_000 } })
+  await fastReconcile(sys, { callback: '1 second', hard: '3 seconds' })
+  // Waiting in the queue for a long time is not being stuck.
+  const id = await insertJob(sys.db.sql, 'video_upscaler_jobs', { createdAt: new Date(Date.now() - 24 * 3600 * 1000) })
+  const [running] = await sys.waitFor('running', async () => {
+    const rows = await sys.db.sql`select task_id, submitted_at from video_upscaler_jobs where id = ${id} and status = 'running'`
+    return rows.length ? rows : null
+  })
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal((await statusOf(sys, id))!.status, 'running', 'a day in the queue did not make it overdue: still running 1.5 s after submission')
+  await sys.waitFor('the job to be failed', async () => (await statusOf(sys, id))!.status === 'failed', 15_000)
+  t.same(await statusOf(sys, id), { status: 'failed', error_code: 'DEADLINE_EXCEEDED' })
+  t.equal(sys.sim.task(running!.task_id)?.status, 'CANCEL', 'cancelled at RunningHub with the account\'s key')
+})
+
+t.test('an account runs out of balance and comes back', async (t) => {
+  const sys = await startSystem(t, { slots: [2, 2], sim: { taskDurationMs: 100 } })
+  sys.sim.setBalance(testKeys[0]!, 0)
+  const first = await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor('the job to complete on the other account', async () => (await statusOf(sys, first))!.status === 'completed')
+  const [primary] = await sys.db.sql`select enabled, disabled_reason from rhpool.accounts where name = 'primary'`
+  t.match(primary, { enabled: false, disabled_reason: /^416: / }, 'primary left rotation with the reason')
+  sys.sim.setBalance(testKeys[0]!, '50.00')
+  await sys.waitFor('primary back in rotation', async () => (await sys.db.sql`select enabled from rhpool.accounts where name = 'primary'`)[0]!.enabled === true, 15_000)
+  const [health] = await sys.db.sql`select remain_money::text, reported_concurrency from rhpool.accounts where name = 'primary'`
+  t.same(health, { remain_money: '50.00', reported_concurrency: 2 }, 'balance and RunningHub\'s own limit are visible')
+  const log = await sys.db.sql`select action from rhpool.maintenance_log where account = 'primary'`
+  t.same(log.map((l) => l.action), ['account_reenabled'])
+
+  await sys.db.sql`update rhpool.settings set value = '20' where key = 'min_balance'`
+  sys.sim.setBalance(testKeys[0]!, '10.00')
+  await sys.waitFor('primary out of rotation for a low balance', async () => {
+    const [row] = await sys.db.sql`select enabled, disabled_reason from rhpool.accounts where name = 'primary'`
+    return row!.enabled === false && /below the minimum 20/.test(row!.disabled_reason)
+  }, 15_000)
+  t.pass('a low balance takes the account out before RunningHub refuses work')
+})
+
+t.test('kept callbacks are applied once their job catches up; slot drift is repaired and logged; history is pruned', async (t) => {
+  const sys = await startSystem(t, { slots: [2], inProcess: false })
+  const { sql } = sys.db
+  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 2, position: 1 }])})`
+  const id = await insertJob(sql, 'upscaler_jobs')
+  const callback = { status: 'SUCCESS', outputs: [{ url: 'https://cdn.example/k.png' }], usage: { consumeMoney: '0.07' } }
+  // The callback arrives while the job is still only queued (for the database, RunningHub has nothing yet).
+  const [kept] = await sql`select rhpool.apply_callback('upscaler_jobs', ${id}, 1, '1900000000000000999', ${sql.json(callback)}, '{}') as outcome`
+  t.equal(kept!.outcome, 'kept')
+  const [claimed] = await sql`select * from rhpool.claim_account_slot(1, 'h')`
+  await sql`select rhpool.begin_submission('upscaler_jobs', ${claimed!.job_id}, 'h', 30)`
+  const [round] = await sql`select rhpool.run_maintenance() as summary`
+  t.match(round!.summary, { keptCallbacksApplied: 1 })
+  const [job] = await sql`select status, task_id, output_url from upscaler_jobs where id = ${id}`
+  t.same(job, { status: 'completed', task_id: '1900000000000000999', output_url: 'https://cdn.example/k.png' }, 'never dropped')
+
+  // Drift made by hand: a slot nobody holds, and a job in flight with no slot.
+  const orphan = await insertJob(sql, 'veste_ai_jobs')
+  await sql`insert into rhpool.slots (job_table, job_id, account) values ('veste_ai_jobs', ${orphan}, 'primary')`
+  const [drift] = await sql`select rhpool.run_maintenance() as summary`
+  t.match(drift!.summary, { slotDriftRepaired: 1 })
+  const actions = await sql`select action from rhpool.maintenance_log where action like 'slot_drift%'`
+  t.same(actions.map((a) => a.action), ['slot_drift_freed'], 'repaired, and on record')
+
+  await sql`update rhpool.settings set value = '1' where key = 'retention_days'`
+  await sql`update rhpool.webhook_deliveries set received_at = now() - interval '2 days', resolved_at = now()`
+  await sql`update rhpool.job_events set processed_at = now() - interval '2 days'`
+  const [pruned] = await sql`select rhpool.run_maintenance() as summary`
+  t.ok(pruned!.summary.historyPruned >= 2, `pruned ${pruned!.summary.historyPruned} rows of history`)
+  const [still] = await sql`select count(*)::int as n from upscaler_jobs where id = ${id}`
+  t.equal(still!.n, 1, 'the job row itself is the product\'s and stays')
+})
+
+t.test('several maintenance rounds at once do no harm', async (t) => {
+  const sys = await startSystem(t, { slots: [3], inProcess: false })
+  const results = await Promise.all(Array.from({ length: 8 }, () => sys.db.sql`select rhpool.run_maintenance() as s`))
+  const skipped = results.filter((r) => r[0]!.s.skipped).length
+  t.ok(skipped < 8, `${8 - skipped} ran, ${skipped} skipped because another round was running`)
+})
+
+t.test('the pg_cron path: the migration schedules maintenance and pg_cron runs it', { timeout: 150_000 }, async (t) => {
+  const folder = mkdtempSync(join(tmpdir(), 'rhpool-cron-'))
+  chmodSync(folder, 0o755)
+  const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'rhpool' })
+  t.teardown(() => cluster.destroy())
+  const url = await cluster.createDatabase('rhpool')
+  await migrate(url)
+  const sql = postgres(url, { max: 2, onnotice: () => {} })
+  t.teardown(() => sql.end({ timeout: 2 }))
+  const [job] = await sql`select schedule, command, active from cron.job where jobname = 'rhpool-maintenance'`
+  t.same(job, { schedule: '* * * * *', command: 'select rhpool.run_maintenance()', active: true }, 'every minute on pg_cron 1.4')
+
+  // A claim whose dispatcher died: only maintenance can give it back.
+  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 1, position: 1 }])})`
+  const [inserted] = await sql`insert into upscaler_jobs (input_file_name) values ('in.png') returning id`
+  await sql`select * from rhpool.claim_account_slot(1, 'dead-dispatcher', 5)`
+  await sql`update rhpool.slots set lease_expires_at = now() - interval '1 second'`
+  const deadline = Date.now() + 130_000
+  let status = ''
+  while (Date.now() < deadline) {
+    status = (await sql`select status from upscaler_jobs where id = ${inserted!.id}`)[0]!.status
+    if (status === 'queued') break
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+  t.equal(status, 'queued', 'pg_cron returned the expired claim to the queue within two minutes')
+  const [run] = await sql`select status from cron.job_run_details order by start_time desc limit 1`
+  t.equal(run!.status, 'succeeded')
+  const repairs = await sql`select action from rhpool.maintenance_log`
+  t.same(repairs.map((r) => r.action), ['lease_expired_requeued'])
+})
