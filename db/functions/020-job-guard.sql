@@ -11,6 +11,10 @@ language plpgsql
 as $$
 declare
   allowed text[];
+  -- tg_table_name is of type name (collation "C"): compared with rhpool's text
+  -- columns as it is, it defeats their indexes. A text value in the default
+  -- collation keeps lookups on the primary keys.
+  this_table text := tg_table_name::text collate "default";
 begin
   if tg_op = 'INSERT' then
     if new.status is null or new.status not in ('pending', 'queued') then
@@ -70,7 +74,7 @@ begin
      and (new.status is distinct from old.status or new.api_account is distinct from old.api_account)
      and not exists (
        select 1 from rhpool.slots s
-       where s.job_table = tg_table_name and s.job_id = new.id and s.account = new.api_account
+       where s.job_table = this_table and s.job_id = new.id and s.account = new.api_account
      ) then
     raise exception '%.status: job % cannot be % without a slot on account %; jobs enter flight only through rhpool.claim_account_slot()',
       tg_table_name, new.id, new.status, coalesce(new.api_account, 'NULL')

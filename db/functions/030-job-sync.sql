@@ -6,28 +6,33 @@ language plpgsql
 as $$
 declare
   was_status text := case when tg_op = 'UPDATE' then old.status end;
+  -- tg_table_name is of type name (collation "C"); compared as it is with the
+  -- text key of rhpool.queue it forces a sequential scan of the whole queue
+  -- on every claim (found by bench/claim.ts). The default collation keeps the
+  -- primary key usable.
+  this_table text := tg_table_name::text collate "default";
 begin
   -- The global queue holds exactly the queued jobs, with their FIFO keys.
   if new.status = 'queued' then
     insert into rhpool.queue (job_table, job_id, priority, created_at, not_before)
-    values (tg_table_name, new.id, new.priority, new.created_at, new.not_before)
+    values (this_table, new.id, new.priority, new.created_at, new.not_before)
     on conflict (job_table, job_id) do update
       set priority = excluded.priority, created_at = excluded.created_at, not_before = excluded.not_before
       where (rhpool.queue.priority, rhpool.queue.created_at, rhpool.queue.not_before)
             is distinct from (excluded.priority, excluded.created_at, excluded.not_before);
   elsif was_status = 'queued' then
-    delete from rhpool.queue where job_table = tg_table_name and job_id = new.id;
+    delete from rhpool.queue where job_table = this_table and job_id = new.id;
   end if;
 
   -- Leaving flight frees the slot, whatever the reason.
   if was_status = any (rhpool.in_flight_statuses()) and not (new.status = any (rhpool.in_flight_statuses())) then
-    delete from rhpool.slots where job_table = tg_table_name and job_id = new.id;
+    delete from rhpool.slots where job_table = this_table and job_id = new.id;
   end if;
 
   -- Exactly one terminal event per job (the unique key makes a second one impossible).
   if new.status = any (rhpool.terminal_statuses()) and was_status is distinct from new.status then
     insert into rhpool.job_events (job_table, job_id, status, api_account, user_id, task_id, error_code, rh_cost)
-    values (tg_table_name, new.id, new.status, new.api_account, new.user_id::text, new.task_id, new.error_code, new.rh_cost);
+    values (this_table, new.id, new.status, new.api_account, new.user_id::text, new.task_id, new.error_code, new.rh_cost);
   end if;
   return null;
 end
@@ -38,9 +43,11 @@ create or replace function rhpool.job_forget()
 returns trigger
 language plpgsql
 as $$
+declare
+  this_table text := tg_table_name::text collate "default";
 begin
-  delete from rhpool.queue where job_table = tg_table_name and job_id = old.id;
-  delete from rhpool.slots where job_table = tg_table_name and job_id = old.id;
+  delete from rhpool.queue where job_table = this_table and job_id = old.id;
+  delete from rhpool.slots where job_table = this_table and job_id = old.id;
   return null;
 end
 $$;

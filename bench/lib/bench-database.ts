@@ -1,0 +1,86 @@
+// The benchmark database: rhpool's schema, the bench-only helpers
+// (bench-schema.sql), a queue filled to a given depth and a given set of accounts.
+import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
+import { migrate } from '../../src/db/migrate.ts'
+
+export type Sql = postgres.Sql
+
+export function connect(url: string, maxConnections = 1): Sql {
+  // Prepared statements (the default) are what a dispatcher uses too.
+  return postgres(url, { max: maxConnections, onnotice: () => {} })
+}
+
+export async function prepareDatabase(url: string): Promise<void> {
+  await migrate(url)
+  const sql = connect(url)
+  try {
+    await sql.unsafe(readFileSync(new URL('./bench-schema.sql', import.meta.url), 'utf8'))
+  } finally {
+    await sql.end()
+  }
+}
+
+export async function queueDepth(sql: Sql): Promise<number> {
+  const [row] = await sql`select count(*)::int as depth from rhpool.queue`
+  return row!.depth as number
+}
+
+/**
+ * Adds queued jobs until rhpool.queue holds `target` rows. Chunks keep each
+ * transaction modest; two loaders at once use both cores (the rows go through
+ * rhpool's per-row triggers, which dominate the load time).
+ */
+export async function fillQueueTo(url: string, target: number, loaders = 2, chunk = 50_000): Promise<number> {
+  const sql = connect(url, loaders)
+  try {
+    let missing = target - (await queueDepth(sql))
+    const pending: Array<Promise<unknown>> = []
+    const loadNextChunk = async (): Promise<void> => {
+      while (missing > 0) {
+        const size = Math.min(chunk, missing)
+        missing -= size
+        await sql`select bench.add_queued_jobs(${size})`
+      }
+    }
+    for (let i = 0; i < loaders; i++) pending.push(loadNextChunk())
+    await Promise.all(pending)
+    // Fresh statistics and a visibility map, as a database in steady state has.
+    await sql`vacuum analyze`
+    return await queueDepth(sql)
+  } finally {
+    await sql.end()
+  }
+}
+
+export const accountName = (n: number): string => `bench_${String(n).padStart(3, '0')}`
+
+/** Exactly `count` enabled accounts of `slots` slots each (the others are disabled by sync_accounts). */
+export async function useAccounts(sql: Sql, count: number, slots: number): Promise<void> {
+  const accounts = Array.from({ length: count }, (_, i) => ({
+    name: accountName(i + 1),
+    slots,
+    position: i + 1,
+    fingerprint: `fp_${i + 1}`,
+  }))
+  await sql`select count(*) from rhpool.sync_accounts(${sql.json(accounts)})`
+}
+
+export async function slotsHeld(sql: Sql): Promise<number> {
+  const [row] = await sql`select count(*)::int as held from rhpool.slots`
+  return row!.held as number
+}
+
+/**
+ * Applies SQL files over rhpool's schema in the throwaway database (never in
+ * the repository): a way to measure a candidate change to db/functions before
+ * it is committed.
+ */
+export async function applySqlFiles(url: string, files: string[]): Promise<void> {
+  const sql = connect(url)
+  try {
+    for (const file of files) await sql.unsafe(readFileSync(file, 'utf8'))
+  } finally {
+    await sql.end()
+  }
+}

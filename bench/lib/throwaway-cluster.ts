@@ -1,0 +1,48 @@
+// The benchmark's own PostgreSQL cluster: created under /tmp, fast mode (fsync
+// off: the figures measure rhpool's SQL, not the disk), and always destroyed —
+// on success, on error and on Ctrl-C — so a run never leaves a server behind.
+import { rmSync } from 'node:fs'
+import { startCluster, type Cluster } from '../../src/localdb/cluster.ts'
+
+export interface ThrowawayCluster {
+  cluster: Cluster
+  dataDir: string
+}
+
+const exitCodeOf: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 }
+
+/**
+ * Runs `body` against a fresh cluster and destroys the cluster afterwards,
+ * whatever happens. A signal stops the run at once: the cluster is destroyed
+ * (which also breaks the queries in flight) and the process exits.
+ */
+export async function withThrowawayCluster<T>(label: string, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+  const dataDir = `/tmp/rhpool-${label}-${process.pid}-${Date.now()}`
+  const starting = startCluster({ dataDir, fast: true })
+  let destroyed: Promise<void> | undefined
+
+  // Idempotent: a signal can arrive while the normal path is already cleaning up.
+  const destroy = (): Promise<void> => {
+    destroyed ??= (async () => {
+      const cluster = await starting.catch(() => undefined)
+      if (cluster) await cluster.destroy()
+      else rmSync(dataDir, { recursive: true, force: true })
+    })()
+    return destroyed
+  }
+
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    console.error(`\n${signal}: destroying the benchmark cluster at ${dataDir} ...`)
+    void destroy().finally(() => process.exit(exitCodeOf[signal]))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  try {
+    return await body(await starting)
+  } finally {
+    await destroy()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}

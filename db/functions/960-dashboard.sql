@@ -1,0 +1,80 @@
+-- Everything the status page (GET /dashboard, polled from GET /dashboard/data)
+-- shows, in one call: accounts with their slots, cooldowns and disabled
+-- reasons, queue depth and oldest wait per tool, the most recent jobs, and what
+-- each account has cost. Language sql over rhpool.jobs, so this file runs after
+-- 900-attach-job-tables.sql builds the view.
+--
+-- Account names only: no key, no key fingerprint. Jobs by tool, a short id,
+-- status, account, age, error code and cost: no user ids, no inputs, no
+-- outputs, no error messages.
+create or replace function rhpool.dashboard_data(recent integer default 15)
+returns jsonb
+language sql
+stable
+as $$
+  with pool as (
+    select rhpool.pool_status() as status
+  ), spent as (
+    -- What RunningHub charged per account for the jobs it completed.
+    select j.api_account as account, count(*)::integer as completed, coalesce(sum(j.rh_cost), 0) as cost
+    from rhpool.jobs j
+    where j.status = 'completed' and j.api_account is not null
+    group by j.api_account
+  ), in_flight as (
+    select s.job_table, count(*)::integer as held
+    from rhpool.slots s
+    group by s.job_table
+  ), latest as (
+    select j.tool, j.id, j.status, j.api_account, j.created_at, j.error_code, j.rh_cost
+    from rhpool.jobs j
+    order by j.created_at desc nulls last, j.id desc
+    limit least(greatest(coalesce(dashboard_data.recent, 15), 0), 200)
+  )
+  select jsonb_build_object(
+    'at', now(),
+    'strategy', pool.status -> 'strategy',
+    'totalSlots', pool.status -> 'totalMaxSlots',
+    'totalRunning', pool.status -> 'totalRunning',
+    'totalQueued', pool.status -> 'totalQueued',
+    'oldestQueuedSeconds', pool.status -> 'oldestQueuedSeconds',
+    'totalCost', coalesce((select sum(sp.cost) from spent sp), 0),
+    'accounts', coalesce((
+      select jsonb_agg(jsonb_build_object(
+        'name', a.name,
+        'slots', a.max_slots,
+        'running', a.running,
+        'available', a.available,
+        'enabled', a.enabled,
+        'disabledReason', a.disabled_reason,
+        'cooldownReason', a.cooldown_reason,
+        'cooldownSecondsLeft', case when a.cooldown_until is not null
+                                    then greatest(ceil(extract(epoch from a.cooldown_until - now())), 0)::integer end,
+        'remainMoney', a.remain_money,
+        'completed', coalesce(sp.completed, 0),
+        'cost', coalesce(sp.cost, 0)
+      ) order by a.position, a.name)
+      from rhpool.account_status a
+      left join spent sp on sp.account = a.name), '[]'::jsonb),
+    'queue', coalesce((
+      select jsonb_agg(jsonb_build_object(
+        'tool', q.tool,
+        'queued', q.queued,
+        'inFlight', coalesce(f.held, 0),
+        'oldestWaitSeconds', q.oldest_wait_seconds
+      ) order by q.tool)
+      from rhpool.queue_status q
+      left join in_flight f on f.job_table = q.job_table), '[]'::jsonb),
+    'recent', coalesce((
+      select jsonb_agg(jsonb_build_object(
+        'tool', l.tool,
+        'shortId', left(l.id::text, 8),
+        'status', l.status,
+        'account', l.api_account,
+        'ageSeconds', greatest(floor(extract(epoch from now() - l.created_at)), 0)::integer,
+        'errorCode', l.error_code,
+        'cost', l.rh_cost
+      ) order by l.created_at desc nulls last, l.id desc)
+      from latest l), '[]'::jsonb)
+  )
+  from pool
+$$;
