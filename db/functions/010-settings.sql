@@ -30,3 +30,20 @@ returns text[]
 language sql
 immutable
 as $$ select array['completed', 'failed', 'cancelled'] $$;
+
+-- Every function that takes a job table by name checks it here first: the
+-- name is then safe to quote into dynamic SQL, and a wrong one gets one clear
+-- message listing the tables there are.
+create or replace function rhpool.require_job_table(job_table text, caller text)
+returns void
+language plpgsql
+stable
+as $$
+begin
+  if not exists (select 1 from rhpool.tools t where t.job_table = require_job_table.job_table) then
+    raise exception '%: % is not a job table (known: %)', caller, coalesce(quote_literal(require_job_table.job_table), 'NULL'),
+      (select string_agg(t.job_table, ', ' order by t.job_table) from rhpool.tools t)
+      using errcode = 'invalid_parameter_value';
+  end if;
+end
+$$;

@@ -15,10 +15,7 @@ as $$
 declare
   job jsonb;
 begin
-  if not exists (select 1 from rhpool.tools t where t.job_table = lock_job.job_table) then
-    raise exception 'rhpool: % is not a job table', coalesce(quote_literal(lock_job.job_table), 'NULL')
-      using errcode = 'invalid_parameter_value';
-  end if;
+  perform rhpool.require_job_table(lock_job.job_table, 'rhpool');
   execute format('select to_jsonb(j) from public.%I j where j.id = $1 for update', lock_job.job_table)
     into job using lock_job.job_id;
   return job;

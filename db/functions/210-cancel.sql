@@ -12,11 +12,7 @@ as $$
 declare
   current_status text;
 begin
-  if not exists (select 1 from rhpool.tools t where t.job_table = job_table) then
-    raise exception 'cancel_job: % is not a job table (known: %)', coalesce(quote_literal(job_table), 'NULL'),
-      (select string_agg(t.job_table, ', ' order by t.job_table) from rhpool.tools t)
-      using errcode = 'invalid_parameter_value';
-  end if;
+  perform rhpool.require_job_table(job_table, 'cancel_job');
   execute format('select status from public.%I where id = $1 for update', job_table) into current_status using job_id;
   if current_status is null then
     raise exception 'cancel_job: no job % in %', job_id, job_table using errcode = 'no_data_found';

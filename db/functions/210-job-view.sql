@@ -8,10 +8,7 @@ as $$
 declare
   job jsonb;
 begin
-  if not exists (select 1 from rhpool.tools t where t.job_table = job_view.job_table) then
-    raise exception 'job_view: % is not a job table', coalesce(quote_literal(job_view.job_table), 'NULL')
-      using errcode = 'invalid_parameter_value';
-  end if;
+  perform rhpool.require_job_table(job_view.job_table, 'job_view');
   execute format('select to_jsonb(j) from public.%I j where j.id = $1', job_view.job_table) into job using job_view.job_id;
   if job is null then
     return null;

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.ts'
 import { registerWebhookRoute } from '../webhook/route.ts'
 import { registerStatusRoutes } from './status-routes.ts'
 import { registerHealthRoutes, type Readiness } from './health-routes.ts'
+import { registerDashboardRoutes } from './dashboard-routes.ts'
 
 export interface ServerDeps {
   sql: Sql
@@ -28,6 +29,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics })
   registerStatusRoutes(app, { sql: deps.sql })
   registerHealthRoutes(app, deps)
+  registerDashboardRoutes(app, { sql: deps.sql })
   await app.ready()
   return app
 }
