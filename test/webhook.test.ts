@@ -118,9 +118,12 @@ t.test('a callback that beats the create answer is applied', async (t) => {
   const callbackAt = sys.sim.ledger.callbacksFor(job!.task_id)[0]!.at
   t.ok(callbackAt > 0, 'the callback was delivered (before the create answer, by the fault)')
   const deliveries = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${early} order by id`
-  t.same(deliveries.map((d) => d.outcome), ['applied'], 'applied on arrival, though the task id was not saved yet')
+  // (A receiver slower than the simulator's patience gets a resend: those must be duplicates.)
+  t.equal(deliveries[0]!.outcome, 'applied', 'applied on arrival, though the task id was not saved yet')
+  t.ok(deliveries.slice(1).every((d) => d.outcome === 'duplicate'), 'any resend changed nothing')
   const dupOutcomes = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${dup} order by outcome`
-  t.same(dupOutcomes.map((d) => d.outcome), ['applied', 'duplicate', 'duplicate'])
+  t.equal(dupOutcomes.filter((d) => d.outcome === 'applied').length, 1, 'three concurrent copies: applied once')
+  t.ok(dupOutcomes.length >= 3 && dupOutcomes.every((d) => ['applied', 'duplicate'].includes(d.outcome as string)), 'the others were duplicates')
   const [events] = await sys.db.sql`select count(*)::int as n from rhpool.job_events`
   t.equal(events!.n, 2)
 })
