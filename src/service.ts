@@ -41,6 +41,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       log,
       metrics,
       webhookSecret: config.webhookSecret,
+      confirmCallbacks: config.dispatcher.confirmCallbacks,
       readiness: { listening: () => (dispatcher ? dispatcher.listening : null) },
     })
     url = await server.listen({ host: config.http.host, port: config.http.port })

@@ -172,3 +172,21 @@ t.test('no key or secret in any log line or HTTP answer', async (t) => {
     t.notOk(haystack.includes(secret), `${secret.slice(0, 10)}… appears nowhere`)
   }
 })
+
+t.test('RHPOOL_CONFIRM_CALLBACKS: a callback is only a claim until RunningHub confirms it with query', async (t) => {
+  const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 2500 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'true' } })
+  const job = await runningJob(sys)
+  // Correctly signed, but untrue: the task is still running at RunningHub.
+  const lie = await post(sys, job.path, v2Success(job.taskId))
+  t.equal(lie.status, 200)
+  t.match(JSON.parse(lie.text), { outcome: 'unconfirmed' })
+  await sys.waitFor('the claim to be checked', async () =>
+    (await sys.db.sql`select 1 from rhpool.webhook_deliveries where job_id = ${job.id} and resolution like 'refuted%'`).length > 0)
+  t.equal((await sys.db.sql`select status from upscaler_jobs where id = ${job.id}`)[0]!.status, 'running', 'RunningHub said RUNNING: nothing changed')
+  await sys.waitFor('the real end to be confirmed and applied', async () =>
+    (await sys.db.sql`select 1 from upscaler_jobs where id = ${job.id} and status = 'completed'`).length > 0, 15_000)
+  const [done] = await sys.db.sql`select output_url from upscaler_jobs where id = ${job.id}`
+  t.not(done!.output_url, 'https://cdn.example/out.png', "the outputs are RunningHub's, from query, not the forged callback's")
+  const resolutions = (await sys.db.sql`select resolution from rhpool.webhook_deliveries where job_id = ${job.id} order by id`).map((r) => r.resolution)
+  t.match(resolutions, [/^refuted: RunningHub says (RUNNING|QUEUED)/, /^confirmed: applied/])
+})

@@ -25,6 +25,8 @@ export interface Config {
     pollIntervalMs: number
     leaseSeconds: number
     requestTimeoutMs: number
+    /** Check each callback with POST /openapi/v2/query before trusting it. */
+    confirmCallbacks: boolean
     retryBaseMs: number
     retryMaxMs: number
     /** Run maintenance on the dispatcher's own timer (when pg_cron is absent). */
@@ -69,6 +71,7 @@ const schema = z.object({
   RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
   RHPOOL_LEASE_SECONDS: integer(5, 3600, 120),
   RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
+  RHPOOL_CONFIRM_CALLBACKS: flag(false),
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
   RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
   RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
@@ -110,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalMs: v.RHPOOL_POLL_INTERVAL_MS,
       leaseSeconds: v.RHPOOL_LEASE_SECONDS,
       requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
+      confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,
       retryMaxMs: v.RHPOOL_RETRY_MAX_MS,
       maintenanceIntervalMs: v.RHPOOL_MAINTENANCE_INTERVAL_MS,

@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { RunningHubClient } from '../runninghub/client.ts'
 import { processCancellations } from './cancellations.ts'
+import { processConfirmations } from './confirmations.ts'
 import { submitClaim, type Claim } from './submit.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
@@ -51,10 +52,10 @@ export class Dispatcher {
   async start(): Promise<void> {
     const { sql, config, log } = this.options
     await this.reloadAccounts(config.accounts)
-    for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
+    for (const channel of ['rhpool_wakeup', 'rhpool_cancel', 'rhpool_confirm']) {
       const subscription = await sql.listen(
         channel,
-        () => (channel === 'rhpool_cancel' ? void this.cancelRound() : this.wake()),
+        () => (channel === 'rhpool_wakeup' ? this.wake() : void this.cancelRound()),
         () => {
           // Called on every (re)connect: anything announced while we were away is found by the claim that follows.
           this.listening = true
@@ -154,8 +155,9 @@ export class Dispatcher {
     if (this.stopping) return
     try {
       await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
+      await processConfirmations(this.options.sql, this.client, this.accounts, this.options.log)
     } catch (error) {
-      this.options.log.error({ err: (error as Error).message }, 'cancellation round failed')
+      this.options.log.error({ err: (error as Error).message }, 'cancellation or confirmation round failed')
     }
   }
 

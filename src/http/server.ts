@@ -15,6 +15,7 @@ export interface ServerDeps {
   log: Logger
   metrics: Metrics
   webhookSecret: string
+  confirmCallbacks?: boolean
   readiness: Readiness
 }
 
@@ -26,7 +27,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   })
-  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics })
+  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks })
   registerStatusRoutes(app, { sql: deps.sql })
   registerHealthRoutes(app, deps)
   registerDashboardRoutes(app, { sql: deps.sql })

@@ -4,9 +4,8 @@
 // knows fail (their terminal event lets the product refund); past the hard
 // deadline they are cancelled at RunningHub and failed.
 import { jobLabel } from '../log.ts'
+import { taskEndFromQuery } from '../runninghub/task-callback.ts'
 import type { MaintenanceOptions } from './maintenance.ts'
-
-const finalStatuses = new Set(['SUCCESS', 'FAILED', 'CANCEL'])
 
 export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise<number> {
   const { sql, client, log, metrics } = options
@@ -18,17 +17,10 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
     const account = accounts.get(row.api_account)
     if (!account) continue
     const answer = await client.query(account.apiKey, row.task_id)
-    if (answer.ok && finalStatuses.has(String(answer.value.status).toUpperCase())) {
-      const task = answer.value
-      const status = String(task.status).toUpperCase()
-      const failedReason = task.failedReason as Record<string, unknown> | null | undefined
-      const callback = {
-        status,
-        outputs: task.results ?? null,
-        usage: task.usage ?? null,
-        error_code: status === 'FAILED' ? (task.errorCode || 'TASK_FAILED') : null,
-        error_message: status === 'FAILED' ? String(failedReason?.exception_message ?? task.errorMessage ?? 'the task failed') : null,
-      }
+    const ended = answer.ok ? taskEndFromQuery(answer.value) : null
+    if (ended) {
+      const status = ended.status
+      const callback = ended
       const [result] = await sql`select rhpool.apply_reconciliation(${row.job_table}, ${row.job_id}, ${row.task_id}, ${sql.json(callback as never)}) as outcome`
       log.info({ job, account: account.name, taskId: row.task_id, status, outcome: result?.outcome }, 'overdue job reconciled with RunningHub')
       metrics?.maintenance.inc({ action: 'reconciled' })

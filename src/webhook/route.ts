@@ -19,8 +19,10 @@ interface Params {
   signature: string
 }
 
-export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; secret: string; log: Logger; metrics?: Metrics }): void {
+export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; secret: string; log: Logger; metrics?: Metrics; confirmCallbacks?: boolean }): void {
   const { sql, secret, log, metrics } = deps
+  // With confirmation on, a callback is only held; the dispatcher checks it with RunningHub.
+  const applyFunction = deps.confirmCallbacks ? 'hold_callback' : 'apply_callback'
 
   const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
     metrics?.webhooks.inc({ outcome })
@@ -89,7 +91,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
         error_code: parsed.errorCode,
         error_message: parsed.errorMessage,
       }
-      const [row] = await sql`select rhpool.apply_callback(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
+      const [row] = await sql`select ${sql('rhpool')}.${sql(applyFunction)}(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
         ${sql.json(callback as never)}, ${raw}) as outcome`
       const outcome = String(row?.outcome)
       metrics?.webhooks.inc({ outcome })
