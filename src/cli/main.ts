@@ -2,10 +2,9 @@
 // and control the pool, run the simulator alone. Every command has --help;
 // a bad argument gets a message naming it and exit code 2.
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import { ConfigError, loadConfig } from '../config/index.ts'
+import { ConfigError } from '../config/index.ts'
 import { migrate } from '../db/migrate.ts'
-import { createLogger } from '../log.ts'
-import { startService } from '../service.ts'
+import { runService } from '../run-service.ts'
 import { cancelJob, showAccounts, showJobs, showStatus } from './commands.ts'
 import { inspectionDatabase, UsageError } from './database.ts'
 import { runDemo } from './demo.ts'
@@ -47,15 +46,11 @@ export function buildProgram(): Command {
     .action(async () => {
       const runtime = await prepareRuntime(process.env)
       for (const note of runtime.notes) process.stderr.write(`rhpool: ${note}\n`)
-      const config = loadConfig(runtime.env)
-      const service = await startService(config, createLogger(config.logLevel))
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
-      })
-      await service.stop()
-      await runtime.stop()
+      try {
+        await runService(runtime.env)
+      } finally {
+        await runtime.stop()
+      }
     })
 
   program

@@ -1,0 +1,55 @@
+// Runs one rhpool process until a signal: SIGTERM/SIGINT drain and stop;
+// SIGHUP re-reads the RunningHub keys from RHPOOL_ENV_FILE (a running process
+// cannot see a new environment) and syncs the account list. Shared by
+// `src/main.ts` (production) and `rhpool start` (which adds embedded defaults).
+import { readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import { ConfigError, loadConfig } from './config/index.ts'
+import { createLogger } from './log.ts'
+import { startService } from './service.ts'
+
+/** The base environment, with RHPOOL_ENV_FILE's keys and slots layered over it. */
+export function environment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const file = base.RHPOOL_ENV_FILE
+  if (!file) return base
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError('RHPOOL_ENV_FILE', `cannot be read: ${(error as Error).message}`)
+  }
+  // The file wins for the variables it sets; a key removed from it is removed.
+  const fromFile = parseEnv(text) as NodeJS.ProcessEnv
+  const kept = Object.fromEntries(Object.entries(base).filter(([k]) => !/^RUNNINGHUB_(API_KEY|SLOTS)/.test(k)))
+  return { ...kept, ...fromFile }
+}
+
+/** Resolves when the service has stopped after a signal. Throws ConfigError on a bad configuration. */
+export async function runService(base: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(environment(base))
+  const log = createLogger(config.logLevel)
+  const service = await startService(config, log)
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping: draining in-flight submissions')
+      process.off('SIGHUP', reload)
+      resolve()
+    }
+    const reload = () => {
+      try {
+        const next = loadConfig(environment(base))
+        service.reloadAccounts(next).then(
+          () => log.info({ accounts: next.accounts.map((a) => a.name) }, 'accounts reloaded'),
+          (error: Error) => log.error({ err: error.message }, 'account reload failed')
+        )
+      } catch (error) {
+        log.error({ err: (error as Error).message }, 'SIGHUP: configuration error, accounts unchanged')
+      }
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', reload)
+  })
+  await service.stop()
+}
