@@ -128,3 +128,16 @@ t.test('pool_status is the plan\'s JSON, plus queue and account state', async (t
   })
   t.notOk(JSON.stringify(row!.s).includes('fp_'), 'no key material, not even the fingerprint, in the status JSON')
 })
+
+t.test('job_view gives end users plain words, never RunningHub\'s raw text', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 3 }])
+  const id = await insertJob(sql, 'upscaler_jobs')
+  const [c] = await claim(sql)
+  await runClaimed(sql, c!, '1900000000000000031')
+  await sql`select rhpool.finish_job('upscaler_jobs', ${id}, null, false, null, null, '421', 'TASK_QUEUE_MAXED: queue limit reached')`
+  const [view] = await sql`select rhpool.job_view('upscaler_jobs', ${id}) as v`
+  t.match(view!.v, { status: 'failed', errorCode: '421', errorMessage: 'TASK_QUEUE_MAXED: queue limit reached', userMessage: 'The job could not be completed. Please try again.' })
+  const [moderated] = await sql`select rhpool.user_message('failed', '1505') as m`
+  t.equal(moderated!.m, 'The job was refused by content moderation.')
+})

@@ -44,15 +44,3 @@ export function classifyHttpStatus(status: number): AnswerClass | null {
   if (status >= 400) return 'bad_request'
   return null
 }
-
-/** Words shown to an end user: never RunningHub's raw text (LESSONS: "queue limit reached"). */
-export function userFacingMessage(cls: AnswerClass): string {
-  switch (cls) {
-    case 'bad_request':
-      return 'The job could not be started: its inputs were not accepted.'
-    case 'task_failed':
-      return 'The job failed while it was being processed.'
-    default:
-      return 'The job could not be completed.'
-  }
-}
