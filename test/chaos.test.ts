@@ -27,7 +27,7 @@ t.test('a task that failed at RunningHub and whose callback was lost is settled 
     settled = await sys.waitFor('the job to be settled by reconciliation', async () => {
       const [row] = await sql`select status, error_code from upscaler_jobs where id = ${id} and status <> 'running'`
       return row
-    }, 12_000)
+    }, 8_000)
   } catch {
     // reported below
   }
@@ -53,6 +53,7 @@ t.test('chaos: kills, a Postgres restart and faults of every class; every guaran
   const failed = checks.some((c) => !c.ok)
   await run.close({ keepDatabase: failed })
   for (const check of checks) t.ok(check.ok, check.name, check.ok ? {} : { detail: check.detail })
+  t.same(run.stopCodes.filter((s) => s.code !== 0), [], 'every process stops cleanly on SIGTERM at the end')
   t.comment(figureLine(figures))
   if (failed) {
     t.comment(`seed ${options.seed}; logs of every process and the database kept in ${workDir}`)

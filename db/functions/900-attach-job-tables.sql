@@ -8,7 +8,7 @@ as $$
 begin
   execute format('create or replace trigger rhpool_job_guard before insert or update on public.%I
                   for each row execute function rhpool.job_guard()', job_table);
-  execute format('create or replace trigger rhpool_job_sync after insert or update of status, priority, not_before on public.%I
+  execute format('create or replace trigger rhpool_job_sync after insert or update of status, priority, not_before, created_at on public.%I
                   for each row execute function rhpool.job_sync()', job_table);
   execute format('create or replace trigger rhpool_job_forget after delete on public.%I
                   for each row execute function rhpool.job_forget()', job_table);

@@ -6,6 +6,7 @@ import type { Sql } from '../db/connect.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { taskEndFromQuery } from '../runninghub/task-callback.ts'
+import { jsonbSafe } from '../db/json.ts'
 
 export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger): Promise<number> {
   const pending = await sql`select * from rhpool.unconfirmed_callbacks(50)`
@@ -15,7 +16,7 @@ export async function processConfirmations(sql: Sql, client: RunningHubClient, a
     if (!account) continue
     const answer = await client.query(account.apiKey, row.task_id)
     let verdict: unknown
-    if (answer.ok) verdict = taskEndFromQuery(answer.value) ?? { status: String(answer.value.status || 'UNKNOWN') }
+    if (answer.ok) verdict = taskEndFromQuery(jsonbSafe(answer.value)) ?? { status: String(answer.value.status || 'UNKNOWN') }
     else if (answer.kind === 'answer' && answer.code === '807') verdict = { status: 'NOT_FOUND' }
     else {
       log.warn({ job: jobLabel(row.job_table, row.job_id), code: answer.code }, 'could not confirm a callback with RunningHub; will retry')

@@ -5,6 +5,7 @@
 // deadline they are cancelled at RunningHub and failed.
 import { jobLabel } from '../log.ts'
 import { taskEndFromQuery } from '../runninghub/task-callback.ts'
+import { jsonbSafe } from '../db/json.ts'
 import type { MaintenanceOptions } from './maintenance.ts'
 
 export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise<number> {
@@ -17,7 +18,7 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
     const account = accounts.get(row.api_account)
     if (!account) continue
     const answer = await client.query(account.apiKey, row.task_id)
-    const ended = answer.ok ? taskEndFromQuery(answer.value) : null
+    const ended = answer.ok ? taskEndFromQuery(jsonbSafe(answer.value)) : null
     if (ended) {
       const status = ended.status
       const callback = ended
@@ -35,9 +36,11 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
       repaired++
       continue
     }
-    if (answer.ok && row.past_hard_deadline) {
+    if (row.past_hard_deadline) {
+      // Past the hard deadline the job ends whatever RunningHub says (or if it cannot be reached).
       const cancelled = await client.cancel(account.apiKey, row.task_id)
-      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'DEADLINE_EXCEEDED', ${`still ${answer.value.status} at RunningHub past the hard deadline; cancelled`})`
+      const seen = answer.ok ? `still ${answer.value.status} at RunningHub` : `RunningHub did not answer (${answer.code})`
+      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'DEADLINE_EXCEEDED', ${`${seen} past the hard deadline; cancelled`})`
       await sql`select rhpool.log_repair('deadline_cancelled', ${row.job_table}, ${row.job_id}, ${account.name}, ${cancelled.ok ? 'cancel accepted' : `cancel failed: ${cancelled.code}`})`
       log.warn({ job, account: account.name, taskId: row.task_id }, 'job past its hard deadline: cancelled at RunningHub and failed')
       metrics?.maintenance.inc({ action: 'deadline_cancelled' })

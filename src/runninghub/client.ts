@@ -46,6 +46,7 @@ export interface AccountStatus {
   currentTaskCounts: string | null
 }
 
+const taskStates = new Set(['CREATE', 'QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCEL'])
 const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 export class RunningHubClient {
@@ -141,7 +142,10 @@ export class RunningHubClient {
     const answer = outcome.value
     const json = answer.json
     const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
-    if (answer.status >= 200 && answer.status < 300 && json && (errorCode === undefined || errorCode === null || String(errorCode) === '' || String(errorCode) === '0')) {
+    // A task object that reports one of the task states is an answer about the
+    // task, even with an errorCode: a FAILED task carries its failure code (805).
+    const describesTask = json !== null && typeof json.status === 'string' && taskStates.has(json.status.toUpperCase())
+    if (answer.status >= 200 && answer.status < 300 && json && (describesTask || errorCode === undefined || errorCode === null || String(errorCode) === '' || String(errorCode) === '0')) {
       // Some answers wrap the task in a {code, data} envelope; accept both.
       const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
       const problem = missing(task)

@@ -9,8 +9,11 @@ import { jobLabel, type Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { verifyJobReference, webhookRoutePrefix } from './job-reference.ts'
 import { CallbackFormatError, parseCallback } from './parse-callback.ts'
+import { jsonbSafe, jsonbSafeText, nestingExceeds } from '../db/json.ts'
 
 export const webhookBodyLimit = 1024 * 1024
+/** RunningHub's callbacks nest a few levels; anything far deeper is not one. */
+const maxNesting = 64
 
 interface Params {
   jobTable: string
@@ -55,7 +58,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
       const raw = typeof request.body === 'string' ? request.body : ''
       const verified = verifyJobReference(secret, request.params)
       if (!verified.ok) {
-        await record('bad_signature', 401, verified.reason, raw.slice(0, 4096))
+        await record('bad_signature', 401, verified.reason, jsonbSafeText(raw.slice(0, 4096)))
         log.warn({ reason: verified.reason }, 'webhook with an invalid signature refused')
         return reply.code(401).send({ error: 'invalid webhook signature' })
       }
@@ -67,20 +70,25 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
       try {
         body = JSON.parse(raw)
       } catch {
-        await record('malformed', 400, 'body is not JSON', raw, where)
+        await record('malformed', 400, 'body is not JSON', jsonbSafeText(raw), where)
         return reply.code(400).send({ error: 'body is not JSON' })
       }
+      if (nestingExceeds(body, maxNesting)) {
+        await record('malformed', 400, `JSON nested deeper than ${maxNesting} levels`, jsonbSafeText(raw.slice(0, 4096)), where)
+        return reply.code(400).send({ error: `JSON nested deeper than ${maxNesting} levels` })
+      }
+      body = jsonbSafe(body)
       let parsed
       try {
         parsed = parseCallback(body)
       } catch (error) {
         if (!(error instanceof CallbackFormatError)) throw error
-        await record('malformed', 400, error.message, raw, where)
+        await record('malformed', 400, error.message, jsonbSafeText(raw), where)
         log.warn({ job }, `malformed callback: ${error.message}`)
         return reply.code(400).send({ error: error.message })
       }
       if (parsed.kind === 'ignored') {
-        await record('ignored_event', 200, `event ${parsed.event} is not TASK_END`, raw, { ...where, taskId: parsed.taskId, event: parsed.event })
+        await record('ignored_event', 200, `event ${parsed.event} is not TASK_END`, jsonbSafeText(raw), { ...where, taskId: parsed.taskId, event: parsed.event })
         return reply.code(200).send({ ok: true, ignored: parsed.event })
       }
 
@@ -92,7 +100,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
         error_message: parsed.errorMessage,
       }
       const [row] = await sql`select ${sql('rhpool')}.${sql(applyFunction)}(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
-        ${sql.json(callback as never)}, ${raw}) as outcome`
+        ${sql.json(callback as never)}, ${jsonbSafeText(raw)}) as outcome`
       const outcome = String(row?.outcome)
       metrics?.webhooks.inc({ outcome })
       log.info({ job, taskId: parsed.taskId, status: parsed.status, outcome }, 'callback')

@@ -148,10 +148,20 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
 
   // --- Postgres: a private cluster, so it can be restarted without disturbing other tests.
   const cluster = await startCluster({ dataDir: join(options.workDir, 'pgdata'), fast: true })
+  // Whatever has been started, stopped in reverse order: by close(), or by the teardown if setup failed.
   let closed = false
+  let keepDatabase = false
+  const cleanups: Array<() => Promise<unknown>> = [() => (keepDatabase ? cluster.stop('fast') : cluster.destroy())]
+  const shutdown = async () => {
+    if (closed) return
+    closed = true
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+  }
+  t.teardown(shutdown)
   const databaseUrl = await cluster.createDatabase('rhpool_chaos')
   await migrate(databaseUrl)
   const sql = postgres(databaseUrl, { max: 4, onnotice: () => {}, connect_timeout: 5, idle_timeout: 5 })
+  cleanups.push(() => sql.end({ timeout: 2 }))
   await sql`update rhpool.tools set callback_deadline = make_interval(secs => ${options.callbackDeadlineSeconds}),
                                   hard_deadline = make_interval(secs => ${options.hardDeadlineSeconds})`
   await sql`update rhpool.settings set value = '2' where key = 'reconcile_interval_seconds'`
@@ -177,12 +187,16 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       faultRates: options.faultRates,
     },
   })
+  cleanups.push(() => sim.close())
 
   // --- The webhook servers behind a forwarder; the dispatchers.
   const supervisor = new Supervisor(t, join(options.workDir, 'logs'))
   const webhookPorts: number[] = []
   for (let i = 0; i < options.webhookServers; i++) webhookPorts.push(await freePort())
   const forwarder = await startForwarder(() => webhookPorts.map((p) => `http://127.0.0.1:${p}`))
+  cleanups.push(() => forwarder.close())
+  const stopCodes: Array<{ name: string; code: number | null }> = []
+  cleanups.push(async () => stopCodes.push(...(await supervisor.stopAll('SIGTERM'))))
   const common: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     WEBHOOK_SECRET: testSecret,
@@ -230,19 +244,12 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     drainMs: null,
     drained: false,
     remaining: {},
-    stopCodes: [],
-    async close({ keepDatabase = false } = {}) {
-      if (closed) return
-      closed = true
-      run.stopCodes = await supervisor.stopAll('SIGTERM')
-      await forwarder.close()
-      await sim.close()
-      await sql.end({ timeout: 2 }).catch(() => {})
-      if (keepDatabase) await cluster.stop('fast').catch(() => {})
-      else await cluster.destroy().catch(() => {})
+    stopCodes,
+    async close(closeOptions = {}) {
+      keepDatabase = closeOptions.keepDatabase ?? false
+      await shutdown()
     },
   }
-  t.teardown(() => run.close())
 
   let postgresDown = false
   const chaosEnds = run.startedAt + options.chaosMs
@@ -276,37 +283,41 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   })()
 
   // --- The monitor: slot counts in every snapshot, and how fast a dead dispatcher's claims come back.
-  const monitor = (async () => {
-    while (!closed && !run.drained && Date.now() < chaosEnds + options.drainTimeoutMs + 5000) {
-      await sleep(250)
-      if (postgresDown) continue
-      try {
-        const rows = await sql`
-          select s.account, count(*)::int as held,
-                 count(*) filter (where j.status is null or not (j.status = any (rhpool.in_flight_statuses())) or j.api_account is distinct from s.account)::int as stale
-          from rhpool.slots s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
-          group by s.account`
-        for (const row of rows) {
-          run.dbMaxSlots.set(row.account, Math.max(run.dbMaxSlots.get(row.account) ?? 0, row.held))
-          if (row.stale > 0) run.staleSlotSnapshots.push(`${new Date().toISOString()} ${row.account}: ${row.stale} of ${row.held} slots held by jobs not in flight`)
-        }
-        for (const kill of run.kills) {
-          if (kill.settledMs !== null || kill.orphans.length === 0) continue
-          const states = await sql`
-            select j.status, s.holder from unnest(${sql.array(kill.orphans.map((o) => o.job_table))}::text[], ${sql.array(kill.orphans.map((o) => o.job_id))}::uuid[]) as o(t, id)
-            join rhpool.jobs j on j.job_table = o.t and j.id = o.id
-            left join rhpool.slots s on s.job_table = o.t and s.job_id = o.id`
-          const mine = (holder: string | null) => holder !== null && holder.split(':')[1] === String(kill.pid)
-          const now = Date.now() - kill.at
-          if (kill.releasedMs === null && states.every((s) => !mine(s.holder) || !['claimed', 'submitting'].includes(s.status))) kill.releasedMs = now
-          if (states.every((s) => ['running', 'completed', 'failed', 'cancelled'].includes(s.status) || (['claimed', 'submitting'].includes(s.status) && !mine(s.holder)))) {
-            kill.settledMs = now
-            kill.releasedMs ??= now
-          }
-        }
-      } catch {
-        // The database is restarting: the next sample will do.
+  const sample = async () => {
+    if (postgresDown) return
+    try {
+      const rows = await sql`
+        select s.account, count(*)::int as held,
+               count(*) filter (where j.status is null or not (j.status = any (rhpool.in_flight_statuses())) or j.api_account is distinct from s.account)::int as stale
+        from rhpool.slots s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
+        group by s.account`
+      for (const row of rows) {
+        run.dbMaxSlots.set(row.account, Math.max(run.dbMaxSlots.get(row.account) ?? 0, row.held))
+        if (row.stale > 0) run.staleSlotSnapshots.push(`${new Date().toISOString()} ${row.account}: ${row.stale} of ${row.held} slots held by jobs not in flight`)
       }
+      for (const kill of run.kills) {
+        if (kill.settledMs !== null || kill.orphans.length === 0) continue
+        const states = await sql`
+          select j.status, s.holder from unnest(${sql.array(kill.orphans.map((o) => o.job_table))}::text[], ${sql.array(kill.orphans.map((o) => o.job_id))}::uuid[]) as o(t, id)
+          join rhpool.jobs j on j.job_table = o.t and j.id = o.id
+          left join rhpool.slots s on s.job_table = o.t and s.job_id = o.id`
+        const mine = (holder: string | null) => holder !== null && holder.split(':')[1] === String(kill.pid)
+        const now = Date.now() - kill.at
+        if (kill.releasedMs === null && states.every((s) => !mine(s.holder) || !['claimed', 'submitting'].includes(s.status))) kill.releasedMs = now
+        if (states.every((s) => ['running', 'completed', 'failed', 'cancelled'].includes(s.status) || (['claimed', 'submitting'].includes(s.status) && !mine(s.holder)))) {
+          kill.settledMs = now
+          kill.releasedMs ??= now
+        }
+      }
+    } catch {
+      // The database is restarting: the next sample will do.
+    }
+  }
+  let monitoring = true
+  const monitor = (async () => {
+    while (monitoring && !closed) {
+      await sleep(250)
+      await sample()
     }
   })()
 
@@ -415,7 +426,9 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   }
   run.drainMs = run.drained ? Date.now() - run.chaosEndedAt : null
   clearInterval(reporter)
+  monitoring = false
   await monitor
+  await sample()
   const left = await sql`select status, count(*)::int as n from rhpool.jobs group by 1`
   run.remaining = Object.fromEntries(left.map((r) => [r.status, r.n]))
   say(run.drained ? `drained in ${run.drainMs} ms` : `NOT drained after ${options.drainTimeoutMs} ms: ${JSON.stringify(run.remaining)}`)
@@ -494,7 +507,12 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
 
   // Guarantee 3: nothing lost, nothing stuck.
   const stuck = jobs.filter((j) => !['completed', 'failed', 'cancelled', 'queued'].includes(j.status))
-  check('every job is terminal or queued', stuck.length === 0, sample(stuck))
+  // What RunningHub knows about a stuck job says why it is stuck.
+  const atRunningHub = (j: (typeof jobs)[number]) => {
+    const task = j.task_id ? sim.task(j.task_id) : undefined
+    return task ? `${task.status}${task.faults.length ? ` with ${task.faults.join('+')}` : ''}` : 'no task'
+  }
+  check('every job is terminal or queued', stuck.length === 0, sample(stuck.map((j) => `${j.job_table}/${j.id} ${j.status} on ${j.api_account}, task ${j.task_id} at RunningHub: ${atRunningHub(j)}`)))
   const queued = await sql`
     select 'upscaler_jobs' as t, id, error_message, not_before from upscaler_jobs where status = 'queued'
     union all select 'pose_changer_jobs', id, error_message, not_before from pose_changer_jobs where status = 'queued'
