@@ -84,3 +84,17 @@ export async function applySqlFiles(url: string, files: string[]): Promise<void>
     await sql.end()
   }
 }
+
+/**
+ * From now on bench.add_queued_jobs() gives jobs RunningHub file names instead
+ * of https input URLs: required before rhpool's dispatcher runs on the
+ * database, so it never tries to download an input from another host.
+ */
+export async function useFileInputs(sql: Sql): Promise<void> {
+  await sql`update bench.settings set value = 'files' where key = 'inputs'`
+}
+
+/** Adds `count` queued jobs (no vacuum): keeps a depth after a few jobs left the queue. */
+export async function addQueuedJobs(sql: Sql, count: number): Promise<void> {
+  if (count > 0) await sql`select bench.add_queued_jobs(${count})`
+}

@@ -21,6 +21,23 @@ language sql
 immutable
 as $$ select timestamptz '2025-01-01 00:00:00+00' + p * interval '1 millisecond' $$;
 
+-- What the jobs' inputs look like. 'urls' (the default) gives every job an
+-- https://files.example/… input URL, which is fine for claim-only benchmarks
+-- (nothing is ever submitted); a benchmark that runs rhpool's dispatcher sets
+-- 'files' first, so the jobs carry RunningHub file names instead and the
+-- dispatcher never tries to download anything (no host but 127.0.0.1).
+create table if not exists bench.settings (
+  key text primary key,
+  value text not null
+);
+insert into bench.settings (key, value) values ('inputs', 'urls') on conflict (key) do nothing;
+
+create or replace function bench.file_inputs()
+returns boolean
+language sql
+stable
+as $$ select coalesce((select value = 'files' from bench.settings where key = 'inputs'), false) $$;
+
 -- Adds how_many queued jobs spread over the four job tables in one set-based
 -- statement (the rhpool triggers fire per row, exactly as for a client's
 -- INSERT, so rhpool.queue is filled by rhpool itself). Returns how many rows
@@ -30,31 +47,40 @@ returns bigint
 language sql
 volatile
 as $$
-  with positions as materialized (
+  with files as materialized (
+    select bench.file_inputs() as use_files
+  ),
+  positions as materialized (
     select nextval('bench.position') as p from generate_series(1, how_many)
   ),
   upscaler as (
-    insert into public.upscaler_jobs (status, priority, created_at, input_url)
-    select 'queued', bench.priority_of(p), bench.created_at_of(p), 'https://files.example/in.png'
-    from positions where p % 4 = 0
+    insert into public.upscaler_jobs (status, priority, created_at, input_url, input_file_name)
+    select 'queued', bench.priority_of(p), bench.created_at_of(p),
+           case when not files.use_files then 'https://files.example/in.png' end, case when files.use_files then 'in.png' end
+    from positions, files where p % 4 = 0
     returning 1
   ),
   pose_changer as (
-    insert into public.pose_changer_jobs (status, priority, created_at, person_image_url, reference_image_url)
-    select 'queued', bench.priority_of(p), bench.created_at_of(p), 'https://files.example/person.png', 'https://files.example/pose.png'
-    from positions where p % 4 = 1
+    insert into public.pose_changer_jobs (status, priority, created_at, person_image_url, reference_image_url, person_file_name, reference_file_name)
+    select 'queued', bench.priority_of(p), bench.created_at_of(p),
+           case when not files.use_files then 'https://files.example/person.png' end, case when not files.use_files then 'https://files.example/pose.png' end,
+           case when files.use_files then 'person.png' end, case when files.use_files then 'pose.png' end
+    from positions, files where p % 4 = 1
     returning 1
   ),
   veste_ai as (
-    insert into public.veste_ai_jobs (status, priority, created_at, person_image_url, clothing_image_url)
-    select 'queued', bench.priority_of(p), bench.created_at_of(p), 'https://files.example/person.png', 'https://files.example/shirt.png'
-    from positions where p % 4 = 2
+    insert into public.veste_ai_jobs (status, priority, created_at, person_image_url, clothing_image_url, person_file_name, clothing_file_name)
+    select 'queued', bench.priority_of(p), bench.created_at_of(p),
+           case when not files.use_files then 'https://files.example/person.png' end, case when not files.use_files then 'https://files.example/shirt.png' end,
+           case when files.use_files then 'person.png' end, case when files.use_files then 'shirt.png' end
+    from positions, files where p % 4 = 2
     returning 1
   ),
   video_upscaler as (
-    insert into public.video_upscaler_jobs (status, priority, created_at, video_url)
-    select 'queued', bench.priority_of(p), bench.created_at_of(p), 'https://files.example/in.mp4'
-    from positions where p % 4 = 3
+    insert into public.video_upscaler_jobs (status, priority, created_at, video_url, input_file_name)
+    select 'queued', bench.priority_of(p), bench.created_at_of(p),
+           case when not files.use_files then 'https://files.example/in.mp4' end, case when files.use_files then 'in.mp4' end
+    from positions, files where p % 4 = 3
     returning 1
   )
   select (select count(*) from upscaler) + (select count(*) from pose_changer)

@@ -37,6 +37,13 @@ export async function withThrowawayCluster<T>(label: string, body: (cluster: Clu
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  // If the process dies while destroy() is under way (an 'error' event of some
+  // library's idle connection when the server stops is enough), the folder of
+  // the already-stopped cluster is still removed.
+  const onExit = (): void => {
+    if (destroyed) rmSync(dataDir, { recursive: true, force: true })
+  }
+  process.on('exit', onExit)
 
   try {
     return await body(await starting)
@@ -44,5 +51,6 @@ export async function withThrowawayCluster<T>(label: string, body: (cluster: Clu
     await destroy()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    process.off('exit', onExit)
   }
 }
