@@ -109,9 +109,11 @@ t.test('forged, malformed, oversized, foreign-event and duplicate deliveries cha
 
 t.test('a callback that beats the create answer is applied', async (t) => {
   const sys = await startSystem(t, { slots: [3] })
+  // One job at a time, so each fault lands on the job meant for it.
   sys.sim.inject({ kind: 'callbackEarly' })
-  sys.sim.inject({ kind: 'callbackDuplicate', copies: 3, concurrent: true })
   const early = await insertJob(sys.db.sql, 'veste_ai_jobs')
+  await sys.waitFor('the first completed', async () => (await sys.db.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === 1)
+  sys.sim.inject({ kind: 'callbackDuplicate', copies: 3, concurrent: true })
   const dup = await insertJob(sys.db.sql, 'veste_ai_jobs')
   await sys.waitFor('both completed', async () => (await sys.db.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === 2)
   const [job] = await sys.db.sql`select task_id from veste_ai_jobs where id = ${early}`

@@ -33,33 +33,39 @@ from rhpool.tools t
 left join rhpool.queue q on q.job_table = t.job_table
 group by t.tool, t.job_table;
 
--- The plan's JSON, exactly, plus what an operator needs at a glance.
+-- The plan's JSON, exactly, plus what an operator needs at a glance. The
+-- queue is read once (one pass over rhpool.queue), the accounts once.
 create or replace function rhpool.pool_status()
 returns jsonb
 language sql
 stable
 as $$
+  with queue as (
+    select q.tool, q.queued, q.oldest_wait_seconds from rhpool.queue_status q
+  ), accounts as (
+    select * from rhpool.account_status
+  )
   select jsonb_build_object(
-    'totalMaxSlots', coalesce((select sum(s.max_slots) from rhpool.account_status s where s.enabled), 0),
-    'totalRunning', coalesce((select sum(s.running) from rhpool.account_status s), 0),
-    'totalQueued', (select count(*) from rhpool.queue),
+    'totalMaxSlots', coalesce((select sum(a.max_slots) from accounts a where a.enabled), 0),
+    'totalRunning', coalesce((select sum(a.running) from accounts a), 0),
+    'totalQueued', coalesce((select sum(q.queued) from queue q), 0),
     'strategy', rhpool.setting('strategy', 'fill-first'),
     'accounts', coalesce((
       select jsonb_agg(jsonb_build_object(
-        'name', s.name,
-        'running', s.running,
-        'maxSlots', s.max_slots,
-        'available', s.available,
-        'enabled', s.enabled,
-        'disabledReason', s.disabled_reason,
-        'cooldownUntil', s.cooldown_until,
-        'cooldownReason', s.cooldown_reason,
-        'remainMoney', s.remain_money,
-        'reportedConcurrency', s.reported_concurrency
-      ) order by s.position, s.name)
-      from rhpool.account_status s), '[]'::jsonb),
-    'queuedByTool', (select jsonb_object_agg(q.tool, q.queued order by q.tool) from rhpool.queue_status q),
-    'oldestQueuedSeconds', (select coalesce(max(q.oldest_wait_seconds), 0) from rhpool.queue_status q)
+        'name', a.name,
+        'running', a.running,
+        'maxSlots', a.max_slots,
+        'available', a.available,
+        'enabled', a.enabled,
+        'disabledReason', a.disabled_reason,
+        'cooldownUntil', a.cooldown_until,
+        'cooldownReason', a.cooldown_reason,
+        'remainMoney', a.remain_money,
+        'reportedConcurrency', a.reported_concurrency
+      ) order by a.position, a.name)
+      from accounts a), '[]'::jsonb),
+    'queuedByTool', (select jsonb_object_agg(q.tool, q.queued order by q.tool) from queue q),
+    'oldestQueuedSeconds', (select coalesce(max(q.oldest_wait_seconds), 0) from queue q)
   )
 $$;
 

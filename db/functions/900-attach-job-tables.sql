@@ -26,11 +26,14 @@ as $$
 declare
   branches text;
 begin
+  -- Each branch is a plain scan of one table (names as constants, no join), so
+  -- the planner can merge the branches' indexes: newest-first listings and
+  -- lookups by id read a few rows, not four whole tables.
   select string_agg(format(
-    'select %L::text as job_table, t.tool, j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
+    'select %L::text as job_table, %L::text as tool, j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
             j.attempts, j.created_at, j.claimed_at, j.submitted_at, j.completed_at, j.cancel_requested_at,
             j.error_code, j.error_message, j.rh_cost, j.output_url
-       from public.%I j, rhpool.tools t where t.job_table = %L', tool.job_table, tool.job_table, tool.job_table), ' union all ' order by tool.job_table)
+       from public.%I j', tool.job_table, tool.tool, tool.job_table), ' union all ' order by tool.job_table)
     into branches
   from rhpool.tools tool;
   execute 'create or replace view rhpool.jobs as ' || branches;

@@ -27,7 +27,7 @@ as $$
   ), latest as (
     select j.tool, j.id, j.status, j.api_account, j.created_at, j.error_code, j.rh_cost
     from rhpool.jobs j
-    order by j.created_at desc nulls last, j.id desc
+    order by j.created_at desc
     limit least(greatest(coalesce(dashboard_data.recent, 15), 0), 200)
   )
   select jsonb_build_object(
@@ -73,7 +73,7 @@ as $$
         'ageSeconds', greatest(floor(extract(epoch from now() - l.created_at)), 0)::integer,
         'errorCode', l.error_code,
         'cost', l.rh_cost
-      ) order by l.created_at desc nulls last, l.id desc)
+      ) order by l.created_at desc)
       from latest l), '[]'::jsonb)
   )
   from pool
