@@ -60,7 +60,7 @@ t.test('stuck past the hard deadline: cancelled at RunningHub and failed; age co
   })
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.equal((await statusOf(sys, id))!.status, 'running', 'a day in the queue did not make it overdue: still running 1.5 s after submission')
-  await sys.waitFor('the job to be failed', async () => (await statusOf(sys, id))!.status === 'failed', 15_000)
+  await sys.waitFor('the job to be failed', async () => (await statusOf(sys, id))!.status === 'failed', 30_000)
   t.same(await statusOf(sys, id), { status: 'failed', error_code: 'DEADLINE_EXCEEDED' })
   t.equal(sys.sim.task(running!.task_id)?.status, 'CANCEL', 'cancelled at RunningHub with the account\'s key')
 })

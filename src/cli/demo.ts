@@ -33,8 +33,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const runtime = await prepareRuntime(process.env, {
     defaultTaskMs: seconds(3),
     simulatorTaskMs: { [apps.upscaler]: seconds(2), [apps.pose]: seconds(3), [apps.veste]: seconds(4), [apps.video]: seconds(8) },
+    announce: (note) => out.write(`${pc.yellow('•')} ${note}\n`),
   })
-  for (const note of runtime.notes) out.write(`${pc.yellow('•')} ${note}\n`)
 
   const logPath = join(runtime.env.RHPOOL_DATA_DIR ? dirname(runtime.env.RHPOOL_DATA_DIR) : join(projectRoot, '.data'), 'demo.log')
   mkdirSync(dirname(logPath), { recursive: true })

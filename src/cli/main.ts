@@ -44,8 +44,7 @@ export function buildProgram(): Command {
     .command('start')
     .description('run the dispatcher and the HTTP server; embedded database and simulator when unconfigured')
     .action(async () => {
-      const runtime = await prepareRuntime(process.env)
-      for (const note of runtime.notes) process.stderr.write(`rhpool: ${note}\n`)
+      const runtime = await prepareRuntime(process.env, { announce: (note) => process.stderr.write(`rhpool: ${note}\n`) })
       try {
         await runService(runtime.env)
       } finally {

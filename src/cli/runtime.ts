@@ -19,18 +19,25 @@ export interface Runtime {
 const hasKey = (env: NodeJS.ProcessEnv): boolean =>
   Object.entries(env).some(([name, value]) => /^RUNNINGHUB_API_KEY(_\d+)?$/.test(name) && value !== undefined && value.trim() !== '')
 
-export async function prepareRuntime(base: NodeJS.ProcessEnv, options: { simulatorTaskMs?: Record<string, number>; defaultTaskMs?: number } = {}): Promise<Runtime> {
+export async function prepareRuntime(
+  base: NodeJS.ProcessEnv,
+  options: { simulatorTaskMs?: Record<string, number>; defaultTaskMs?: number; announce?: (note: string) => void } = {}
+): Promise<Runtime> {
   const env: NodeJS.ProcessEnv = { ...base }
   const notes: string[] = []
+  // Said as soon as it is decided: the first lines a person reads tell them what is real.
+  const say = (note: string) => {
+    notes.push(note)
+    options.announce?.(note)
+  }
   let database: EmbeddedDatabase | null = null
   let simulator: Simulator | null = null
 
   if (!env.DATABASE_URL?.trim()) {
     database = await startEmbeddedDatabase(env)
     env.DATABASE_URL = database.url
-    notes.push(`DATABASE_URL is not set: using the embedded PostgreSQL at ${database.url} (data in ${env.RHPOOL_DATA_DIR ?? '.data/postgres'})`)
+    say(`DATABASE_URL is not set: using the embedded PostgreSQL at ${database.url} (data in ${env.RHPOOL_DATA_DIR ?? '.data/postgres'})`)
   }
-  await migrate(env.DATABASE_URL!)
 
   if (!hasKey(env)) {
     const keys = ['sim-key-primary-0001', 'sim-key-second-0002']
@@ -41,12 +48,13 @@ export async function prepareRuntime(base: NodeJS.ProcessEnv, options: { simulat
     env.RUNNINGHUB_API_KEY = keys[0]
     env.RUNNINGHUB_API_KEY_2 = keys[1]
     env.RUNNINGHUB_BASE_URL = simulator.url
-    notes.push(`no RUNNINGHUB_API_KEY: using the RunningHub SIMULATOR at ${simulator.url} with two accounts of 3 slots (no real task runs, nothing is paid)`)
+    say(`no RUNNINGHUB_API_KEY: using the RunningHub SIMULATOR at ${simulator.url} with two accounts of 3 slots (no real task runs, nothing is paid)`)
   }
+  await migrate(env.DATABASE_URL!)
   if (!env.PORT) env.PORT = String(await freePort())
   if (!env.WEBHOOK_SECRET) {
     env.WEBHOOK_SECRET = randomBytes(32).toString('hex')
-    notes.push('WEBHOOK_SECRET is not set: using a random one for this run (set it for anything RunningHub calls back across restarts)')
+    say('WEBHOOK_SECRET is not set: using a random one for this run (set it for anything RunningHub calls back across restarts)')
   }
   if (!env.PUBLIC_BASE_URL && simulator) env.PUBLIC_BASE_URL = `http://127.0.0.1:${env.PORT}`
 

@@ -124,7 +124,11 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
       for (;;) {
         const value = await check()
         if (value) return value
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+        if (Date.now() > deadline) {
+          // The warnings rhpool logged meanwhile usually say why.
+          const warnings = logs.filter((line) => /"level":(40|50|60)/.test(line)).slice(-5).join('')
+          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${warnings ? `; last warnings:\n${warnings}` : ''}`)
+        }
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     },
