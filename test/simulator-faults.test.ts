@@ -13,7 +13,9 @@ let receiver: Receiver;
 t.beforeEach(async () => {
   sim = await startSimulator({
     seed: 11,
-    accounts: [{ apiKey: KEY }, { apiKey: KEY2 }],
+    // Room for every task these tests start: a busy machine stretches 50 ms tasks, and the
+    // real limit (421) must not be mistaken for an injected one.
+    accounts: [{ apiKey: KEY, concurrency: 50 }, { apiKey: KEY2, concurrency: 50 }],
     config: { callbackRetry: { attempts: 3, intervalMs: 40 } },
   });
   receiver = await startReceiver();
