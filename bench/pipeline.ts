@@ -15,6 +15,7 @@ import { startService, type Service } from '../src/service.ts'
 import { startSimulator, type Simulator } from '../src/simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
 import { summarize } from './lib/latency-stats.ts'
+import { turnoverGaps } from './lib/turnover-gaps.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 
@@ -85,15 +86,7 @@ async function turnover(url: string): Promise<{ gaps: number[]; utilisation: num
   const tasks = sim.ledger.tasks.filter((task) => task.endedAt !== null)
   const ends = tasks.map((task) => task.endedAt!).sort((a, b) => a - b)
   const starts = tasks.map((task) => task.createdAt).sort((a, b) => a - b)
-  // Each end frees a slot; the gap is the time until the next task was created on that key.
-  const gaps: number[] = []
-  let next = 0
-  for (const end of ends) {
-    while (next < starts.length && starts[next]! < end) next++
-    if (next >= starts.length) break
-    gaps.push(starts[next]! - end)
-    next++
-  }
+  const gaps = turnoverGaps(ends, starts)
   const first = Math.min(...starts)
   const last = Math.max(...ends)
   const busy = tasks.reduce((sum, task) => sum + (task.endedAt! - task.createdAt), 0)

@@ -17,6 +17,7 @@ import { migrate } from '../src/db/migrate.ts'
 import type { ConcurrencyChange } from '../src/simulator/index.ts'
 import { connect } from './lib/bench-database.ts'
 import { summarize } from './lib/latency-stats.ts'
+import { turnoverGaps as gapsBetween } from './lib/turnover-gaps.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { appIdsByTable, startInProcessPool, waitUntil } from './lib/rhpool-in-process.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
@@ -110,18 +111,10 @@ function slotMs(timeline: readonly ConcurrencyChange[], from: number, to: number
 }
 
 /** Each end on a key is paired with the next admission on that key (the slot it freed being refilled). */
-function turnoverGaps(timeline: readonly ConcurrencyChange[]): number[] {
+function keyTurnoverGaps(timeline: readonly ConcurrencyChange[]): number[] {
   const ends = timeline.filter((c) => c.delta === -1).map((c) => c.at)
   const starts = timeline.filter((c) => c.delta === 1).map((c) => c.at)
-  const gaps: number[] = []
-  let next = 0
-  for (const end of ends) {
-    while (next < starts.length && starts[next]! < end) next++
-    if (next >= starts.length) break
-    gaps.push(starts[next]! - end)
-    next++
-  }
-  return gaps
+  return gapsBetween(ends, starts)
 }
 
 async function main(): Promise<void> {
@@ -182,7 +175,7 @@ async function main(): Promise<void> {
         backlogUtilisation: slotMs(key.timeline, firstStart, lastStart) / (options.slots * (lastStart - firstStart)),
         runUtilisation: slotMs(key.timeline, firstStart, lastEnd) / (options.slots * (lastEnd - firstStart)),
         // Only the gaps while jobs were still waiting: after the last admission a freed slot has nothing to take.
-        gaps: turnoverGaps(key.timeline.filter((c) => c.delta === 1 || c.at < lastStart)),
+        gaps: keyTurnoverGaps(key.timeline.filter((c) => c.delta === 1 || c.at < lastStart)),
         maxConcurrency: key.maxConcurrency,
       }))
       const allGaps = perKey.flatMap((k) => k.gaps)
