@@ -24,7 +24,7 @@ t.test('v2 run → callback round trip (v2 shape) and query', async (t) => {
   t.equal(res.status, 200);
   t.match(res.json, { status: 'QUEUED', errorCode: '', errorMessage: '', results: null, promptTips: '{}', failedReason: null, usage: null });
   const taskId: string = res.json.taskId;
-  t.match(taskId, /^19\d{17}$/, '19-digit id');
+  t.match(taskId, /^\d{19}$/, '19-digit id');
   t.ok(BigInt(taskId) > BigInt(Number.MAX_SAFE_INTEGER), 'beyond the safe integer range');
 
   const [callback] = await receiver.waitFor(1);
@@ -180,7 +180,7 @@ t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key s
   const run = await call(sim.url, 'POST', '/task/openapi/ai-app/run', {
     body: { apiKey: KEY, webappId: '42', nodeInfoList: nodeInfo, webhookUrl: `${receiver.url}/hooks/classic` },
   });
-  t.match(run.json, { code: 0, msg: 'success', data: { taskId: /^19\d{17}$/, clientId: String, taskStatus: 'QUEUED', netWssUrl: String, promptTips: '{}' } });
+  t.match(run.json, { code: 0, msg: 'success', data: { taskId: /^\d{19}$/, clientId: String, taskStatus: 'QUEUED', netWssUrl: String, promptTips: '{}' } });
   const taskId = run.json.data.taskId;
   const ask = (path: string) => call(sim.url, 'POST', path, { body: { apiKey: KEY, taskId } });
 

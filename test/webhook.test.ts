@@ -123,6 +123,10 @@ t.test('a callback that beats the create answer is applied', async (t) => {
   // (A receiver slower than the simulator's patience gets a resend: those must be duplicates.)
   t.equal(deliveries[0]!.outcome, 'applied', 'applied on arrival, though the task id was not saved yet')
   t.ok(deliveries.slice(1).every((d) => d.outcome === 'duplicate'), 'any resend changed nothing')
+  // The job completes on the first copy; the other two may still be in flight. Each delivery is
+  // recorded before it is answered, so once the simulator has all three answers, all three rows exist.
+  const [dupJob] = await sys.db.sql`select task_id from veste_ai_jobs where id = ${dup}`
+  await sys.waitFor('all three copies answered', async () => sys.sim.ledger.callbacksFor(dupJob!.task_id).filter((a) => a.status !== null).length >= 3)
   const dupOutcomes = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${dup} order by outcome`
   t.equal(dupOutcomes.filter((d) => d.outcome === 'applied').length, 1, 'three concurrent copies: applied once')
   t.ok(dupOutcomes.length >= 3 && dupOutcomes.every((d) => ['applied', 'duplicate'].includes(d.outcome as string)), 'the others were duplicates')

@@ -77,6 +77,12 @@ $$;
 -- RunningHub accepted the task: submitting/outcome_unknown → running. If the
 -- callback already finished the job (it can beat the create answer), only the
 -- task id is kept. Returns the job's status afterwards.
+--
+-- A task id another job already holds (a RunningHub that restarted its ids, a
+-- simulator run against an old database, a forged answer) cannot identify this
+-- job's task: query, cancel and reconciliation would act on the other job's.
+-- The job fails with TASK_ID_CONFLICT, naming both, and is never resubmitted
+-- (a task may be running and paid for); the conflict goes to maintenance_log.
 create or replace function rhpool.record_submission(job_table text, job_id uuid, task_id text)
 returns text
 language plpgsql
@@ -84,6 +90,7 @@ volatile
 as $$
 declare
   job jsonb := rhpool.lock_job(record_submission.job_table, record_submission.job_id);
+  holder text;
 begin
   if task_id is null or task_id !~ '^[0-9A-Za-z_-]{1,64}$' then
     raise exception 'record_submission: task_id must be 1-64 letters, digits, - or _, got %', coalesce(quote_literal(task_id), 'NULL')
@@ -91,6 +98,20 @@ begin
   end if;
   if job is null then
     return null;
+  end if;
+  if job ->> 'task_id' is distinct from record_submission.task_id then
+    holder := rhpool.task_id_holder(record_submission.task_id, record_submission.job_table, record_submission.job_id);
+  end if;
+  if holder is not null then
+    perform rhpool.log_repair('task_id_conflict', record_submission.job_table, record_submission.job_id, job ->> 'api_account',
+      format('RunningHub answered task id %s, which %s already holds', record_submission.task_id, holder));
+    if job ->> 'status' in ('submitting', 'outcome_unknown') then
+      perform rhpool.set_job_fields(record_submission.job_table, record_submission.job_id, jsonb_build_object(
+        'status', 'failed', 'error_code', 'TASK_ID_CONFLICT',
+        'error_message', format('RunningHub answered task id %s, which %s already holds; not resubmitted', record_submission.task_id, holder)));
+      return 'failed';
+    end if;
+    return job ->> 'status';
   end if;
   if job ->> 'status' in ('submitting', 'outcome_unknown') then
     update rhpool.slots s set lease_expires_at = null

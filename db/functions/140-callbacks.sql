@@ -28,6 +28,12 @@ begin
   elsif job ->> 'task_id' is not null and apply_task_end.task_id is not null and job ->> 'task_id' <> apply_task_end.task_id then
     outcome := 'task_mismatch';
     detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', apply_task_end.task_id);
+  elsif job ->> 'task_id' is null and apply_task_end.task_id is not null
+        and rhpool.task_id_holder(apply_task_end.task_id, apply_task_end.job_table, apply_task_end.job_id) is not null then
+    -- The callback names a task another job holds: it cannot be this job's.
+    outcome := 'task_mismatch';
+    detail := format('task %s belongs to %s', apply_task_end.task_id,
+      rhpool.task_id_holder(apply_task_end.task_id, apply_task_end.job_table, apply_task_end.job_id));
   elsif job ->> 'status' = any (rhpool.terminal_statuses()) then
     outcome := 'duplicate';
     detail := 'job already ' || (job ->> 'status');

@@ -1,6 +1,22 @@
 -- Functions over rhpool.jobs (the view of every job table), so they are
 -- plain SQL. This file runs after 900-attach-job-tables.sql builds the view.
 
+-- The other job, in any job table, that already holds this RunningHub task id
+-- ('table/id'), or null. A task id names one task: two jobs holding one id
+-- could not be told apart by query, cancel or reconciliation, so the second is
+-- never given it (each table's unique index would refuse it anyway).
+create or replace function rhpool.task_id_holder(task_id text, job_table text, job_id uuid)
+returns text
+language sql
+stable
+as $$
+  select j.job_table || '/' || j.id
+  from rhpool.jobs j
+  where j.task_id = task_id_holder.task_id
+    and not (j.job_table = task_id_holder.job_table and j.id = task_id_holder.job_id)
+  limit 1
+$$;
+
 -- Running jobs whose cancellation was requested (rhpool.cancel_job): the
 -- dispatcher cancels each at RunningHub with the key of the account that runs
 -- it, then finishes it with finish_cancel(). Jobs still being submitted wait

@@ -83,7 +83,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const accounts = new AccountBook();
   const faults = new FaultBook(faultRandom, getConfig);
   const callbacks = new CallbackSender(ledger, timers, getConfig);
-  const engine = new TaskEngine(ledger, timers, callbacks, getConfig, taskRandom, taskIdGenerator(taskRandom));
+  const engine = new TaskEngine(ledger, timers, callbacks, getConfig, taskRandom, taskIdGenerator({ repeatableSeed: options.taskIdSeed }));
   const create = new CreateFlow(accounts, engine, faults, ledger, getConfig);
   for (const { apiKey, ...rest } of options.accounts ?? []) accounts.add(apiKey, rest);
 

@@ -142,8 +142,13 @@ export interface SimulatorConfig {
 export interface SimulatorOptions {
   port?: number;
   host?: string;
-  /** Seed of the PRNG behind faultRates/failureRate/task ids, so chaos runs repeat. */
+  /** Seed of the PRNG behind faultRates/failureRate, so chaos runs repeat. */
   seed?: number;
+  /**
+   * Opt-in: task ids from this seed, the same sequence on every start (a RunningHub that
+   * restarted its ids). By default ids are unique across runs and processes.
+   */
+  taskIdSeed?: number;
   /** Limit for JSON bodies (default 1 MiB); larger bodies get a proxy's 413 page. */
   bodyLimitBytes?: number;
   logger?: boolean;

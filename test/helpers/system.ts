@@ -48,6 +48,8 @@ export interface SystemOptions {
   slots?: number[]
   simConcurrency?: number
   sim?: Partial<SimulatorConfig>
+  /** Simulator start options beside its config (e.g. taskIdSeed). */
+  simOptions?: { taskIdSeed?: number; seed?: number }
   env?: Record<string, string>
   /** Start rhpool in this process (default true). */
   inProcess?: boolean
@@ -71,6 +73,7 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
   const slots = options.slots ?? [3]
   const db = await freshDatabase(t)
   const sim = await startSimulator({
+    ...options.simOptions,
     accounts: slots.map((s, i) => ({ apiKey: testKeys[i]!, concurrency: options.simConcurrency ?? s })),
     config: { taskDurationMs: 100, callbackRetry: { attempts: 5, intervalMs: 300 }, ...options.sim },
   })
