@@ -1,7 +1,8 @@
 // Runs one rhpool process until a signal: SIGTERM/SIGINT drain and stop;
 // SIGHUP re-reads the RunningHub keys from RHPOOL_ENV_FILE (a running process
 // cannot see a new environment) and syncs the account list. Shared by
-// `src/main.ts` (production) and `rhpool start` (which adds embedded defaults).
+// `rhpool start` (production: the environment as it is) and `rhpool dev` (which
+// fills in embedded defaults first).
 import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { ConfigError, loadConfig } from './config/index.ts'

@@ -36,7 +36,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     announce: (note) => out.write(`${pc.yellow('•')} ${note}\n`),
   })
 
-  const logPath = join(runtime.env.RHPOOL_DATA_DIR ? dirname(runtime.env.RHPOOL_DATA_DIR) : join(projectRoot, '.data'), 'demo.log')
+  const logPath = join(runtime.database ? dirname(runtime.database.dataDir) : join(projectRoot, '.data'), 'demo.log')
   mkdirSync(dirname(logPath), { recursive: true })
   const config = loadConfig({ ...runtime.env, RHPOOL_POLL_INTERVAL_MS: runtime.env.RHPOOL_POLL_INTERVAL_MS ?? '500' })
   const service = await startService(config, createLogger('info', createWriteStream(logPath, { flags: 'a' })))

@@ -42,9 +42,16 @@ export function buildProgram(): Command {
 
   program
     .command('start')
-    .description('run the dispatcher and the HTTP server; embedded database and simulator when unconfigured')
+    .description('run the dispatcher and the HTTP server, configured from the environment only (production: nothing is filled in)')
     .action(async () => {
-      const runtime = await prepareRuntime(process.env, { announce: (note) => process.stderr.write(`rhpool: ${note}\n`) })
+      await runService(process.env)
+    })
+
+  program
+    .command('dev')
+    .description('like start, but fills in what is missing for development: embedded PostgreSQL, the RunningHub simulator, a random webhook secret')
+    .action(async () => {
+      const runtime = await prepareRuntime(process.env, { announce: (note) => process.stderr.write(`rhpool dev: ${note}\n`) })
       try {
         await runService(runtime.env)
       } finally {

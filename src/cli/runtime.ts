@@ -1,12 +1,14 @@
-// What `rhpool start` and `rhpool demo` run against. Everything the user
-// configured is used as it is; what is missing gets an embedded default, said
-// plainly: no DATABASE_URL → a local PostgreSQL under .data/; no RunningHub
-// key → the simulator with two accounts of 3 slots (nothing is paid for).
+// What `rhpool dev` and `rhpool demo` run against (never `rhpool start`, which
+// takes the environment as it is). Everything the user configured is used as it
+// is; what is missing gets a development default, said plainly as it is
+// decided: no DATABASE_URL → a local PostgreSQL (see embedded.ts for where);
+// no RunningHub key → the simulator with two accounts of 3 slots (nothing is
+// paid for); no WEBHOOK_SECRET → a random one for this run. Migrates first.
 import { randomBytes } from 'node:crypto'
 import { migrate } from '../db/migrate.ts'
 import { freePort } from '../localdb/cluster.ts'
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../localdb/embedded.ts'
-import { startSimulator, type Simulator } from '../simulator/index.ts'
+import type { Simulator } from '../simulator/index.ts'
 
 export interface Runtime {
   env: NodeJS.ProcessEnv
@@ -36,11 +38,13 @@ export async function prepareRuntime(
   if (!env.DATABASE_URL?.trim()) {
     database = await startEmbeddedDatabase(env)
     env.DATABASE_URL = database.url
-    say(`DATABASE_URL is not set: using the embedded PostgreSQL at ${database.url} (data in ${env.RHPOOL_DATA_DIR ?? '.data/postgres'})`)
+    say(`DATABASE_URL is not set: using the embedded PostgreSQL at ${database.url} (data in ${database.dataDir})`)
   }
 
   if (!hasKey(env)) {
     const keys = ['sim-key-primary-0001', 'sim-key-second-0002']
+    // Loaded only here: a production start never has the simulator in its process.
+    const { startSimulator } = await import('../simulator/index.ts')
     simulator = await startSimulator({
       accounts: keys.map((apiKey) => ({ apiKey, concurrency: 3 })),
       config: { taskDurationMs: options.defaultTaskMs ?? 2000, taskDurationByApp: options.simulatorTaskMs ?? {} },

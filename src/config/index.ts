@@ -57,8 +57,9 @@ const flag = (fallback: boolean) =>
     .transform((v) => ['true', '1', 'yes'].includes(v))
 
 const schema = z.object({
-  DATABASE_URL: z.string().trim().min(1, 'is required (postgres://user:password@host:5432/database)')
-    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// connection string'),
+  // Unset and blank read alike, so both get the same message.
+  DATABASE_URL: z.preprocess((v) => v ?? '', z.string().trim().min(1, 'is required (postgres://user:password@host:5432/database)')
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// connection string')),
   RUNNINGHUB_BASE_URL: urlOf('RunningHub host, e.g. https://www.runninghub.ai').default('https://www.runninghub.ai'),
   PUBLIC_BASE_URL: urlOf('this service as RunningHub reaches it, e.g. https://rhpool.example.com').optional(),
   WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters (it signs webhook URLs; generate one with `openssl rand -hex 32`)').optional(),

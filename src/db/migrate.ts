@@ -9,6 +9,7 @@ import { readdirSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { migrate as graphileMigrate } from 'graphile-migrate'
+import postgres from 'postgres'
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const migrationsFolder = join(projectRoot, 'db', 'migrations')
@@ -24,7 +25,27 @@ export function repeatableSqlFiles(): string[] {
   })
 }
 
+/** Serialises rhpool migrations on one database (its own key, beside graphile-migrate's try-lock). */
+const migrateLockKey = 0x7268_706f // 'rhpo'
+
+/**
+ * Several instances may migrate at the same moment (a rolling deploy, two
+ * `rhpool migrate` at once): each waits for the one before it on a session
+ * advisory lock, then finds nothing left to do. graphile-migrate's own lock is
+ * a try-lock that fails at once, so without this one the second would die.
+ */
 export async function migrate(connectionString: string): Promise<void> {
+  const lock = postgres(connectionString, { max: 1, onnotice: () => {}, connection: { application_name: 'rhpool migrate (lock)' } })
+  try {
+    await lock`select pg_advisory_lock(${migrateLockKey})`
+    await applyMigrations(connectionString)
+  } finally {
+    // Ending the session releases the lock, also when a migration failed.
+    await lock.end({ timeout: 5 })
+  }
+}
+
+async function applyMigrations(connectionString: string): Promise<void> {
   await graphileMigrate(
     {
       connectionString,

@@ -49,7 +49,12 @@ export function postgresBinDir(): string {
   )
 }
 
-const runningAsRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0
+export const runningAsRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0
+
+/** Whether the `postgres` system user can enter this folder (every parent must let it through). */
+export function postgresUserCanReach(folder: string): boolean {
+  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', folder], { stdio: 'ignore' }).status === 0
+}
 
 async function runPgBinary(binary: string, args: string[]): Promise<void> {
   const path = join(postgresBinDir(), binary)
@@ -93,6 +98,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     // Parents readable by the postgres user (it must reach the folder); the folder itself private.
     mkdirSync(dirname(dataDir), { recursive: true })
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    if (runningAsRoot() && !postgresUserCanReach(dirname(dataDir))) {
+      throw new Error(`PostgreSQL runs as the postgres user, which cannot enter ${dirname(dataDir)} (a parent folder is private, e.g. mode 0700): put the data in a folder it can reach (RHPOOL_DATA_DIR)`)
+    }
     handToPostgresUser(dataDir)
     await runPgBinary('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])
   }

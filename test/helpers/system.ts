@@ -149,9 +149,9 @@ export interface RhpoolProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** rhpool as its own process (`src/main.ts`), for tests that kill it. */
+/** rhpool as its own process (`rhpool start`, the production command), for tests that kill it. */
 export function spawnRhpool(t: TestLike, env: Record<string, string>): RhpoolProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'rhpool.js'), 'start'], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
