@@ -10,8 +10,8 @@ import { rhpool } from './helpers/cli.ts'
 t.test('--help everywhere', async (t) => {
   const top = await rhpool(['--help'])
   t.equal(top.code, 0)
-  for (const command of ['migrate', 'start', 'demo', 'status', 'accounts', 'jobs', 'cancel', 'simulate']) t.match(top.stdout, new RegExp(`\\b${command}\\b`), `lists ${command}`)
-  for (const command of ['migrate', 'start', 'demo', 'status', 'accounts', 'jobs', 'cancel']) {
+  for (const command of ['migrate', 'start', 'dev', 'demo', 'status', 'accounts', 'jobs', 'cancel', 'simulate']) t.match(top.stdout, new RegExp(`\\b${command}\\b`), `lists ${command}`)
+  for (const command of ['migrate', 'start', 'dev', 'demo', 'status', 'accounts', 'jobs', 'cancel']) {
     const help = await rhpool([command, '--help'])
     t.equal(help.code, 0, `${command} --help`)
     t.match(help.stdout, /Usage: rhpool/)

@@ -22,7 +22,7 @@ t.test('every npm script the README names exists', async (t) => {
 
 t.test('every rhpool command the README names answers --help', async (t) => {
   const named = new Set([...readme.matchAll(/rhpool (migrate|start|demo|status|accounts|jobs|cancel|simulate)\b/g)].map((m) => m[1]!))
-  for (const command of ['status', 'accounts', 'jobs', 'cancel', 'migrate', 'start', 'demo', 'simulate']) if (readme.includes(`\`${command}`)) named.add(command)
+  for (const command of ['status', 'accounts', 'jobs', 'cancel', 'migrate', 'start', 'dev', 'demo', 'simulate']) if (readme.includes(`\`${command}`)) named.add(command)
   for (const command of named) {
     if (command === 'simulate') continue // its --help belongs to the simulator; tested in cli.test.ts
     t.equal((await rhpool([command, '--help'])).code, 0, `rhpool ${command} --help`)

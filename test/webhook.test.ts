@@ -196,3 +196,23 @@ t.test('RHPOOL_CONFIRM_CALLBACKS: a callback is only a claim until RunningHub co
   const resolutions = (await sys.db.sql`select resolution from rhpool.webhook_deliveries where job_id = ${job.id} order by id`).map((r) => r.resolution)
   t.match(resolutions, [/^refuted: RunningHub says (RUNNING|QUEUED)/, /^confirmed: applied/])
 })
+
+// The chaos run once ended with a completed job whose task had FAILED at RunningHub: the true
+// TASK_END's first delivery failed, and a contradicting SUCCESS (the simulator's 'second-end')
+// arrived first. Trusted as it came, it completed the job (and a refund would never be due).
+// A callback is a claim: by default rhpool checks it with RunningHub's query first.
+t.test('by default a false SUCCESS that beats the true callback does not complete a failed task', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 300 } })
+  t.equal(sys.config.dispatcher.confirmCallbacks, true, 'confirmation is the default')
+  sys.sim.inject({ kind: 'taskFailure' })
+  sys.sim.inject({ kind: 'callbackLost' })
+  const job = await runningJob(sys)
+  await sys.waitFor('the task to fail at RunningHub', async () => sys.sim.task(job.taskId)?.status === 'FAILED')
+  const lie = await post(sys, job.path, v2Success(job.taskId))
+  t.equal(lie.status, 200, 'the claim is recorded and answered 2xx')
+  const [settled] = await sys.waitFor('the job to settle', async () => {
+    const rows = await sys.db.sql`select status, error_code from upscaler_jobs where id = ${job.id} and status in ('completed', 'failed')`
+    return rows.length ? rows : null
+  })
+  t.match(settled, { status: 'failed', error_code: '805' }, "the job ends as RunningHub says the task ended, not as the callback claimed")
+})

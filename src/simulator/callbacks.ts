@@ -72,22 +72,33 @@ export class CallbackSender {
 
     let firstAttemptDone!: () => void;
     const firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
+    let firstCopyDone!: (delivered: boolean) => void;
+    const firstCopy = new Promise<boolean>((resolve) => (firstCopyDone = resolve));
 
     if (task.faults.callbackDuplicate?.concurrent) {
       for (let copy = 1; copy <= copies; copy++) {
-        void this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
+        const chain = this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
+        if (copy === 1) void chain.then(firstCopyDone);
       }
     } else {
       void (async () => {
         for (let copy = 1; copy <= copies && !this.timers.isClosed; copy++) {
-          await this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
+          const delivered = await this.chain(task, webhookUrl, body, copy, copy === 1 ? firstAttemptDone : undefined, copy === 1 ? detail : undefined);
+          if (copy === 1) firstCopyDone(delivered);
         }
       })();
     }
     await firstAttempt;
 
+    // Out of order means after the real TASK_END was taken (answered 2xx). A contradicting
+    // TASK_END that arrives *before* the true one is a false claim, which only checking the
+    // callback with query can refute (RHPOOL_CONFIRM_CALLBACKS); that case is tested on its own.
     const outOfOrder = task.faults.callbackOutOfOrder;
-    if (outOfOrder) void this.chain(task, webhookUrl, this.outOfOrderBody(task, shape, outOfOrder.variant ?? 'stale-event'), copies + 1);
+    if (outOfOrder) {
+      void firstCopy.then((delivered) => {
+        if (delivered && !this.timers.isClosed) void this.chain(task, webhookUrl, this.outOfOrderBody(task, shape, outOfOrder.variant ?? 'stale-event'), copies + 1);
+      });
+    }
   }
 
   detail(taskId: string): WebhookDetail | undefined {
@@ -148,7 +159,7 @@ export class CallbackSender {
     copy: number,
     onFirstAttempt?: () => void,
     detail?: WebhookDetail,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { attempts, intervalMs } = this.config().callbackRetry;
     const event = String(body.event);
     const payload = JSON.stringify(body);
@@ -160,13 +171,20 @@ export class CallbackSender {
     };
     try {
       for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
-        if (this.timers.isClosed) return;
+        if (this.timers.isClosed) return false;
         const ok = await this.attempt(task, url, payload, attempt, copy, event);
         if (attempt === 1) onFirstAttempt?.();
-        if (ok === true) return settle('SUCCESS', attempt);
-        if (ok === 'refused' || attempt >= attempts) return settle('FAILED', attempt);
-        if (!(await this.timers.sleep(intervalMs))) return;
+        if (ok === true) {
+          settle('SUCCESS', attempt);
+          return true;
+        }
+        if (ok === 'refused' || attempt >= attempts) {
+          settle('FAILED', attempt);
+          return false;
+        }
+        if (!(await this.timers.sleep(intervalMs))) return false;
       }
+      return false;
     } finally {
       onFirstAttempt?.();
     }

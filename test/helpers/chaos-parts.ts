@@ -131,11 +131,15 @@ export interface ExitRecord {
   expected: boolean
   at: number
   uptimeMs: number
+  /** It said it was up (dispatcher started / HTTP server listening) before it exited. */
+  wasUp: boolean
   tail: string
 }
 
 /** A process that exited by itself because it could not reach the database while starting (Postgres was down). */
-export const failedToStart = (exit: ExitRecord): boolean => !exit.expected && exit.uptimeMs < 20_000 && /ECONNREFUSED|ECONNRESET|starting up|shutting down|terminating connection/.test(exit.tail)
+// Judged by what the process said, not by how long it lived: on a busy machine a start can take
+// longer than any fixed bound before its first connection is refused.
+export const failedToStart = (exit: ExitRecord): boolean => !exit.expected && !exit.wasUp && /ECONNREFUSED|ECONNRESET|starting up|shutting down|terminating connection/.test(exit.tail)
 
 export class Supervisor {
   readonly members = new Map<string, Member>()
@@ -169,11 +173,13 @@ export class Supervisor {
     const logFile = join(this.logDir, `${member.name}.log`)
     appendFileSync(logFile, `\n==== ${new Date().toISOString()} ${member.name} #${generation} pid ${child.child.pid} ====\n`)
     let recent = ''
+    let wasUp = false
     const flush = () => {
       // Taken out of the process's buffer, so a long soak does not hold every line in memory.
       const fresh = child.output.splice(0).join('')
       if (!fresh) return
       appendFileSync(logFile, fresh)
+      wasUp ||= /"msg":"(dispatcher started|HTTP server listening)"/.test(fresh)
       recent = (recent + fresh).slice(-4000)
     }
     const timer = setInterval(flush, 1000)
@@ -183,7 +189,7 @@ export class Supervisor {
       flush()
       const expected = this.closing || member.process !== child || member.down
       const tail = recent.split('\n').slice(-15).join('\n')
-      this.exits.push({ name: member.name, pid: child.child.pid, code, signal: child.child.signalCode, expected, at: Date.now(), uptimeMs: Date.now() - member.startedAt, tail })
+      this.exits.push({ name: member.name, pid: child.child.pid, code, signal: child.child.signalCode, expected, at: Date.now(), uptimeMs: Date.now() - member.startedAt, wasUp, tail })
       if (!expected) {
         // It died by itself (a crash, or a start while the database was down): the supervisor brings it back.
         member.down = true

@@ -200,7 +200,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   const common: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     WEBHOOK_SECRET: testSecret,
-    LOG_LEVEL: 'warn',
+    // info: the supervisor tells a failed start from a crash by the process's own 'dispatcher started'.
+    LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
   }
   webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port) }))
