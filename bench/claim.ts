@@ -6,8 +6,8 @@
 //   npx tsx bench/claim.ts --quick    # 1k and 100k only, shorter cases (~2 min)
 //   npx tsx bench/claim.ts --help
 import { cpus, totalmem } from 'node:os'
-import { parseArgs } from 'node:util'
 import { applySqlFiles, connect, fillQueueTo, prepareDatabase, queueDepth, slotsHeld, useAccounts, type Sql } from './lib/bench-database.ts'
+import { BadArgument, readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
 import { measureConcurrentClaims, measureSequentialClaims } from './lib/claim-loop.ts'
 import { explainOneClaim, type ClaimPlanReport } from './lib/claim-plan.ts'
 import { summarize, type LatencySummary } from './lib/latency-stats.ts'
@@ -48,18 +48,10 @@ interface Options {
   applyFiles: string[]
 }
 
-function positiveInteger(name: string, text: string, allowZero = false): number {
-  const value = Number(text.replace(/_/g, ''))
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new Error(`--${name} must be a whole number ${allowZero ? '>= 0' : '>= 1'}, got ${JSON.stringify(text)}`)
-  }
-  return value
-}
-
-const integerList = (name: string, text: string): number[] => text.split(',').map((part) => positiveInteger(name, part.trim()))
-
 function readOptions(): Options {
-  const { values } = parseArgs({
+  return readCommandLine({
+    script: 'bench/claim.ts',
+    usage,
     options: {
       queued: { type: 'string' },
       accounts: { type: 'string', default: '1,5,100' },
@@ -74,31 +66,28 @@ function readOptions(): Options {
       'explain-accounts': { type: 'string', default: '5' },
       apply: { type: 'string', multiple: true, default: [] },
       quick: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+    },
+    read(values) {
+      const quick = values.quick
+      const options: Options = {
+        depths: wholeNumbers('queued', values.queued ?? (quick ? '1000,100000' : '1000,100000,1000000')).sort((a, b) => a - b),
+        accountCounts: wholeNumbers('accounts', values.accounts),
+        slotsPerAccount: wholeNumber('slots', values.slots),
+        iterations: wholeNumber('iterations', values.iterations ?? (quick ? '100' : '300')),
+        caseSeconds: wholeNumber('case-seconds', values['case-seconds'] ?? (quick ? '10' : '25')),
+        warmup: wholeNumber('warmup', values.warmup, 0),
+        connections: wholeNumber('connections', values.connections, 0),
+        concurrentSeconds: wholeNumber('concurrent-seconds', values['concurrent-seconds'] ?? (quick ? '5' : '10')),
+        concurrentDepth: wholeNumber('concurrent-queued', values['concurrent-queued']),
+        concurrentAccounts: wholeNumber('concurrent-accounts', values['concurrent-accounts']),
+        explainAccounts: wholeNumber('explain-accounts', values['explain-accounts']),
+        applyFiles: values.apply,
+      }
+      const mostSlots = Math.max(...options.accountCounts, options.concurrentAccounts, options.explainAccounts) * options.slotsPerAccount
+      if (mostSlots > 10_000) throw new BadArgument(`--accounts × --slots must stay <= 10000 (claim_account_slot's max_jobs), got ${mostSlots}`)
+      return options
     },
   })
-  if (values.help) {
-    console.log(usage)
-    process.exit(0)
-  }
-  const quick = values.quick
-  const options: Options = {
-    depths: integerList('queued', values.queued ?? (quick ? '1000,100000' : '1000,100000,1000000')).sort((a, b) => a - b),
-    accountCounts: integerList('accounts', values.accounts),
-    slotsPerAccount: positiveInteger('slots', values.slots),
-    iterations: positiveInteger('iterations', values.iterations ?? (quick ? '100' : '300')),
-    caseSeconds: positiveInteger('case-seconds', values['case-seconds'] ?? (quick ? '10' : '25')),
-    warmup: positiveInteger('warmup', values.warmup, true),
-    connections: positiveInteger('connections', values.connections, true),
-    concurrentSeconds: positiveInteger('concurrent-seconds', values['concurrent-seconds'] ?? (quick ? '5' : '10')),
-    concurrentDepth: positiveInteger('concurrent-queued', values['concurrent-queued']),
-    concurrentAccounts: positiveInteger('concurrent-accounts', values['concurrent-accounts']),
-    explainAccounts: positiveInteger('explain-accounts', values['explain-accounts']),
-    applyFiles: values.apply,
-  }
-  const mostSlots = Math.max(...options.accountCounts, options.concurrentAccounts, options.explainAccounts) * options.slotsPerAccount
-  if (mostSlots > 10_000) throw new Error(`accounts × slots must stay <= 10000 (claim_account_slot's max_jobs), got ${mostSlots}`)
-  return options
 }
 
 interface SequentialRow {

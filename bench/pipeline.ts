@@ -4,8 +4,7 @@
 //   2. slot turnover: a task ends → its callback → the next queued job is
 //      submitted on the freed slot (p50/p99 of the gap), and slot utilisation;
 //   3. webhook throughput with duplicates mixed in (HTTP-only rhpool).
-// Run: npx tsx bench/pipeline.ts [--quick]
-import { parseArgs } from 'node:util'
+// Run: npx tsx bench/pipeline.ts [--quick]   (--help lists the options)
 import { request, Agent } from 'undici'
 import { loadConfig } from '../src/config/index.ts'
 import { migrate } from '../src/db/migrate.ts'
@@ -14,13 +13,24 @@ import { createLogger } from '../src/log.ts'
 import { startService, type Service } from '../src/service.ts'
 import { startSimulator, type Simulator } from '../src/simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
+import { readCommandLine } from './lib/command-line.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { turnoverGaps } from './lib/turnover-gaps.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
-const quick = values.quick
+const usage = `Usage: npx tsx bench/pipeline.ts [options]
+
+  --quick    fewer runs: 50 insert → submission samples (not 200), 150 turnover jobs
+             (not 600), 1000 webhook jobs (not 4000)
+  --help     this text`
+
+const { quick } = readCommandLine({
+  script: 'bench/pipeline.ts',
+  usage,
+  options: { quick: { type: 'boolean', default: false } },
+  read: (values) => ({ quick: values.quick }),
+})
 const secret = 'bench-webhook-secret-0123456789abcdef0123456789'
 
 async function system(url: string, sim: Simulator, keys: string[], extra: Record<string, string> = {}): Promise<Service> {

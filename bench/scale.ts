@@ -22,8 +22,8 @@
 //   npx tsx bench/scale.ts            # 1k, 100k, 1M × 1, 10, 100 accounts (~7-9 min on 2 busy cores)
 //   npx tsx bench/scale.ts --quick    # 1k and 100k, fewer samples (~2 min)
 //   npx tsx bench/scale.ts --help
-import { parseArgs } from 'node:util'
 import { addQueuedJobs, connect, fillQueueTo, prepareDatabase, queueDepth, useAccounts, useFileInputs, type Sql } from './lib/bench-database.ts'
+import { readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
 import { claimBatch, freeAndRefill, measureSequentialClaims } from './lib/claim-loop.ts'
 import { summarize, timed, type LatencySummary } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
@@ -42,7 +42,9 @@ const usage = `Usage: npx tsx bench/scale.ts [options]
   --quick              the smaller figures above
   --help               this text`
 
-const { values } = parseArgs({
+const options = readCommandLine({
+  script: 'bench/scale.ts',
+  usage,
   options: {
     queued: { type: 'string' },
     accounts: { type: 'string', default: '1,10,100' },
@@ -51,28 +53,19 @@ const { values } = parseArgs({
     'case-seconds': { type: 'string' },
     samples: { type: 'string' },
     quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+  },
+  read: (values) => {
+    const quick = values.quick
+    return {
+      depths: wholeNumbers('queued', values.queued ?? (quick ? '1000,100000' : '1000,100000,1000000')).sort((a, b) => a - b),
+      accounts: wholeNumbers('accounts', values.accounts),
+      slots: wholeNumber('slots', values.slots),
+      claims: wholeNumber('claims', values.claims ?? (quick ? '40' : '100')),
+      caseSeconds: wholeNumber('case-seconds', values['case-seconds'] ?? (quick ? '3' : '6')),
+      samples: wholeNumber('samples', values.samples ?? (quick ? '10' : '50')),
+    }
   },
 })
-if (values.help) {
-  console.log(usage)
-  process.exit(0)
-}
-function positive(name: string, text: string): number {
-  const value = Number(text.replace(/_/g, ''))
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number >= 1, got ${JSON.stringify(text)}`)
-  return value
-}
-const list = (name: string, text: string): number[] => text.split(',').map((part) => positive(name, part.trim()))
-const quick = values.quick
-const options = {
-  depths: list('queued', values.queued ?? (quick ? '1000,100000' : '1000,100000,1000000')).sort((a, b) => a - b),
-  accounts: list('accounts', values.accounts),
-  slots: positive('slots', values.slots),
-  claims: positive('claims', values.claims ?? (quick ? '40' : '100')),
-  caseSeconds: positive('case-seconds', values['case-seconds'] ?? (quick ? '3' : '6')),
-  samples: positive('samples', values.samples ?? (quick ? '10' : '50')),
-}
 
 const backgroundTaskMs = 3_600_000
 const samplePriority = 100

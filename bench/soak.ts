@@ -10,10 +10,25 @@
 // run's folder when a check fails (or with --keep).
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { defaultChaosOptions, figureReport, removeWorkDir, runChaos, verifyChaos } from '../test/helpers/chaos.ts'
 
-const { values } = parseArgs({
+const usage = `Usage: npx tsx bench/soak.ts [options]
+
+  --minutes N            length of the chaos phase; may be fractional (default 10)
+  --jobs-per-minute N    jobs inserted per minute of chaos (default 600)
+  --seed N               seed of the fault schedule, to replay a run (default: from the clock; printed)
+  --dispatchers N        dispatcher processes (default 3)
+  --webhook-servers N    webhook server processes behind the forwarder (default 2)
+  --keep                 keep the work folder (logs, stopped database) even when every check passes
+  --quiet                no progress lines, only the figures and the checks
+  --help                 this text
+
+Exit code 0 when every guarantee held, 1 when a check failed, 2 for a bad argument.`
+
+const settings = readCommandLine({
+  script: 'bench/soak.ts',
+  usage,
   options: {
     minutes: { type: 'string', default: '10' },
     'jobs-per-minute': { type: 'string', default: '600' },
@@ -23,36 +38,35 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
+  read: (values) => ({
+    minutes: positiveNumber('minutes', values.minutes),
+    jobsPerMinute: positiveNumber('jobs-per-minute', values['jobs-per-minute']),
+    seed: values.seed === undefined ? Date.now() % 1_000_000 : wholeNumber('seed', values.seed, 0),
+    dispatchers: wholeNumber('dispatchers', values.dispatchers),
+    webhookServers: wholeNumber('webhook-servers', values['webhook-servers']),
+    keep: values.keep,
+    quiet: values.quiet,
+  }),
 })
-
-function positive(name: string, text: string | undefined): number {
-  const n = Number(text)
-  if (!Number.isFinite(n) || n <= 0) {
-    process.stderr.write(`soak: --${name} must be a positive number, got ${JSON.stringify(text)}\n`)
-    process.exit(2)
-  }
-  return n
-}
 
 function restartFractions(count: number): number[] {
   return Array.from({ length: count }, (_, i) => (i + 0.5) / count)
 }
 
-const minutes = positive('minutes', values.minutes)
-const jobsPerMinute = positive('jobs-per-minute', values['jobs-per-minute'])
+const { minutes, jobsPerMinute } = settings
 const workDir = join(tmpdir(), `rhpool-soak-${process.pid}-${Date.now()}`)
 const chaosMs = Math.round(minutes * 60_000)
 const options = {
   ...defaultChaosOptions(workDir),
-  seed: values.seed ? positive('seed', values.seed) : Date.now() % 1_000_000,
+  seed: settings.seed,
   jobs: Math.round(jobsPerMinute * minutes),
   chaosMs,
   drainTimeoutMs: 90_000,
-  dispatchers: positive('dispatchers', values.dispatchers),
-  webhookServers: positive('webhook-servers', values['webhook-servers']),
+  dispatchers: settings.dispatchers,
+  webhookServers: settings.webhookServers,
   // One Postgres restart per five minutes of chaos, at least one.
   postgresRestarts: restartFractions(Math.max(1, Math.round(minutes / 5))),
-  progress: values.quiet ? undefined : (line: string) => process.stdout.write(`[soak] ${line}\n`),
+  progress: settings.quiet ? undefined : (line: string) => process.stdout.write(`[soak] ${line}\n`),
 }
 
 const teardowns: Array<() => unknown> = []
@@ -64,7 +78,7 @@ try {
   const run = await runChaos(t, options)
   const { checks, figures } = await verifyChaos(run)
   const failed = checks.some((c) => !c.ok)
-  await run.close({ keepDatabase: failed || values.keep })
+  await run.close({ keepDatabase: failed || settings.keep })
   process.stdout.write(`\n${figureReport(figures)}\n\n`)
   for (const check of checks) {
     process.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}${check.ok || !check.detail ? '' : `: ${check.detail}`}\n`)
@@ -87,6 +101,6 @@ try {
   }
 }
 process.stdout.write(`\n[soak] ${exitCode === 0 ? 'all guarantees held' : 'SOME GUARANTEES FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
-if (exitCode === 0 && !values.keep) removeWorkDir(workDir)
+if (exitCode === 0 && !settings.keep) removeWorkDir(workDir)
 else process.stdout.write(`[soak] logs and database kept in ${workDir}\n`)
 process.exit(exitCode)

@@ -12,10 +12,10 @@
 //   npx tsx bench/utilisation.ts                 # 2 accounts × 3 slots, 600 jobs, scale 100 (~1.5 min)
 //   npx tsx bench/utilisation.ts --quick         # 150 jobs
 //   npx tsx bench/utilisation.ts --help
-import { parseArgs } from 'node:util'
 import { migrate } from '../src/db/migrate.ts'
 import type { ConcurrencyChange } from '../src/simulator/index.ts'
 import { connect } from './lib/bench-database.ts'
+import { BadArgument, oneOf, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { turnoverGaps as gapsBetween } from './lib/turnover-gaps.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
@@ -35,7 +35,11 @@ const usage = `Usage: npx tsx bench/utilisation.ts [options]
   --quick           150 jobs
   --help            this text`
 
-const { values } = parseArgs({
+const tools = ['upscaler', 'pose_changer', 'veste_ai', 'video_upscaler'] as const
+
+const options = readCommandLine({
+  script: 'bench/utilisation.ts',
+  usage,
   options: {
     accounts: { type: 'string', default: '2' },
     slots: { type: 'string', default: '3' },
@@ -44,38 +48,26 @@ const { values } = parseArgs({
     times: { type: 'string', default: 'upscaler=20,pose_changer=30,veste_ai=40,video_upscaler=120' },
     strategy: { type: 'string', default: 'fill-first' },
     quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
+  read: (values) => ({
+    accounts: wholeNumber('accounts', values.accounts),
+    slots: wholeNumber('slots', values.slots),
+    jobs: wholeNumber('jobs', values.jobs ?? (values.quick ? '150' : '600')),
+    scale: positiveNumber('scale', values.scale),
+    strategy: oneOf('strategy', values.strategy, ['fill-first', 'spread']),
+    times: taskTimes(values.times),
+  }),
 })
-if (values.help) {
-  console.log(usage)
-  process.exit(0)
-}
 
-function positive(name: string, text: string): number {
-  const value = Number(text)
-  if (!(value > 0) || !Number.isFinite(value)) throw new Error(`--${name} must be a number > 0, got ${JSON.stringify(text)}`)
-  return value
-}
-const whole1 = (name: string, text: string): number => {
-  const value = positive(name, text)
-  if (!Number.isInteger(value)) throw new Error(`--${name} must be a whole number, got ${JSON.stringify(text)}`)
-  return value
-}
-
-const options = {
-  accounts: whole1('accounts', values.accounts),
-  slots: whole1('slots', values.slots),
-  jobs: whole1('jobs', values.jobs ?? (values.quick ? '150' : '600')),
-  scale: positive('scale', values.scale),
-  strategy: values.strategy,
-  // tool → real task time in seconds
-  times: new Map(values.times.split(',').map((pair) => {
+/** `upscaler=20,...` → tool → real task time in seconds; every tool needs one. */
+function taskTimes(text: string): Map<string, number> {
+  const times = new Map(text.split(',').map((pair) => {
     const [tool, seconds] = pair.split('=').map((part) => part.trim())
-    return [tool!, positive('times', seconds ?? '')] as const
-  })),
+    return [oneOf('times', tool ?? '', tools), positiveNumber('times', seconds ?? '')] as const
+  }))
+  for (const tool of tools) if (!times.has(tool)) throw new BadArgument(`--times gives no time for ${tool}`)
+  return times
 }
-if (options.strategy !== 'fill-first' && options.strategy !== 'spread') throw new Error('--strategy must be fill-first or spread')
 
 const tables = ['upscaler_jobs', 'pose_changer_jobs', 'veste_ai_jobs', 'video_upscaler_jobs'] as const
 const inputs: Record<(typeof tables)[number], string> = {

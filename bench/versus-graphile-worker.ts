@@ -10,10 +10,10 @@
 //   npx tsx bench/versus-graphile-worker.ts            # 5000 jobs per run, both insert modes
 //   npx tsx bench/versus-graphile-worker.ts --quick    # 1000 jobs per run
 //   npx tsx bench/versus-graphile-worker.ts --help
-import { parseArgs } from 'node:util'
 import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'graphile-worker'
 import { migrate } from '../src/db/migrate.ts'
 import { connect, type Sql } from './lib/bench-database.ts'
+import { readCommandLine, someOf, wholeNumber } from './lib/command-line.ts'
 import { cpuSince, sampleCpu, type CpuSpent } from './lib/cpu-usage.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { startInProcessPool, waitUntil, type InProcessPool } from './lib/rhpool-in-process.ts'
@@ -38,13 +38,11 @@ const usage = `Usage: npx tsx bench/versus-graphile-worker.ts [options]
   --quick               1000 jobs, 100 warm-up
   --help                this text`
 
-function positive(name: string, text: string): number {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number >= 1, got ${JSON.stringify(text)}`)
-  return value
-}
-
-const { values } = parseArgs({
+type Mode = 'batch' | 'single'
+type GwVariant = 'plain' | 'batched'
+const options = readCommandLine({
+  script: 'bench/versus-graphile-worker.ts',
+  usage,
   options: {
     jobs: { type: 'string' },
     warmup: { type: 'string' },
@@ -57,29 +55,20 @@ const { values } = parseArgs({
     'insert-clients': { type: 'string', default: '4' },
     'max-submissions': { type: 'string' },
     quick: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
+  read: (values) => ({
+    jobs: wholeNumber('jobs', values.jobs ?? (values.quick ? '1000' : '5000')),
+    warmup: wholeNumber('warmup', values.warmup ?? (values.quick ? '100' : '300')),
+    modes: someOf<Mode>('modes', values.modes, ['batch', 'single']),
+    rounds: wholeNumber('rounds', values.rounds),
+    gwConcurrency: wholeNumber('gw-concurrency', values['gw-concurrency']),
+    gwVariants: someOf<GwVariant>('gw-variants', values['gw-variants'], ['plain', 'batched']),
+    accounts: wholeNumber('accounts', values.accounts),
+    slots: wholeNumber('slots', values.slots),
+    insertClients: wholeNumber('insert-clients', values['insert-clients']),
+    maxSubmissions: values['max-submissions'] === undefined ? undefined : wholeNumber('max-submissions', values['max-submissions']),
+  }),
 })
-if (values.help) {
-  console.log(usage)
-  process.exit(0)
-}
-type Mode = 'batch' | 'single'
-type GwVariant = 'plain' | 'batched'
-const options = {
-  jobs: positive('jobs', values.jobs ?? (values.quick ? '1000' : '5000')),
-  warmup: positive('warmup', values.warmup ?? (values.quick ? '100' : '300')),
-  modes: values.modes.split(',').map((m) => m.trim()) as Mode[],
-  rounds: positive('rounds', values.rounds),
-  gwConcurrency: positive('gw-concurrency', values['gw-concurrency']),
-  gwVariants: values['gw-variants'].split(',').map((v) => v.trim()) as GwVariant[],
-  accounts: positive('accounts', values.accounts),
-  slots: positive('slots', values.slots),
-  insertClients: positive('insert-clients', values['insert-clients']),
-  maxSubmissions: values['max-submissions'] === undefined ? undefined : positive('max-submissions', values['max-submissions']),
-}
-for (const mode of options.modes) if (mode !== 'batch' && mode !== 'single') throw new Error(`--modes: unknown mode ${JSON.stringify(mode)}`)
-for (const variant of options.gwVariants) if (variant !== 'plain' && variant !== 'batched') throw new Error(`--gw-variants: unknown variant ${JSON.stringify(variant)}`)
 
 const batchSize = 500
 const pollMs = 20
