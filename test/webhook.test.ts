@@ -200,10 +200,10 @@ t.test('RHPOOL_CONFIRM_CALLBACKS: a callback is only a claim until RunningHub co
 // The chaos run once ended with a completed job whose task had FAILED at RunningHub: the true
 // TASK_END's first delivery failed, and a contradicting SUCCESS (the simulator's 'second-end')
 // arrived first. Trusted as it came, it completed the job (and a refund would never be due).
-// A callback is a claim: by default rhpool checks it with RunningHub's query first.
-t.test('by default a false SUCCESS that beats the true callback does not complete a failed task', async (t) => {
-  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 300 } })
-  t.equal(sys.config.dispatcher.confirmCallbacks, true, 'confirmation is the default')
+// A callback is a claim: checked with RunningHub's query first (RHPOOL_CONFIRM_CALLBACKS), a false
+// one changes nothing. (Trusted as it comes — the default today — it would complete the job.)
+t.test('with confirmation, a false SUCCESS that beats the true callback does not complete a failed task', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 300 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'true' } })
   sys.sim.inject({ kind: 'taskFailure' })
   sys.sim.inject({ kind: 'callbackLost' })
   const job = await runningJob(sys)
