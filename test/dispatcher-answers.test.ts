@@ -104,7 +104,8 @@ t.test('a network failure before sending is retried (nothing reached RunningHub)
 })
 
 t.test('cancelling a running job cancels its task at RunningHub with the right key', async (t) => {
-  const sys = await startSystem(t, { slots: [1, 1], sim: { taskDurationMs: 60_000 } })
+  // cancelStatus 'CANCEL': a status no official source shows, turned on so the cancel is visible as such.
+  const sys = await startSystem(t, { slots: [1, 1], sim: { taskDurationMs: 60_000, cancelStatus: 'CANCEL' } })
   const a = await insertJob(sys.db.sql, 'upscaler_jobs')
   const b = await insertJob(sys.db.sql, 'upscaler_jobs')
   await sys.waitFor('both running', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'running'`)[0]!.n === 2)

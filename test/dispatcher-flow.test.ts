@@ -24,12 +24,12 @@ t.test('jobs on all four tables run with the right app and nodeInfoList, on the 
 
   const byTask = new Map(sys.sim.ledger.submissions.filter((s) => s.taskId).map((s) => [s.taskId!, s]))
   const expectations: Array<[string, JobTable, string, Array<[string, string, RegExp | string | number]>]> = [
-    ['pro', 'upscaler_jobs', '2015865378030755841', [['26', 'image', /^api\//], ['25', 'value', 0.3], ['128', 'text', 'sharper']]],
-    ['standard', 'upscaler_jobs', '2017030861371219969', [['26', 'image', /^api\//], ['25', 'value', 0.15]]],
+    ['pro', 'upscaler_jobs', '2015865378030755841', [['26', 'image', /^openapi\//], ['25', 'value', 0.3], ['128', 'text', 'sharper']]],
+    ['standard', 'upscaler_jobs', '2017030861371219969', [['26', 'image', /^openapi\//], ['25', 'value', 0.15]]],
     ['longe', 'upscaler_jobs', '2017343414227963905', [['26', 'image', 'already-there.png'], ['25', 'value', 0.15]]],
-    ['pose', 'pose_changer_jobs', '2018451429635133442', [['27', 'image', /^api\//], ['60', 'image', /^api\//]]],
-    ['veste', 'veste_ai_jobs', '2018755100210106369', [['41', 'image', /^api\//], ['43', 'image', /^api\//]]],
-    ['video', 'video_upscaler_jobs', '2018810750139109378', [['3', 'video', /^api\//]]],
+    ['pose', 'pose_changer_jobs', '2018451429635133442', [['27', 'image', /^openapi\//], ['60', 'image', /^openapi\//]]],
+    ['veste', 'veste_ai_jobs', '2018755100210106369', [['41', 'image', /^openapi\//], ['43', 'image', /^openapi\//]]],
+    ['video', 'video_upscaler_jobs', '2018810750139109378', [['3', 'video', /^openapi\//]]],
   ]
   for (const [name, table, app, nodes] of expectations) {
     const [job] = await sql`select * from ${sql(table)} where id = ${ids[name]!}`
@@ -46,7 +46,7 @@ t.test('jobs on all four tables run with the right app and nodeInfoList, on the 
     }
     const key = testKeys[job!.api_account === 'primary' ? 0 : 1]!
     t.equal(submission!.apiKey, fingerprint(key), `${name}: submitted with ${job!.api_account}'s key`)
-    t.match(job, { status: 'completed', attempts: 1, output_url: /^https?:\/\//, rh_usage: { consumeMoney: /^\d/ } })
+    t.match(job, { status: 'completed', attempts: 1, output_url: /^https?:\/\//, rh_usage: { thirdPartyConsumeMoney: /^\d/ } })
     t.match(submission!.webhookUrl, new RegExp(`^${sys.baseUrl}/webhooks/runninghub/${table}/${ids[name]}/1/`), `${name}: webhook URL carries the job reference`)
   }
   t.ok([...tasksPerJob(sys.sim).values()].every((n) => n === 1), 'one task per job')

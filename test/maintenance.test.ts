@@ -31,7 +31,7 @@ t.test('a lost callback: the overdue job is asked about with its account\'s key 
   const repairs = await sys.db.sql`select action, account from rhpool.maintenance_log order by id`
   t.same(repairs.map((r) => r.action), ['reconciled_applied', 'reconciled_applied'])
   const [job] = await sys.db.sql`select output_url, rh_usage from upscaler_jobs where id = ${a}`
-  t.match(job, { output_url: /^https:/, rh_usage: { consumeMoney: /\d/ } }, 'outputs and cost from the query answer')
+  t.match(job, { output_url: /^https:/, rh_usage: { thirdPartyConsumeMoney: /\d/ } }, 'outputs and cost from the query answer')
 })
 
 t.test('RunningHub forgets a task: the job fails TASK_LOST (with its terminal event)', async (t) => {
@@ -50,7 +50,8 @@ t.test('RunningHub forgets a task: the job fails TASK_LOST (with its terminal ev
 })
 
 t.test('stuck past the hard deadline: cancelled at RunningHub and failed; age counts from submission', async (t) => {
-  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 60_000 } })
+  // cancelStatus 'CANCEL' (no official source shows it) makes the cancel visible as such.
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 60_000, cancelStatus: 'CANCEL' } })
   await fastReconcile(sys, { callback: '1 second', hard: '3 seconds' })
   // Waiting in the queue for a long time is not being stuck.
   const id = await insertJob(sys.db.sql, 'video_upscaler_jobs', { createdAt: new Date(Date.now() - 24 * 3600 * 1000) })

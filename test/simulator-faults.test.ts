@@ -124,7 +124,7 @@ t.test('acceptThenHang: client times out, the task runs and calls back', async (
 
   sim.inject({ kind: 'acceptThenHang', hangMs: 100 });
   const late = await runV2(sim.url, KEY);
-  t.match(late.json, { taskId: /^19\d{17}$/ }, 'with hangMs the answer comes late');
+  t.match(late.json, { taskId: /^\d{19}$/ }, 'with hangMs the answer comes late');
 });
 
 t.test('acceptThenDrop: task created, socket closed without an answer', async (t) => {

@@ -22,7 +22,8 @@ t.afterEach(async () => {
 t.test('v2 run → callback round trip (v2 shape) and query', async (t) => {
   const res = await runV2(sim.url, KEY, { webhookUrl: `${receiver.url}/hooks/job-1?sig=abc`, instanceType: 'plus' });
   t.equal(res.status, 200);
-  t.match(res.json, { status: 'QUEUED', errorCode: '', errorMessage: '', results: null, promptTips: '{}', failedReason: null, usage: null });
+  t.match(res.json, { status: 'QUEUED', errorCode: '', errorMessage: '', results: null, promptTips: '{"result": true, "error": null, "outputs_to_execute": ["4"], "node_errors": {}}' });
+  t.same(Object.keys(res.json), ['taskId', 'status', 'errorCode', 'errorMessage', 'results', 'clientId', 'promptTips'], "sample 3's keys");
   const taskId: string = res.json.taskId;
   t.match(taskId, /^\d{19}$/, '19-digit id');
   t.ok(BigInt(taskId) > BigInt(Number.MAX_SAFE_INTEGER), 'beyond the safe integer range');
@@ -36,15 +37,20 @@ t.test('v2 run → callback round trip (v2 shape) and query', async (t) => {
       taskId,
       status: 'SUCCESS',
       errorCode: '',
-      results: [{ url: `https://rh-images.example/output/${taskId}.png`, nodeId: '9', outputType: 'png' }],
-      usage: { consumeMoney: '0.05', consumeCoins: '5', taskCostTime: '1', thirdPartyConsumeMoney: '0' },
+      results: [{ url: `https://rh-images.example/output/${taskId}.png`, outputType: 'png', text: null }],
+      failedReason: {},
+      usage: { consumeMoney: null, consumeCoins: null, taskCostTime: '1', thirdPartyConsumeMoney: '0.05' },
       parentTaskId: null,
-      taskUsageList: [{ taskId, taskStatus: 'SUCCESS' }],
+      taskUsageList: [{ taskId: Number(taskId), taskStatus: 'SUCCESS' }],
     },
   });
+  t.same(Object.keys(callback!.body), ['eventData', 'event', 'taskId'], "sample 10's keys");
+  t.same(Object.keys(callback!.body.eventData as object), ['taskId', 'status', 'errorCode', 'errorMessage', 'results', 'clientId', 'promptTips', 'failedReason', 'usage', 'parentTaskId', 'taskUsageList']);
 
   const q = await call(sim.url, 'POST', '/openapi/v2/query', { key: KEY, body: { taskId } });
-  t.match(q.json, { taskId, status: 'SUCCESS', results: [{ nodeId: '9' }], usage: { consumeCoins: '5' } });
+  t.match(q.json, { taskId, status: 'SUCCESS', failedReason: {}, results: [{ nodeId: '9' }], usage: { consumeCoins: null, thirdPartyConsumeMoney: '0.05' }, clientId: '', promptTips: '' });
+  t.same(Object.keys(q.json), ['taskId', 'status', 'errorCode', 'errorMessage', 'failedReason', 'usage', 'results', 'clientId', 'promptTips'], "sample 4's keys");
+  t.equal(sim.ledger.charged(KEY), '0.05', 'the ledger has the charge');
   t.equal(sim.balance(KEY), '99.95', 'cost debited');
 
   const sub = sim.ledger.submissions[0]!;
@@ -132,7 +138,8 @@ t.test('nodeInfoList validation', async (t) => {
   t.same(sim.ledger.submissions.map((s) => s.outcome), ['301', '301', '803']);
 });
 
-t.test('uploaded files are visible only to the uploading key', async (t) => {
+t.test('uploads: v2 names openapi/…, classic api/…; visible only to the uploading key with uploadsPerKey', async (t) => {
+  sim.configure({ uploadsPerKey: true });
   const form = new FormData();
   form.append('file', new Blob([Buffer.from('png-bytes')], { type: 'image/png' }), 'input.png');
   const up = await fetch(`${sim.url}/openapi/v2/media/upload/binary`, {
@@ -141,7 +148,7 @@ t.test('uploaded files are visible only to the uploading key', async (t) => {
     body: form,
   });
   const upJson = (await up.json()) as any;
-  t.match(upJson, { code: 0, message: 'success', data: { type: 'image', fileName: /^api\/[0-9a-f]{64}\.png$/, size: '9' } });
+  t.match(upJson, { code: 0, message: 'success', data: { type: 'image', fileName: /^openapi\/[0-9a-f]{64}\.png$/, size: '9' } });
   const fileName: string = upJson.data.fileName;
   const list = [{ nodeId: '5', fieldName: 'image', fieldValue: fileName }];
 
@@ -180,7 +187,7 @@ t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key s
   const run = await call(sim.url, 'POST', '/task/openapi/ai-app/run', {
     body: { apiKey: KEY, webappId: '42', nodeInfoList: nodeInfo, webhookUrl: `${receiver.url}/hooks/classic` },
   });
-  t.match(run.json, { code: 0, msg: 'success', data: { taskId: /^\d{19}$/, clientId: String, taskStatus: 'QUEUED', netWssUrl: String, promptTips: '{}' } });
+  t.match(run.json, { code: 0, msg: 'success', data: { taskId: /^\d{19}$/, clientId: String, taskStatus: 'QUEUED', netWssUrl: null, promptTips: '{"result": true, "error": null, "outputs_to_execute": ["4"], "node_errors": {}}' } });
   const taskId = run.json.data.taskId;
   const ask = (path: string) => call(sim.url, 'POST', path, { body: { apiKey: KEY, taskId } });
 
@@ -190,7 +197,7 @@ t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key s
   t.match((await ask('/task/openapi/outputs')).json, { code: 804 });
   await receiver.waitFor(1);
   t.same((await ask('/task/openapi/status')).json.data, 'SUCCESS');
-  t.match((await ask('/task/openapi/outputs')).json, { code: 0, data: [{ fileUrl: String, fileType: 'png', nodeId: '9', consumeCoins: '6', consumeMoney: '0.06' }] });
+  t.match((await ask('/task/openapi/outputs')).json, { code: 0, data: [{ fileUrl: String, fileType: 'png', nodeId: '9', consumeCoins: null, consumeMoney: null, thirdPartyConsumeMoney: '0.06' }] });
 
   const create = await call(sim.url, 'POST', '/task/openapi/create', { body: { apiKey: KEY, workflowId: '77' } });
   t.equal(create.json.code, 0, 'classic workflow create runs without nodeInfoList');
@@ -201,8 +208,19 @@ t.test('classic endpoints: run, status, outputs (813/804/0), accountStatus key s
   t.match(other.json, { code: 807 }, "another key's task is not found");
 });
 
-t.test('cancel: running task ends CANCEL, frees the slot, calls back with CANCEL', async (t) => {
+t.test('cancel, by default: the task reads FAILED (805), its slot is free, no callback', async (t) => {
   sim.configure({ taskDurationMs: 5000 });
+  const res = await runV2(sim.url, KEY2, { webhookUrl: `${receiver.url}/hooks/cancel-me` });
+  const taskId = res.json.taskId;
+  await until(() => sim.queueStatus(KEY2).runningCount === 1, 3000, 'RUNNING');
+  t.same((await call(sim.url, 'POST', '/task/openapi/cancel', { body: { apiKey: KEY2, taskId } })).json, { code: 0, msg: 'success', data: null });
+  t.equal(sim.queueStatus(KEY2).totalCurrentTasks, 0, 'slot freed');
+  t.match((await call(sim.url, 'POST', '/openapi/v2/query', { key: KEY2, body: { taskId } })).json, { status: 'FAILED', errorCode: '805' });
+  t.same(sim.ledger.callbacksFor(taskId), [], 'no callback was started');
+});
+
+t.test('cancel with cancelStatus CANCEL and callbackOnCancel: ends CANCEL, calls back with CANCEL', async (t) => {
+  sim.configure({ taskDurationMs: 5000, cancelStatus: 'CANCEL', callbackOnCancel: true });
   const res = await runV2(sim.url, KEY2, { webhookUrl: `${receiver.url}/hooks/cancel-me` });
   const taskId = res.json.taskId;
   await until(() => sim.queueStatus(KEY2).runningCount === 1, 3000, 'RUNNING');

@@ -33,8 +33,10 @@ begin
       when 'queued' then array['claimed', 'pending', 'cancelled']
       when 'claimed' then array['submitting', 'queued', 'failed', 'cancelled']
       when 'submitting' then array['running', 'queued', 'outcome_unknown', 'completed', 'failed', 'cancelled']
-      when 'outcome_unknown' then array['running', 'completed', 'failed', 'cancelled']
-      when 'running' then array['completed', 'failed', 'cancelled']
+      -- queued again from flight: only rhpool.retry_failed_task, once the task
+      -- RunningHub ran has ended on a failure of its own machine.
+      when 'outcome_unknown' then array['running', 'queued', 'completed', 'failed', 'cancelled']
+      when 'running' then array['queued', 'completed', 'failed', 'cancelled']
       else array[]::text[]
     end;
     if old.status = any (rhpool.terminal_statuses()) then

@@ -31,8 +31,8 @@ begin
 
   -- Exactly one terminal event per job (the unique key makes a second one impossible).
   if new.status = any (rhpool.terminal_statuses()) and was_status is distinct from new.status then
-    insert into rhpool.job_events (job_table, job_id, status, api_account, user_id, task_id, error_code, rh_cost)
-    values (this_table, new.id, new.status, new.api_account, new.user_id::text, new.task_id, new.error_code, new.rh_cost);
+    insert into rhpool.job_events (job_table, job_id, status, api_account, user_id, task_id, error_code, rh_cost, rh_cost_field, rh_cost_unit)
+    values (this_table, new.id, new.status, new.api_account, new.user_id::text, new.task_id, new.error_code, new.rh_cost, new.rh_cost_field, new.rh_cost_unit);
   end if;
   return null;
 end

@@ -227,6 +227,12 @@ $$;
 -- terminal event written by the triggers, all in this transaction. A job that
 -- is already finished is left alone: duplicates change nothing. Returns
 -- 'applied', 'duplicate' or 'not_in_flight'.
+--
+-- output_url is the item of the tool's own kind (rhpool.pick_output_url; all
+-- items stay in outputs); rh_cost, rh_cost_field and rh_cost_unit are
+-- RunningHub's own figure and where it came from (rhpool.task_cost). A job
+-- that completes keeps no error from earlier tries (an account that was full,
+-- a transient failure): error_code and error_message are cleared.
 create or replace function rhpool.finish_job(
   job_table text, job_id uuid, task_id text, succeeded boolean,
   outputs jsonb default null, usage jsonb default null,
@@ -238,6 +244,7 @@ volatile
 as $$
 declare
   job jsonb := rhpool.lock_job(finish_job.job_table, finish_job.job_id);
+  cost record;
   fields jsonb;
 begin
   if job is null then
@@ -249,19 +256,61 @@ begin
   if job ->> 'status' not in ('submitting', 'outcome_unknown', 'running') then
     return 'not_in_flight';
   end if;
+  cost := rhpool.task_cost(finish_job.usage);
   fields := jsonb_build_object(
     'status', case when finish_job.succeeded then 'completed' else 'failed' end,
     'task_id', coalesce(job ->> 'task_id', finish_job.task_id),
     'outputs', finish_job.outputs,
-    'output_url', finish_job.outputs -> 0 ->> 'url',
+    'output_url', rhpool.pick_output_url(finish_job.outputs,
+      (select t.output_kind from rhpool.tools t where t.job_table = finish_job.job_table)),
     'rh_usage', finish_job.usage,
-    'rh_cost', case when finish_job.usage ->> 'consumeMoney' ~ '^[0-9]+(\.[0-9]+)?$' then finish_job.usage ->> 'consumeMoney' end,
+    'rh_cost', cost.amount,
+    'rh_cost_field', cost.field,
+    'rh_cost_unit', cost.unit,
     'error_code', case when finish_job.succeeded then null else coalesce(finish_job.error_code, 'TASK_FAILED') end,
     'error_message', case when finish_job.succeeded then null else finish_job.error_message end);
-  -- Top-level nulls mean "RunningHub said nothing": keep what the row has.
-  select jsonb_object_agg(f.key, f.value) into fields from jsonb_each(fields) f where f.value <> 'null'::jsonb;
+  -- Top-level nulls mean "RunningHub said nothing": keep what the row has;
+  -- except a success's errors, which must not outlive it.
+  select jsonb_object_agg(f.key, f.value) into fields from jsonb_each(fields) f
+   where f.value <> 'null'::jsonb or (finish_job.succeeded and f.key in ('error_code', 'error_message'));
   perform rhpool.set_job_fields(finish_job.job_table, finish_job.job_id, fields);
   return 'applied';
+end
+$$;
+
+-- A task that FAILED on RunningHub's own machine (classified by the
+-- dispatcher: Stale file handle, OSError/FileNotFoundError in
+-- LoadImage/LoadVideo) is over and was not the job's fault: the job goes back
+-- to the queue in its place, after a pause, for a new attempt — a new task, so
+-- the failed one (already ended, task id forgotten here but logged) cannot be
+-- paid twice. Once the attempts run out the job fails with that error.
+-- Returns the job's status afterwards.
+create or replace function rhpool.retry_failed_task(job_table text, job_id uuid, error_code text, error_message text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(retry_failed_task.job_table, retry_failed_task.job_id);
+  attempts_used integer;
+begin
+  if job is null or job ->> 'status' not in ('submitting', 'outcome_unknown', 'running') then
+    return job ->> 'status';
+  end if;
+  attempts_used := (job ->> 'attempts')::integer;
+  if attempts_used >= (job ->> 'max_attempts')::integer then
+    perform rhpool.finish_job(retry_failed_task.job_table, retry_failed_task.job_id, null, false, null, null,
+      retry_failed_task.error_code, format('%s (gave up after %s attempts)', retry_failed_task.error_message, attempts_used));
+    return 'failed';
+  end if;
+  perform rhpool.log_repair('machine_failure_retried', retry_failed_task.job_table, retry_failed_task.job_id, job ->> 'api_account',
+    format('task %s failed on RunningHub''s machine (%s); attempt %s of %s', coalesce(job ->> 'task_id', '?'),
+      left(retry_failed_task.error_message, 300), attempts_used, job ->> 'max_attempts'));
+  perform rhpool.set_job_fields(retry_failed_task.job_table, retry_failed_task.job_id, jsonb_build_object(
+    'status', 'queued', 'task_id', null, 'error_code', retry_failed_task.error_code,
+    'error_message', retry_failed_task.error_message,
+    'not_before', now() + make_interval(secs => rhpool.setting('machine_failure_retry_seconds', '10')::numeric)));
+  return 'queued';
 end
 $$;
 

@@ -48,6 +48,18 @@ begin
         perform rhpool.set_job_fields(apply_task_end.job_table, apply_task_end.job_id, jsonb_build_object('task_id', apply_task_end.task_id));
       end if;
       finished := rhpool.finish_cancel(apply_task_end.job_table, apply_task_end.job_id);
+    elsif status = 'SUCCESS' and coalesce(jsonb_array_length(case when jsonb_typeof(callback -> 'outputs') = 'array' then callback -> 'outputs' end), 0) = 0 then
+      -- Seen in production: a SUCCESS with no results. A job never completes
+      -- without an output; RunningHub's query (reconciliation) decides.
+      outcome := 'unsettled';
+      detail := 'SUCCESS without results: left for RunningHub''s query';
+      return;
+    elsif status = 'FAILED' and coalesce((callback ->> 'retryable')::boolean, false) then
+      if apply_task_end.task_id is not null and job ->> 'task_id' is null then
+        perform rhpool.set_job_fields(apply_task_end.job_table, apply_task_end.job_id, jsonb_build_object('task_id', apply_task_end.task_id));
+      end if;
+      finished := rhpool.retry_failed_task(apply_task_end.job_table, apply_task_end.job_id,
+        coalesce(callback ->> 'error_code', 'TASK_FAILED'), coalesce(callback ->> 'error_message', 'the task failed on RunningHub''s machine'));
     else
       finished := rhpool.finish_job(apply_task_end.job_table, apply_task_end.job_id, apply_task_end.task_id, status = 'SUCCESS',
         callback -> 'outputs', callback -> 'usage', callback ->> 'error_code', callback ->> 'error_message');
@@ -65,7 +77,8 @@ $$;
 -- nothing.
 --
 -- callback: {"status": "SUCCESS" | "FAILED" | "CANCEL", "outputs": [...],
---            "usage": {...}, "error_code": "...", "error_message": "..."}
+--            "usage": {...}, "error_code": "...", "error_message": "...",
+--            "retryable": true when it FAILED on RunningHub's own machine}
 create or replace function rhpool.apply_callback(
   job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text
 )
@@ -77,6 +90,11 @@ declare
   result record;
 begin
   result := rhpool.apply_task_end(apply_callback.job_table, apply_callback.job_id, apply_callback.attempt, apply_callback.task_id, apply_callback.callback);
+  if result.outcome = 'unsettled' then
+    -- Held, as hold_callback does: the dispatcher asks RunningHub's query.
+    result.outcome := 'unconfirmed';
+    perform pg_notify('rhpool_confirm', '');
+  end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
   values (apply_callback.job_table, apply_callback.job_id, apply_callback.attempt, apply_callback.task_id, 'TASK_END',
           result.outcome, 200, result.detail, left(apply_callback.body, 65536), apply_callback.callback);

@@ -32,7 +32,7 @@ begin
   select string_agg(format(
     'select %L::text as job_table, %L::text as tool, j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
             j.attempts, j.created_at, j.claimed_at, j.submitted_at, j.completed_at, j.cancel_requested_at,
-            j.error_code, j.error_message, j.rh_cost, j.output_url
+            j.error_code, j.error_message, j.rh_cost, j.output_url, j.rh_cost_field, j.rh_cost_unit
        from public.%I j', tool.job_table, tool.tool, tool.job_table), ' union all ' order by tool.job_table)
     into branches
   from rhpool.tools tool;

@@ -16,8 +16,10 @@ as $$
     select rhpool.pool_status() as status
   ), spent as (
     -- What RunningHub charged per account for the jobs it completed in the last
-    -- 24 hours (an index per table keeps this to the day's rows).
-    select j.api_account as account, count(*)::integer as completed, coalesce(sum(j.rh_cost), 0) as cost
+    -- 24 hours (an index per table keeps this to the day's rows), in money:
+    -- coins are another unit (rhpool.account_costs has both).
+    select j.api_account as account, count(*)::integer as completed,
+           coalesce(sum(j.rh_cost) filter (where j.rh_cost_unit = 'money'), 0) as cost
     from rhpool.jobs j
     where j.status = 'completed' and j.completed_at > now() - interval '24 hours' and j.api_account is not null
     group by j.api_account

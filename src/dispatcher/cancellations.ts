@@ -14,8 +14,8 @@ export async function processCancellations(sql: Sql, client: RunningHubClient, a
     if (!account) continue // another dispatcher holds this account's key
     if (row.task_id) {
       const answer = await client.cancel(account.apiKey, row.task_id)
-      // 807: RunningHub no longer knows the task, so there is nothing left to stop.
-      if (!answer.ok && !(answer.kind === 'answer' && answer.code === '807')) {
+      // RunningHub no longer knows the task (task_gone): there is nothing left to stop.
+      if (!answer.ok && !(answer.kind === 'answer' && answer.cls === 'task_gone')) {
         log.warn({ job, account: account.name, code: answer.code }, 'cancel at RunningHub failed; will try again')
         continue
       }

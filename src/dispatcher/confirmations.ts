@@ -5,7 +5,7 @@ import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
-import { taskEndFromQuery } from '../runninghub/task-callback.ts'
+import { verdictFromTask } from '../runninghub/task-callback.ts'
 import { jsonbSafe } from '../db/json.ts'
 
 export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger): Promise<number> {
@@ -16,8 +16,11 @@ export async function processConfirmations(sql: Sql, client: RunningHubClient, a
     if (!account) continue
     const answer = await client.query(account.apiKey, row.task_id)
     let verdict: unknown
-    if (answer.ok) verdict = taskEndFromQuery(jsonbSafe(answer.value)) ?? { status: String(answer.value.status || 'UNKNOWN') }
-    else if (answer.kind === 'answer' && answer.code === '807') verdict = { status: 'NOT_FOUND' }
+    if (answer.ok) {
+      // Only a decidable end is applied; "not over" and "SUCCESS without results" refute the callback.
+      const said = verdictFromTask(jsonbSafe(answer.value) as unknown as Record<string, unknown>)
+      verdict = said.kind === 'ended' ? said.end : { status: said.kind === 'not_ended' ? said.status : 'UNSETTLED' }
+    } else if (answer.kind === 'answer' && answer.cls === 'task_gone') verdict = { status: 'NOT_FOUND' }
     else {
       log.warn({ job: jobLabel(row.job_table, row.job_id), code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
       continue

@@ -120,7 +120,9 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
       return 'released'
     }
     case 'bad_request':
-    case 'task_failed': {
+    case 'task_failed':
+    // "No such task" in answer to a create call: nothing ran, and resending the same request cannot help.
+    case 'task_gone': {
       await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${code}, ${message})`
       log.warn({ job, account: account.name, code }, `job failed: ${message}`)
       return 'failed'

@@ -28,8 +28,8 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
       repaired++
       continue
     }
-    if (!answer.ok && answer.kind === 'answer' && answer.code === '807') {
-      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'TASK_LOST', ${`RunningHub no longer knows task ${row.task_id}`})`
+    if (!answer.ok && answer.kind === 'answer' && answer.cls === 'task_gone') {
+      await sql`select rhpool.fail_job(${row.job_table}, ${row.job_id}, 'TASK_LOST', ${`RunningHub no longer knows task ${row.task_id} (${answer.code})`})`
       await sql`select rhpool.log_repair('task_lost_failed', ${row.job_table}, ${row.job_id}, ${account.name}, ${row.task_id})`
       log.warn({ job, account: account.name, taskId: row.task_id }, 'RunningHub no longer knows the task: job failed')
       metrics?.maintenance.inc({ action: 'task_lost' })

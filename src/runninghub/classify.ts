@@ -12,6 +12,8 @@ export type AnswerClass =
   | 'task_failed'
   /** Worth retrying with backoff, a bounded number of times. */
   | 'transient'
+  /** RunningHub does not know the task (never had it, or forgot it): it is lost; for cancel, nothing is left to stop. */
+  | 'task_gone'
 
 const codeClasses: Record<string, AnswerClass> = {}
 const assign = (cls: AnswerClass, codes: Array<string | number>): void => {
@@ -20,9 +22,12 @@ const assign = (cls: AnswerClass, codes: Array<string | number>): void => {
 assign('account_full', [421, 415, 814, 1003, 1011, 1520, 'TASK_QUEUE_MAXED', 'TASK_INSTANCE_MAXED', 'PERSONAL_QUEUE_COUNT_LIMIT', 'TASK_USER_CONCURRENT_LIMIT'])
 assign('account_broken', [801, 802, 806, 811, 812, 416, 436, 1002, 1014,
   'APIKEY_UNAUTHORIZED', 'APIKEY_USER_NOT_FOUND', 'CORPAPIKEY_INSUFFICIENT_FUNDS', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_POWER_VALUE'])
-assign('bad_request', [301, 380, 412, 433, 435, 803, 809, 810, 901, 1001, 1004, 1007, 1008, 1009, 1101, 1501, 1505,
+assign('bad_request', [301, 380, 412, 433, 435, 803, 809, 810, 901, 1001, 1007, 1008, 1009, 1101, 1501, 1505,
   'PARAMS_INVALID', 'WORKFLOW_NOT_EXISTS', 'VALIDATE_PROMPT_FAILED', 'APIKEY_INVALID_NODE_INFO', 'WORKFLOW_NOT_SAVED_OR_NOT_RUNNING', 'WEBAPP_NOT_EXISTS'])
 assign('task_failed', [805])
+// 807 APIKEY_TASK_NOT_FOUND, 423 TASK_NOT_FOUNED, 1004 "task does not exist or expired":
+// one meaning, decided here, acted on by query, cancel and reconciliation alike.
+assign('task_gone', [807, 423, 1004, 'APIKEY_TASK_NOT_FOUND', 'TASK_NOT_FOUNED'])
 assign('transient', [500, 808, 1000, 1005, 1006, 1010, 1012, 1013, 1015, 1504])
 
 /**
@@ -43,4 +48,25 @@ export function classifyHttpStatus(status: number): AnswerClass | null {
   if (status === 408) return 'transient'
   if (status >= 400) return 'bad_request'
   return null
+}
+
+// Failures of RunningHub's own machines, not of the workflow: the production
+// product retried these (up to twice) and they then succeeded. Any other
+// FAILED task is final.
+const machineFailure = /Stale file handle|OSError|FileNotFoundError/
+const fileLoaders = /LoadImage|LoadVideo/
+
+/**
+ * True when a FAILED task failed because of RunningHub's machine (a stale
+ * mount, a missing file in LoadImage/LoadVideo), so a new task may succeed.
+ */
+export function isMachineFailure(failedReason: Record<string, unknown> | null | undefined, errorMessage?: string | null): boolean {
+  const reason = failedReason ?? {}
+  const text = [reason.exception_type, reason.exception_message, reason.traceback, errorMessage]
+    .filter((p): p is string => typeof p === 'string').join('\n')
+  if (/Stale file handle/.test(text)) return true
+  if (!machineFailure.test(text)) return false
+  const node = [reason.node_name, reason.class_type, reason.node_type, reason.traceback, reason.exception_message]
+    .filter((p): p is string => typeof p === 'string').join('\n')
+  return fileLoaders.test(node)
 }

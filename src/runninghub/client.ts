@@ -30,7 +30,11 @@ export interface RunningHubTask {
   errorMessage?: string
   results?: Array<{ url?: string; nodeId?: string; outputType?: string; text?: string }> | null
   failedReason?: Record<string, unknown> | null
-  usage?: Record<string, string> | null
+  /** Strings or null, as RunningHub sends them (consumeMoney is null in every real sample). */
+  usage?: Record<string, string | null> | null
+  /** The create answer's ComfyUI validation, a JSON string (see promptRefusal). */
+  promptTips?: string | null
+  taskUsageList?: unknown[] | null
 }
 
 export interface QueueStatus {
@@ -74,9 +78,11 @@ export class RunningHubClient {
     webappId: string,
     body: { nodeInfoList: NodeInfo[]; webhookUrl?: string; instanceType?: string }
   ): Promise<CallOutcome<RunningHubTask>> {
-    return this.callV2(apiKey, 'POST', `/openapi/v2/run/ai-app/${encodeURIComponent(webappId)}`, body, (answer) => {
+    return this.callV2(apiKey, 'POST', `/openapi/v2/run/ai-app/${encodeURIComponent(webappId)}`, body, (answer, httpStatus) => {
+      const refused = promptRefusal(answer.promptTips)
+      if (refused) return { ok: false, kind: 'answer', cls: 'bad_request', code: 'NODE_ERRORS', message: refused, httpStatus }
       const taskId = answer.taskId === undefined || answer.taskId === null ? '' : String(answer.taskId)
-      return taskId ? null : 'the answer has no taskId'
+      return taskId ? null : { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: 'the answer has no taskId', httpStatus }
     })
   }
 
@@ -135,22 +141,28 @@ export class RunningHubClient {
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
-    missing: (answer: Record<string, unknown>) => string | null
+    refuse: (answer: Record<string, unknown>, httpStatus: number) => CallOutcome<never> | null
   ): Promise<CallOutcome<RunningHubTask>> {
     const outcome = await this.send(method, path, { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body))
     if (!outcome.ok) return outcome
     const answer = outcome.value
     const json = answer.json
     const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
-    // A task object that reports one of the task states is an answer about the
-    // task, even with an errorCode: a FAILED task carries its failure code (805).
-    const describesTask = json !== null && typeof json.status === 'string' && taskStates.has(json.status.toUpperCase())
-    if (answer.status >= 200 && answer.status < 300 && json && (describesTask || errorCode === undefined || errorCode === null || String(errorCode) === '' || String(errorCode) === '0')) {
+    const hasError = errorCode !== undefined && errorCode !== null && !['', '0'].includes(String(errorCode).trim())
+    if (answer.status >= 200 && answer.status < 300 && json) {
       // Some answers wrap the task in a {code, data} envelope; accept both.
       const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
-      const problem = missing(task)
-      if (!problem) return { ok: true, value: { ...(task as unknown as RunningHubTask), taskId: task.taskId === undefined || task.taskId === null ? '' : String(task.taskId) } }
-      return { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: problem, httpStatus: answer.status }
+      const taskId = task.taskId === undefined || task.taskId === null ? '' : String(task.taskId)
+      // An answer about a real task is one, even with an errorCode: a FAILED
+      // task carries its failure code (805). An error code beside an empty
+      // taskId is an error answer, whatever state it also names: RunningHub
+      // answers a full account with {"taskId":"","status":"FAILED","errorCode":"421",…}.
+      const describesTask = taskId !== '' && typeof task.status === 'string' && taskStates.has(task.status.toUpperCase())
+      if (!hasError || describesTask) {
+        const refused = refuse(task, answer.status)
+        if (refused) return refused
+        return { ok: true, value: { ...(task as unknown as RunningHubTask), taskId } }
+      }
     }
     return this.errorFrom(answer)
   }
@@ -207,4 +219,24 @@ interface RawAnswer {
 function describeBody(answer: RawAnswer): string {
   const looksHtml = /^\s*</.test(answer.text)
   return looksHtml ? `HTTP ${answer.status} with an HTML page instead of JSON` : `HTTP ${answer.status} with a body that is not JSON`
+}
+
+/**
+ * The reason a create answer's promptTips (a JSON string) refuses the
+ * workflow, or null: a non-empty `node_errors` means ComfyUI rejected the
+ * prompt (RunningHub's own script treats it as a failed submission).
+ */
+export function promptRefusal(promptTips: unknown): string | null {
+  if (typeof promptTips !== 'string' || promptTips.trim() === '') return null
+  let tips: unknown
+  try {
+    tips = JSON.parse(promptTips)
+  } catch {
+    return null // truncated or not JSON: it says nothing we can act on
+  }
+  const errors = tips && typeof tips === 'object' ? (tips as Record<string, unknown>).node_errors : null
+  if (!errors || typeof errors !== 'object' || Object.keys(errors).length === 0) return null
+  const detail = (tips as Record<string, unknown>).error
+  const summary = detail && typeof detail === 'object' ? (detail as Record<string, unknown>).message : detail
+  return `the workflow was refused: ${[summary, `node_errors ${JSON.stringify(errors)}`].filter((p) => typeof p === 'string' && p !== '').join('; ')}`.slice(0, 500)
 }

@@ -7,6 +7,8 @@ export interface Account {
   readonly apiKey: string;
   readonly fingerprint: string;
   concurrency: number;
+  /** Tasks that may wait QUEUED beyond the running ones. */
+  queueDepth: number;
   balanceCents: number;
   coins: number;
   apiKeyType: string;
@@ -28,6 +30,7 @@ export class AccountBook {
     const existing = this.accounts.get(apiKey);
     if (existing) {
       existing.concurrency = concurrency;
+      if (options.queueDepth !== undefined) existing.queueDepth = checkedDepth(options.queueDepth);
       if (options.balance !== undefined) existing.balanceCents = toCents(options.balance);
       if (options.coins !== undefined) existing.coins = Number(options.coins);
       if (options.apiKeyType !== undefined) existing.apiKeyType = options.apiKeyType;
@@ -37,6 +40,7 @@ export class AccountBook {
       apiKey,
       fingerprint: fingerprint(apiKey),
       concurrency,
+      queueDepth: checkedDepth(options.queueDepth ?? 0),
       balanceCents: toCents(options.balance ?? '100.00'),
       coins: Number(options.coins ?? 1000),
       apiKeyType: options.apiKeyType ?? (concurrency > 3 ? 'ENTERPRISE' : 'CONSUMER'),
@@ -67,4 +71,9 @@ export class AccountBook {
   list(): Account[] {
     return [...this.accounts.values()];
   }
+}
+
+function checkedDepth(depth: number): number {
+  if (!Number.isInteger(depth) || depth < 0) throw new RangeError(`queueDepth must be a whole number >= 0, got ${depth}`);
+  return depth;
 }

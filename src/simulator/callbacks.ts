@@ -5,17 +5,29 @@ import type { Timers } from './timers.ts';
 import type { SimulatorConfig } from './types.ts';
 import { classicCallbackBody, v2CallbackBody } from './views.ts';
 
-/** What getWebhookDetail reports about a task's callback. */
+/** What getWebhookDetail reports about a task's callback, in sample 7's keys and order. */
 export interface WebhookDetail {
   id: string;
+  /** Masked, as RunningHub shows it. */
+  userApiKey: string;
   taskId: string;
   webhookUrl: string;
-  /** The JSON body sent, as a string. */
+  /** The callback's eventData, as a JSON string (classic: the string it sent). */
   eventData: string;
   callbackStatus: 'PENDING' | 'SUCCESS' | 'FAILED';
+  /** The last failure, e.g. an I/O error; null until one happens. */
+  callbackResponse: string | null;
   retryCount: number;
+  /** Local time without zone, e.g. "2025-03-25T16:05:07". */
   createTime: string;
   updateTime: string;
+}
+
+/** The body sent, kept beside the detail so retryWebhook resends it as it was. */
+const sentBodies = new WeakMap<WebhookDetail, Record<string, unknown>>();
+
+function detailTime(date = new Date()): string {
+  return date.toISOString().slice(0, 19);
 }
 
 const loopbackHosts = new Set(['localhost', '::1', '[::1]']);
@@ -51,17 +63,20 @@ export class CallbackSender {
     // Cancellations are reported in the v2 shape whatever the configured shape is.
     const shape = task.status === 'CANCEL' ? 'v2' : this.config().callbackShape;
     const body = shape === 'v2' ? v2CallbackBody(task) : classicCallbackBody(task);
-    const now = new Date().toISOString();
+    const now = detailTime();
     const detail: WebhookDetail = {
       id: String(this.nextWebhookId++),
+      userApiKey: '******************',
       taskId: task.taskId,
       webhookUrl,
-      eventData: JSON.stringify(body),
+      eventData: typeof body.eventData === 'string' ? body.eventData : JSON.stringify(body.eventData),
       callbackStatus: task.faults.callbackLost ? 'FAILED' : 'PENDING',
+      callbackResponse: null,
       retryCount: 0,
       createTime: now,
       updateTime: now,
     };
+    sentBodies.set(detail, body);
     this.details.set(task.taskId, detail);
 
     if (task.faults.callbackLost) return;
@@ -114,7 +129,7 @@ export class CallbackSender {
     const url = webhookUrl || detail.webhookUrl;
     detail.webhookUrl = url;
     detail.callbackStatus = 'PENDING';
-    void this.chain(target, url, JSON.parse(detail.eventData) as Record<string, unknown>, 1, undefined, detail);
+    void this.chain(target, url, sentBodies.get(detail)!, 1, undefined, detail);
     return true;
   }
 
@@ -167,7 +182,11 @@ export class CallbackSender {
       if (!detail) return;
       detail.callbackStatus = status;
       detail.retryCount = attempt - 1;
-      detail.updateTime = new Date().toISOString();
+      detail.updateTime = detailTime();
+      if (status === 'FAILED') {
+        const last = this.ledger.callbacksFor(task.taskId).at(-1);
+        detail.callbackResponse = last?.error ?? (last?.status ? `HTTP ${last.status}` : 'no 2xx answer');
+      }
     };
     try {
       for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {

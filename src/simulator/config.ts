@@ -6,7 +6,9 @@ export function defaultConfig(): SimulatorConfig {
     taskDurationByApp: {},
     queueDelayMs: 0,
     callbackShape: 'v2',
-    callbackRetry: { attempts: 3, intervalMs: 1000 },
+    // getWebhookDetail (sample 7): retryCount 3, created 16:05:07, last tried 16:08:10 —
+    // the first try and three resends about a minute apart.
+    callbackRetry: { attempts: 4, intervalMs: 60_000 },
     callbackTimeoutMs: 5000,
     outcome: 'success',
     failureRate: 0,
@@ -15,6 +17,10 @@ export function defaultConfig(): SimulatorConfig {
     knownWebappIds: null,
     knownWorkflowIds: null,
     allowRemoteCallbacks: false,
+    cancelStatus: 'FAILED',
+    callbackOnCancel: false,
+    uploadsPerKey: false,
+    costField: 'thirdPartyConsumeMoney',
   };
 }
 

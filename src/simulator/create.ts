@@ -83,12 +83,13 @@ export class CreateFlow {
     if (!validated.ok) return validated;
     for (const node of validated.list) {
       const value = node.fieldValue;
-      if (typeof value === 'string' && value.startsWith('api/') && !account.uploads.has(value)) {
+      // Only with uploadsPerKey: no source says a file is visible only to the key that uploaded it.
+      if (config.uploadsPerKey && typeof value === 'string' && /^(api|openapi)\//.test(value) && !account.uploads.has(value)) {
         return fail(Code.invalidNodeInfo, `${errorName(Code.invalidNodeInfo)}: file ${value} (node ${node.nodeId}) was not uploaded with this apiKey`);
       }
     }
     if (account.balanceCents <= 0) return fail(Code.notEnoughWallet);
-    if (this.engine.load(account.apiKey).total >= account.concurrency) return fail(Code.queueMaxed);
+    if (this.engine.load(account.apiKey).total >= account.concurrency + account.queueDepth) return fail(Code.queueMaxed);
 
     const taskFaults = this.faults.takeTaskFaults({ path: input.path, apiKey: input.apiKey, isCreate: true });
     const admission = this.engine.tryAdmit({

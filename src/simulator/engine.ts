@@ -6,7 +6,7 @@ import { formatCents, taskCost } from './money.ts';
 import { randomHex } from './random.ts';
 import { isActive, type SimTask } from './task.ts';
 import type { Timers } from './timers.ts';
-import type { ApiFlavour, FailedReason, NodeInfo, SimulatorConfig, TaskStatus } from './types.ts';
+import type { ApiFlavour, FailedReason, NodeInfo, SimulatorConfig, TaskStatus, Usage } from './types.ts';
 
 export interface AdmitRequest {
   account: Account;
@@ -65,10 +65,13 @@ export class TaskEngine {
     return { queued, running, total: queued + running };
   }
 
-  /** Admits a task, or answers 'full' when the key is at its concurrency limit. */
+  /**
+   * Admits a task, or answers 'full' when the key has as many tasks as it may run plus as
+   * many as it may keep QUEUED (queueDepth).
+   */
   tryAdmit(req: AdmitRequest): Admission | 'full' {
     const active = this.active.get(req.account.apiKey) ?? new Set<SimTask>();
-    if (active.size >= req.account.concurrency) return 'full';
+    if (active.size >= req.account.concurrency + req.account.queueDepth) return 'full';
 
     const config = this.config();
     const now = Date.now();
@@ -91,6 +94,7 @@ export class TaskEngine {
       plannedFailure: fails ? failedReasonFor(failure?.failedReason) : null,
       faults: req.faults,
       status: 'QUEUED',
+      readyToRun: false,
       results: null,
       usage: null,
       failedReason: null,
@@ -123,7 +127,10 @@ export class TaskEngine {
       const delivered = this.finish(task, task.plannedOutcome);
       return { task, statusAtAdmission: 'QUEUED', beforeAnswer: delivered };
     }
-    this.timers.after(config.queueDelayMs, () => this.start(task));
+    this.timers.after(config.queueDelayMs, () => {
+      task.readyToRun = true;
+      this.startQueued(task.account.apiKey);
+    });
     return { task, statusAtAdmission: 'QUEUED', beforeAnswer: null };
   }
 
@@ -134,8 +141,13 @@ export class TaskEngine {
     return task;
   }
 
+  /**
+   * A cancelled task reads FAILED (805) by default, CANCEL with the cancelStatus option; its
+   * callback is sent only with callbackOnCancel. Nothing is charged.
+   */
   cancel(task: SimTask): void {
     if (!isActive(task.status)) return;
+    const config = this.config();
     task.failedReason = {
       node_id: '',
       node_name: '',
@@ -143,8 +155,8 @@ export class TaskEngine {
       exception_message: 'task was cancelled by the user',
       traceback: '',
     };
-    task.usage = { consumeMoney: '0.00', consumeCoins: '0', taskCostTime: '0', thirdPartyConsumeMoney: '0' };
-    this.end(task, 'CANCEL');
+    task.usage = usageOf(config.costField, 0, 0);
+    void this.end(task, config.cancelStatus, config.callbackOnCancel);
   }
 
   forget(taskId: string): boolean {
@@ -155,25 +167,27 @@ export class TaskEngine {
     return true;
   }
 
-  private start(task: SimTask): void {
-    if (task.status !== 'QUEUED') return;
-    this.setStatus(task, 'RUNNING');
-    this.timers.after(task.durationMs, () => {
-      if (task.status === 'RUNNING') void this.finish(task, task.plannedOutcome);
-    });
+  /** Starts the key's oldest tasks that are ready, while fewer than `concurrency` run. */
+  private startQueued(apiKey: string): void {
+    const active = this.active.get(apiKey);
+    if (!active) return;
+    for (const task of active) {
+      if (this.load(apiKey).running >= task.account.concurrency) return;
+      if (task.status !== 'QUEUED' || !task.readyToRun) continue;
+      this.setStatus(task, 'RUNNING');
+      this.timers.after(task.durationMs, () => {
+        if (task.status === 'RUNNING') void this.finish(task, task.plannedOutcome);
+      });
+    }
   }
 
   private finish(task: SimTask, outcome: 'SUCCESS' | 'FAILED'): Promise<void> {
     const cost = taskCost(task.durationMs);
-    task.usage = {
-      consumeMoney: formatCents(cost.cents),
-      consumeCoins: String(cost.coins),
-      taskCostTime: String(cost.seconds),
-      thirdPartyConsumeMoney: '0',
-    };
+    task.usage = usageOf(this.config().costField, cost.cents, cost.seconds);
     // RunningHub charges for the machine time whether the workflow succeeded or not.
     task.account.balanceCents = Math.max(0, task.account.balanceCents - cost.cents);
     task.account.coins = Math.max(0, task.account.coins - cost.coins);
+    this.ledger.recordCharge(task.account.fingerprint, cost.cents);
     if (outcome === 'SUCCESS') {
       task.results = [{ url: `https://rh-images.example/output/${task.taskId}.png`, nodeId: '9', outputType: 'png', text: null }];
     } else {
@@ -182,7 +196,7 @@ export class TaskEngine {
     return this.end(task, outcome);
   }
 
-  private end(task: SimTask, status: 'SUCCESS' | 'FAILED' | 'CANCEL'): Promise<void> {
+  private end(task: SimTask, status: 'SUCCESS' | 'FAILED' | 'CANCEL', callback = true): Promise<void> {
     const now = Date.now();
     this.setStatus(task, status);
     task.record.endedAt = now;
@@ -193,7 +207,8 @@ export class TaskEngine {
       if (forget.afterMs) this.timers.after(forget.afterMs, () => this.forget(task.taskId));
       else this.forget(task.taskId);
     }
-    return this.callbacks.taskEnded(task);
+    this.startQueued(task.account.apiKey);
+    return callback ? this.callbacks.taskEnded(task) : Promise.resolve();
   }
 
   private setStatus(task: SimTask, status: TaskStatus): void {
@@ -218,4 +233,16 @@ function failedReasonFor(overrides: Partial<FailedReason> | undefined): FailedRe
     traceback: 'Traceback (most recent call last):\n  File "execution.py", line 1, in execute\nRuntimeError: simulated workflow failure',
     ...overrides,
   };
+}
+
+/**
+ * A task's usage as RunningHub reports it: strings or null. By default only
+ * thirdPartyConsumeMoney carries the cost, as in the captured callback (sample 10; sample 4
+ * has every figure null); with costField 'consumeMoney' the documented fields do.
+ */
+function usageOf(costField: SimulatorConfig['costField'], cents: number, seconds: number): Usage {
+  if (costField === 'consumeMoney') {
+    return { consumeMoney: formatCents(cents), consumeCoins: String(cents), taskCostTime: String(seconds), thirdPartyConsumeMoney: null };
+  }
+  return { consumeMoney: null, consumeCoins: null, taskCostTime: String(seconds), thirdPartyConsumeMoney: formatCents(cents) };
 }

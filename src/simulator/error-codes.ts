@@ -71,6 +71,8 @@ export const Code = {
   queueMaxed: '421',
   unauthorized: '802',
   invalidNodeInfo: '803',
+  /** Uploads over 30 MB (runninghub-api.md: 809 / 1008). */
+  fileTooLarge: '809',
   running: '804',
   failed: '805',
   notFound: '807',

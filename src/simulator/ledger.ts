@@ -23,6 +23,8 @@ export class Ledger {
   private readonly callbackList: CallbackAttempt[] = [];
   private readonly taskMap = new Map<string, TaskRecord>();
   private readonly keyStats = new Map<string, KeyStats>();
+  /** What each key was charged, in cents, by the field its usage reported it in. */
+  private readonly chargeMap = new Map<string, number>();
 
   // ---- writers (used by the simulator only) ----
 
@@ -72,6 +74,17 @@ export class Ledger {
   task(taskId: string): TaskRecord | undefined {
     const t = this.taskMap.get(taskId);
     return t && { ...t, faults: [...t.faults] };
+  }
+
+  recordCharge(keyFingerprint: string, cents: number): void {
+    this.chargeMap.set(keyFingerprint, (this.chargeMap.get(keyFingerprint) ?? 0) + cents);
+  }
+
+  /** Money charged to a key (raw key or fingerprint) for its tasks, e.g. "0.14". */
+  charged(apiKeyOrFingerprint: string): string {
+    const fp = this.chargeMap.has(apiKeyOrFingerprint) || this.keyStats.has(apiKeyOrFingerprint) ? apiKeyOrFingerprint : fingerprint(apiKeyOrFingerprint);
+    const cents = this.chargeMap.get(fp) ?? 0;
+    return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
   }
 
   /** Accepts a raw key or its fingerprint. */
@@ -128,4 +141,5 @@ export type LedgerView = Pick<
   | 'allConcurrency'
   | 'submissionsByJobRef'
   | 'duplicateJobRefs'
+  | 'charged'
 >;

@@ -2,7 +2,7 @@
 // even for errors.
 import type { RouteContext } from './context.ts';
 import type { CreateInput } from './create.ts';
-import { Code } from './error-codes.ts';
+import { Code, errorName } from './error-codes.ts';
 import { bearerKey, type Answer, type Endpoint, type Prepared } from './endpoint.ts';
 import { formatCents } from './money.ts';
 import type { SimTask } from './task.ts';
@@ -50,11 +50,12 @@ export function classicEndpoints(ctx: RouteContext): Endpoint[] {
       if (!result.ok) return { body: classicError(result.code, result.message) };
       const { task, statusAtAdmission } = result.admission;
       return {
+        // Sample 8's keys, in its order.
         body: classicOk({
+          netWssUrl: null,
           taskId: task.taskId,
           clientId: task.clientId,
           taskStatus: statusAtAdmission,
-          netWssUrl: `wss://rh-ws.example/ws?clientId=${task.clientId}`,
           promptTips,
         }),
       };
@@ -137,9 +138,9 @@ export function classicEndpoints(ctx: RouteContext): Endpoint[] {
         const file = input.upload?.file;
         if (!file) return { body: classicError(Code.paramsInvalid, 'PARAMS_INVALID: multipart field "file" is required') };
         if (file.bytes.length > uploadLimitBytes) {
-          return { body: classicError(Code.paramsInvalid, 'PARAMS_INVALID: file exceeds 30 MB') };
+          return { body: classicError(Code.fileTooLarge, `${errorName(Code.fileTooLarge)}: file exceeds 30 MB`) };
         }
-        const stored = storeUpload(account, file);
+        const stored = storeUpload(account, file, 'api');
         return { body: classicOk({ fileName: stored.fileName, fileType: input.body.fileType ?? stored.mediaType }) };
       },
     },

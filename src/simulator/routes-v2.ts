@@ -1,10 +1,10 @@
 // RunningHub's v2 API: Bearer key, no envelope, the task object at the top level.
 import type { RouteContext } from './context.ts';
-import { Code } from './error-codes.ts';
+import { Code, errorName } from './error-codes.ts';
 import { bearerKey, errorBody, type Answer, type Endpoint, type Prepared } from './endpoint.ts';
 import type { CreateInput } from './create.ts';
 import { storeUpload, uploadLimitBytes } from './uploads.ts';
-import { promptTips, v2TaskObject } from './views.ts';
+import { v2RunAnswer, v2TaskObject } from './views.ts';
 
 export function v2Endpoints(ctx: RouteContext): Endpoint[] {
   const unauthorized = (shape: 'v2task' | 'v2plain' | 'v2upload'): Answer => ({
@@ -38,19 +38,7 @@ export function v2Endpoints(ctx: RouteContext): Endpoint[] {
         return { body: errorBody('v2task', result.code, result.message) };
       }
       const { task, statusAtAdmission } = result.admission;
-      return {
-        body: {
-          taskId: task.taskId,
-          status: statusAtAdmission,
-          errorCode: '',
-          errorMessage: '',
-          results: null,
-          clientId: task.clientId,
-          promptTips,
-          failedReason: null,
-          usage: null,
-        },
-      };
+      return { body: v2RunAnswer(task, statusAtAdmission) };
     },
   });
 
@@ -105,16 +93,16 @@ export function v2Endpoints(ctx: RouteContext): Endpoint[] {
         const file = input.upload?.file;
         if (!file) return { body: errorBody('v2upload', Code.paramsInvalid, 'PARAMS_INVALID: multipart field "file" is required') };
         if (file.bytes.length > uploadLimitBytes) {
-          return { body: errorBody('v2upload', Code.paramsInvalid, 'PARAMS_INVALID: file exceeds 30 MB') };
+          return { body: errorBody('v2upload', Code.fileTooLarge, `${errorName(Code.fileTooLarge)}: file exceeds 30 MB`) };
         }
-        const stored = storeUpload(account, file);
+        const stored = storeUpload(account, file, 'openapi');
         return {
           body: {
             code: 0,
             message: 'success',
             data: {
               type: stored.mediaType,
-              download_url: `https://rh-images.example/input/${stored.fileName.slice(4)}`,
+              download_url: `https://rh-images.example/input/${stored.fileName.slice('openapi/'.length)}`,
               fileName: stored.fileName,
               size: String(stored.size),
             },

@@ -27,6 +27,8 @@ export interface SimTask {
   readonly plannedFailure: FailedReason | null;
   readonly faults: TaskFaults;
   status: TaskStatus;
+  /** Its QUEUED time (queueDelayMs) is over: it runs as soon as the key has a free machine. */
+  readyToRun: boolean;
   results: TaskResult[] | null;
   usage: Usage | null;
   failedReason: FailedReason | null;

@@ -13,11 +13,12 @@ export interface NodeInfo {
   fieldData?: string;
 }
 
+/** Strings or null, as RunningHub sends them (samples 4 and 10: only thirdPartyConsumeMoney carries the cost). */
 export interface Usage {
-  consumeMoney: string;
-  consumeCoins: string;
+  consumeMoney: string | null;
+  consumeCoins: string | null;
   taskCostTime: string;
-  thirdPartyConsumeMoney: string;
+  thirdPartyConsumeMoney: string | null;
 }
 
 export interface TaskResult {
@@ -44,6 +45,12 @@ export interface AccountOptions {
   coins?: string | number;
   /** What GET /openapi/v2/queue/status reports as apiKeyType. */
   apiKeyType?: string;
+  /**
+   * Tasks the key may have waiting QUEUED beyond the `concurrency` that run (default 0):
+   * RunningHub accepts work beyond what runs at once (runninghub-api.md), to a depth no
+   * source gives. Creates answer 421 only once running + queued reach concurrency + queueDepth.
+   */
+  queueDepth?: number;
 }
 
 /** Only the rules' own fields; `times`, `apiKey` and `path` narrow when a rule fires. */
@@ -137,6 +144,25 @@ export interface SimulatorConfig {
   knownWorkflowIds: string[] | null;
   /** Callbacks go only to loopback hosts unless this is true (the simulator must never reach a real host). */
   allowRemoteCallbacks: boolean;
+  /**
+   * How a cancelled task reads. 'FAILED' (default): FAILED with 805, the most likely reading
+   * (runninghub-api.md: "may have been interrupted or cancelled"). 'CANCEL': a CANCEL status,
+   * which no official source shows.
+   */
+  cancelStatus: 'FAILED' | 'CANCEL';
+  /** Send a TASK_END for a cancelled task (default false: no source says RunningHub does). */
+  callbackOnCancel: boolean;
+  /**
+   * Refuse (803) a nodeInfoList naming a file another key uploaded (default false: no source
+   * says uploads are private; the production product uploaded with one key, ran on any).
+   */
+  uploadsPerKey: boolean;
+  /**
+   * Where a task's cost is reported. 'thirdPartyConsumeMoney' (default): as the captured
+   * callback (sample 10): consumeMoney and consumeCoins null. 'consumeMoney': consumeMoney
+   * and consumeCoins carry it, thirdPartyConsumeMoney null (the documented fields).
+   */
+  costField: 'thirdPartyConsumeMoney' | 'consumeMoney';
 }
 
 export interface SimulatorOptions {

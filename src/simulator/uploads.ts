@@ -14,13 +14,14 @@ export interface StoredUpload {
 }
 
 /**
- * Remembers an uploaded file under the uploading key only: RunningHub lets a key reference
- * (as `api/<hash>.<ext>` in nodeInfoList) just the files it uploaded itself.
+ * Names an uploaded file as RunningHub does — classic `api/<hash>.<ext>` (sample 6), v2
+ * `openapi/<hash>.<ext>` (sample 5) — and remembers which key uploaded it (checked only
+ * with the uploadsPerKey option).
  */
-export function storeUpload(account: Account, file: NonNullable<MultipartUpload['file']>): StoredUpload {
+export function storeUpload(account: Account, file: NonNullable<MultipartUpload['file']>, prefix: 'api' | 'openapi'): StoredUpload {
   const hash = createHash('sha256').update(file.bytes).digest('hex');
   const ext = (extname(file.name).slice(1) || 'png').toLowerCase().replace(/[^a-z0-9]/g, '') || 'png';
-  const fileName = `api/${hash}.${ext}`;
+  const fileName = `${prefix}/${hash}.${ext}`;
   account.uploads.add(fileName);
   const major = file.type.split('/')[0];
   const mediaType = major === 'image' || major === 'video' || major === 'audio' ? major : 'file';

@@ -4,20 +4,30 @@ import { Code, errorName } from './error-codes.ts';
 import type { SimTask } from './task.ts';
 import type { FailedReason } from './types.ts';
 
-export const promptTips = '{}';
+/** A create answer's promptTips: ComfyUI's validation, as a JSON string (sample 3). */
+export const promptTips = '{"result": true, "error": null, "outputs_to_execute": ["4"], "node_errors": {}}';
 
 export interface V2TaskObject {
   taskId: string;
   status: string;
   errorCode: string;
   errorMessage: string;
+  failedReason: FailedReason | Record<string, never> | null;
+  usage: SimTask['usage'];
   results: SimTask['results'];
   clientId: string;
   promptTips: string;
-  failedReason: FailedReason | null;
-  usage: SimTask['usage'];
 }
 
+/** The answer of a v2 run call, in sample 3's keys and order. */
+export function v2RunAnswer(task: SimTask, status: string): Record<string, unknown> {
+  return { taskId: task.taskId, status, errorCode: '', errorMessage: '', results: null, clientId: task.clientId, promptTips };
+}
+
+/**
+ * The task as v2 query describes it, in sample 4's keys and order: `failedReason: {}` unless
+ * it failed; clientId and promptTips empty (sample 4 and 10).
+ */
 export function v2TaskObject(task: SimTask): V2TaskObject {
   const failed = task.status === 'FAILED';
   return {
@@ -25,11 +35,11 @@ export function v2TaskObject(task: SimTask): V2TaskObject {
     status: task.status,
     errorCode: failed ? Code.failed : '',
     errorMessage: failed ? errorName(Code.failed) : '',
-    results: task.results,
-    clientId: task.clientId,
-    promptTips,
-    failedReason: task.failedReason,
+    failedReason: task.failedReason ?? {},
     usage: task.usage,
+    results: task.results,
+    clientId: '',
+    promptTips: '',
   };
 }
 
@@ -40,11 +50,11 @@ export function v2Error(code: string | number, message?: string, taskId = ''): V
     status: '',
     errorCode: String(code),
     errorMessage: message ?? errorName(code),
+    failedReason: null,
+    usage: null,
     results: null,
     clientId: '',
     promptTips: '',
-    failedReason: null,
-    usage: null,
   };
 }
 
@@ -64,15 +74,15 @@ export function classicError(code: string | number, message?: string, data: unkn
 }
 
 /** Classic /outputs entries; also what the classic callback's eventData lists. */
-export function classicOutputs(task: SimTask): Array<Record<string, string>> {
+export function classicOutputs(task: SimTask): Array<Record<string, string | null>> {
   return (task.results ?? []).map((r) => ({
     fileUrl: r.url,
     fileType: r.outputType,
     taskCostTime: task.usage?.taskCostTime ?? '0',
     nodeId: r.nodeId,
-    consumeCoins: task.usage?.consumeCoins ?? '0',
-    consumeMoney: task.usage?.consumeMoney ?? '0',
-    thirdPartyConsumeMoney: task.usage?.thirdPartyConsumeMoney ?? '0',
+    consumeCoins: task.usage?.consumeCoins ?? null,
+    consumeMoney: task.usage?.consumeMoney ?? null,
+    thirdPartyConsumeMoney: task.usage?.thirdPartyConsumeMoney ?? null,
   }));
 }
 
@@ -91,16 +101,22 @@ export function classicOutputsAnswer(task: SimTask): ClassicEnvelope {
   }
 }
 
+/**
+ * A v2 TASK_END in sample 10's keys and order. taskUsageList[].taskId is a bare JSON number
+ * that has lost precision, as RunningHub sends it: clients must never match on it.
+ */
 export function v2CallbackBody(task: SimTask, event = 'TASK_END'): Record<string, unknown> {
-  const object = v2TaskObject(task);
+  const { taskId, status, errorCode, errorMessage, results, clientId, promptTips, failedReason, usage } = v2TaskObject(task);
   return {
+    eventData: {
+      taskId, status, errorCode, errorMessage,
+      results: results && results.map(({ url, outputType, text }) => ({ url, outputType, text })),
+      clientId, promptTips, failedReason, usage,
+      parentTaskId: null,
+      taskUsageList: [{ taskId: Number(task.taskId), parentTaskId: null, taskStatus: task.status, usage: task.usage }],
+    },
     event,
     taskId: task.taskId,
-    eventData: {
-      ...object,
-      parentTaskId: null,
-      taskUsageList: [{ taskId: task.taskId, parentTaskId: null, taskStatus: task.status, usage: task.usage }],
-    },
   };
 }
 

@@ -2,18 +2,14 @@
 // database needs. Classic: eventData is a JSON *string* of {code, msg, data:[{fileUrl, …}]}.
 // v2: eventData is the v2 task object {status, results, usage, errorCode, …}.
 import { z } from 'zod'
+import { failureText, verdictFromTask, type TaskEnd } from '../runninghub/task-callback.ts'
+import { isMachineFailure } from '../runninghub/classify.ts'
 
 export type ParsedCallback =
   | { kind: 'ignored'; event: string; taskId: string | null }
-  | {
-      kind: 'task_end'
-      taskId: string | null
-      status: 'SUCCESS' | 'FAILED' | 'CANCEL'
-      outputs: Array<Record<string, unknown>> | null
-      usage: Record<string, unknown> | null
-      errorCode: string | null
-      errorMessage: string | null
-    }
+  | { kind: 'task_end'; taskId: string | null; end: TaskEnd }
+  /** A TASK_END that cannot be acted on as sent (no status, SUCCESS without results): RunningHub's query decides. */
+  | { kind: 'unsettled'; taskId: string | null; reason: string }
 
 export class CallbackFormatError extends Error {
   override name = 'CallbackFormatError'
@@ -35,6 +31,7 @@ const v2Data = z.object({
   results: z.array(z.record(z.string(), z.unknown())).optional().nullable(),
   failedReason: z.record(z.string(), z.unknown()).optional().nullable(),
   usage: z.record(z.string(), z.unknown()).optional().nullable(),
+  taskUsageList: z.array(z.unknown()).optional().nullable(),
 })
 
 const classicData = z.object({
@@ -46,12 +43,6 @@ const classicData = z.object({
 function describe(error: z.ZodError): string {
   const issue = error.issues[0]!
   return `${issue.path.join('.') || 'body'}: ${issue.message}`
-}
-
-function failureText(reason: Record<string, unknown> | null | undefined): string | null {
-  if (!reason) return null
-  const parts = [reason.node_name, reason.exception_type, reason.exception_message].filter((p) => typeof p === 'string' && p !== '')
-  return parts.length > 0 ? parts.join(': ') : JSON.stringify(reason).slice(0, 500)
 }
 
 export function parseCallback(body: unknown): ParsedCallback {
@@ -76,29 +67,28 @@ export function parseCallback(body: unknown): ParsedCallback {
     const { code, msg } = classic.data
     const items = Array.isArray(classic.data.data) ? classic.data.data : []
     if (Number(code) === 0) {
+      if (items.length === 0) return { kind: 'unsettled', taskId: taskId ?? null, reason: 'SUCCESS without results' }
       const outputs = items.map((item) => ({ url: item.fileUrl, outputType: item.fileType, nodeId: item.nodeId }))
       const seconds = items.map((item) => Number(item.taskCostTime)).find((n) => Number.isFinite(n))
-      return { kind: 'task_end', taskId: taskId ?? null, status: 'SUCCESS', outputs, usage: seconds === undefined ? null : { taskCostTime: String(seconds) }, errorCode: null, errorMessage: null }
+      const usage = seconds === undefined ? null : { taskCostTime: String(seconds) }
+      return { kind: 'task_end', taskId: taskId ?? null, end: { status: 'SUCCESS', outputs, usage, error_code: null, error_message: null } }
     }
     const reason = !Array.isArray(classic.data.data) ? (classic.data.data?.failedReason as Record<string, unknown> | undefined) : undefined
-    return { kind: 'task_end', taskId: taskId ?? null, status: 'FAILED', outputs: null, usage: null, errorCode: String(code), errorMessage: failureText(reason) ?? msg ?? null }
+    const message = failureText(reason) ?? msg ?? null
+    return {
+      kind: 'task_end',
+      taskId: taskId ?? null,
+      end: { status: 'FAILED', outputs: null, usage: null, error_code: String(code), error_message: message, retryable: isMachineFailure(reason, msg) },
+    }
   }
 
   const v2 = v2Data.safeParse(data)
   if (!v2.success) throw new CallbackFormatError(`eventData: ${describe(v2.error)}`)
-  const d = v2.data
-  const status = (d.status ?? '').toUpperCase()
-  if (status !== 'SUCCESS' && status !== 'FAILED' && status !== 'CANCEL') {
-    throw new CallbackFormatError(`TASK_END with status ${JSON.stringify(d.status)} (expected SUCCESS, FAILED or CANCEL)`)
+  const id = taskId ?? v2.data.taskId ?? null
+  const verdict = verdictFromTask(data as Record<string, unknown>)
+  if (verdict.kind === 'unsettled') return { kind: 'unsettled', taskId: id, reason: verdict.reason }
+  if (verdict.kind === 'not_ended') {
+    throw new CallbackFormatError(`TASK_END with status ${JSON.stringify(v2.data.status)} (expected SUCCESS, FAILED or CANCEL)`)
   }
-  const errorCode = d.errorCode === undefined || d.errorCode === null || String(d.errorCode) === '' ? null : String(d.errorCode)
-  return {
-    kind: 'task_end',
-    taskId: taskId ?? d.taskId ?? null,
-    status,
-    outputs: d.results ?? null,
-    usage: d.usage ?? null,
-    errorCode: status === 'FAILED' ? errorCode ?? 'TASK_FAILED' : null,
-    errorMessage: status === 'FAILED' ? failureText(d.failedReason) ?? d.errorMessage ?? null : null,
-  }
+  return { kind: 'task_end', taskId: id, end: verdict.end }
 }

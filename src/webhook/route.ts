@@ -92,18 +92,16 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
         return reply.code(200).send({ ok: true, ignored: parsed.event })
       }
 
-      const callback = {
-        status: parsed.status,
-        outputs: parsed.outputs,
-        usage: parsed.usage,
-        error_code: parsed.errorCode,
-        error_message: parsed.errorMessage,
-      }
-      const [row] = await sql`select ${sql('rhpool')}.${sql(applyFunction)}(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
+      // A TASK_END that cannot be acted on as sent (no status, SUCCESS without
+      // results, both seen in production) is only held: the dispatcher asks
+      // RunningHub's query with the account's key and applies its answer.
+      const callback = parsed.kind === 'unsettled' ? { status: 'UNSETTLED', reason: parsed.reason } : parsed.end
+      const fn = parsed.kind === 'unsettled' ? 'hold_callback' : applyFunction
+      const [row] = await sql`select ${sql('rhpool')}.${sql(fn)}(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
         ${sql.json(callback as never)}, ${jsonbSafeText(raw)}) as outcome`
       const outcome = String(row?.outcome)
       metrics?.webhooks.inc({ outcome })
-      log.info({ job, taskId: parsed.taskId, status: parsed.status, outcome }, 'callback')
+      log.info({ job, taskId: parsed.taskId, status: callback.status, outcome }, 'callback')
       return reply.code(200).send({ ok: true, outcome })
     })
   })

@@ -1,0 +1,18 @@
+-- (After 900: it reads the rhpool.jobs view.)
+-- What each account cost, per unit: RunningHub's own figures (see
+-- rhpool.task_cost for which field each came from), summed over the jobs
+-- that finished with one, completed or failed (RunningHub charges machine time
+-- either way), since a given time (all history by default). Money and coins
+-- are never added together.
+create or replace function rhpool.account_costs(since timestamptz default null)
+returns table (account text, unit text, jobs integer, cost numeric)
+language sql
+stable
+as $$
+  select j.api_account, j.rh_cost_unit, count(*)::integer, sum(j.rh_cost)
+  from rhpool.jobs j
+  where j.rh_cost is not null and j.rh_cost_unit is not null and j.api_account is not null
+    and (account_costs.since is null or j.completed_at >= account_costs.since)
+  group by j.api_account, j.rh_cost_unit
+  order by j.api_account, j.rh_cost_unit
+$$;
