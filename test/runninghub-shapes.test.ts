@@ -9,8 +9,11 @@ import { classifyErrorCode, isMachineFailure } from '../src/runninghub/classify.
 import { taskEndFromQuery, verdictFromTask } from '../src/runninghub/task-callback.ts'
 import { parseCallback } from '../src/webhook/parse-callback.ts'
 import * as captured from './fixtures/runninghub-captured.ts'
+import { join } from 'node:path'
+import { projectRoot } from '../src/db/migrate.ts'
 
-const samplesFile = '/work/shared/runninghub-samples.md'
+// The captured samples' source, beside the project (CI lays a copy there); docs/ quotes the same text.
+const samplesFile = join(projectRoot, '..', 'shared', 'runninghub-samples.md')
 t.test('the fixtures are the captured samples, byte for byte', { skip: !existsSync(samplesFile) && 'samples file not on this machine' }, async (t) => {
   const text = readFileSync(samplesFile, 'utf8')
   for (const [name, body] of Object.entries(captured)) t.ok(text.includes(`\n${body}\n`), name)
