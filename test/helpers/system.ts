@@ -122,7 +122,8 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
     logs,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
-    async waitFor(what, check, timeoutMs = 20_000) {
+    // A bound on something observable, not a pause: generous, so a busy machine is slow, not red.
+    async waitFor(what, check, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs
       for (;;) {
         const value = await check()
