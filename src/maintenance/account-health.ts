@@ -14,7 +14,7 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
   const { sql, client, log } = options
   const [minRow] = await sql`select rhpool.setting('min_balance', '0')::numeric as min`
   const minBalance = Number(minRow?.min ?? 0)
-  const states = await sql`select name, enabled, disabled_reason, max_slots from rhpool.account_status`
+  const states = await sql`select name, enabled, disabled_reason, configured_slots from rhpool.account_status`
   for (const state of states) {
     const account = options.accounts().get(state.name)
     if (!account || configurationReasons.has(state.disabled_reason)) continue
@@ -26,8 +26,8 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     const money = moneyText === null ? null : Number(moneyText)
     const limit = queue.ok ? queue.value.concurrentLimit : null
     await sql`select rhpool.record_account_health(${account.name}, ${moneyText}::numeric, ${coinsText}::numeric, ${limit})`
-    if (limit !== null && limit < state.max_slots) {
-      log.warn({ account: account.name, slots: state.max_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots: admission uses it')
+    if (limit !== null && limit < state.configured_slots) {
+      log.warn({ account: account.name, slots: state.configured_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots: admission uses it')
     }
     if (!queue.ok) log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
