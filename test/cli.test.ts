@@ -93,7 +93,7 @@ t.test('simulate runs the simulator alone and stops on SIGTERM', async (t) => {
   t.ok(url, `simulator up at ${url}`)
   t.notOk(out.includes('sim-key-one-1234'), 'keys are printed only as fingerprints')
   const status = await fetch(`${url}/openapi/v2/queue/status`, { headers: { authorization: 'Bearer sim-key-one-1234' } })
-  t.match(await status.json(), { concurrentLimit: 3, runningCount: 0 })
+  t.match(await status.json(), { code: 0, data: { concurrentLimit: 3, runningCount: '0' } })
   child.kill('SIGTERM')
   t.equal(await exited, 0)
 })

@@ -89,6 +89,29 @@ t.test('an account runs out of balance and comes back', async (t) => {
   t.pass('a low balance takes the account out before RunningHub refuses work')
 })
 
+t.test('an account disabled by an answer comes back when it works again, though queue/status never answers', async (t) => {
+  const sys = await startSystem(t, { slots: [2, 2], sim: { taskDurationMs: 100, queueStatus: 'notFound' } })
+  const primary = async () => (await sys.db.sql`select enabled, disabled_reason, reported_concurrency from rhpool.accounts where name = 'primary'`)[0]!
+  sys.sim.setBalance(testKeys[0]!, 0)
+  const first = await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor('the job to complete on the other account', async () => (await statusOf(sys, first))!.status === 'completed')
+  t.match(await primary(), { enabled: false, disabled_reason: /^416: / }, 'no balance: out of rotation')
+  sys.sim.setBalance(testKeys[0]!, '50.00')
+  await sys.waitFor('primary back in rotation (queue/status answers 404)', async () => (await primary()).enabled, 15_000)
+  t.equal((await primary()).reported_concurrency, null, 'nothing was reported: the endpoint never answered')
+
+  // Revoked, then restored, with queue/status answering an error instead.
+  sys.sim.configure({ queueStatus: 'error' })
+  sys.sim.removeAccount(testKeys[0]!)
+  const second = await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor('the second job to complete', async () => (await statusOf(sys, second))!.status === 'completed')
+  t.match(await primary(), { enabled: false, disabled_reason: /^802: / }, 'bad key: out of rotation')
+  sys.sim.addAccount(testKeys[0]!, { concurrency: 2 })
+  await sys.waitFor('primary back in rotation (queue/status answers an error)', async () => (await primary()).enabled, 15_000)
+  const log = await sys.db.sql`select action from rhpool.maintenance_log where account = 'primary' order by id`
+  t.same(log.map((l) => l.action), ['account_reenabled', 'account_reenabled'])
+})
+
 t.test('kept callbacks are applied once their job catches up; slot drift is repaired and logged; history is pruned', async (t) => {
   const sys = await startSystem(t, { slots: [2], inProcess: false })
   const { sql } = sys.db

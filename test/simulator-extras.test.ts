@@ -43,11 +43,29 @@ t.test('accounts: update in place, concurrency change, summaries show fingerprin
   t.equal((await runV2(sim.url, KEY)).json.errorCode, '');
   sim.addAccount(KEY, { balance: '5.00' });
   t.equal(sim.balance(KEY), '5.00');
-  t.equal(sim.queueStatus(KEY).totalCurrentTasks, 2, 'running tasks still count after the update');
+  t.equal(sim.queueStatus(KEY).data.totalCurrentTasks, '2', 'running tasks still count after the update');
   const summary = sim.accounts();
   t.match(summary, [{ apiKey: /^key-…[0-9a-f]{8}$/, concurrency: 2, balance: '5.00', running: 2 }]);
   t.notMatch(JSON.stringify(summary), KEY);
   t.equal(sim.ledger.concurrency(KEY).maxConcurrency, 2);
+});
+
+t.test('queue/status: key types, and a site where it never answers (404 or an error)', async (t) => {
+  const sim = await startSimulator({ accounts: [{ apiKey: KEY, concurrency: 4, apiKeyType: 'EXCLUSIVE' }] });
+  t.teardown(() => sim.close());
+  const answers = await call(sim.url, 'GET', '/openapi/v2/queue/status', { key: KEY });
+  t.same(answers.json, { code: 0, msg: 'success', data: { apiKeyType: 'EXCLUSIVE', concurrentLimit: 4, runningCount: '0', queuedCount: '0', totalCurrentTasks: '0' } });
+  t.throws(() => sim.addAccount('key-other-0001', { apiKeyType: 'ENTERPRISE' as never }), /NORMAL, SHARED or EXCLUSIVE/);
+
+  sim.configure({ queueStatus: 'notFound' });
+  const missing = await call(sim.url, 'GET', '/openapi/v2/queue/status', { key: KEY });
+  t.equal(missing.status, 404);
+  t.match(missing.json, { status: 404, path: '/openapi/v2/queue/status' });
+  sim.configure({ queueStatus: 'error' });
+  const developing = await call(sim.url, 'GET', '/openapi/v2/queue/status', { key: KEY });
+  t.match(developing.json, { code: 1000, data: null });
+  const account = await call(sim.url, 'POST', '/uc/openapi/accountStatus', { body: { apikey: KEY } });
+  t.match(account.json, { code: 0, data: { remainMoney: '100.00' } }, 'accountStatus answers whatever queue/status does');
 });
 
 t.test('standalone entry: prints URL and fingerprints, serves, stops on SIGTERM', async (t) => {

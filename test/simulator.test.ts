@@ -96,7 +96,8 @@ t.test('concurrency limit: 421 creates nothing; max concurrency is exact', async
   t.same(stats.timeline.map((c) => c.running), [1, 2]);
 
   const qs = await call(sim.url, 'GET', '/openapi/v2/queue/status', { key: KEY2 });
-  t.same(qs.json, { apiKeyType: 'CONSUMER', concurrentLimit: 2, runningCount: 2, queuedCount: 0, totalCurrentTasks: 2 });
+  // Exactly the shape captured from the real service (samples, 9): wrapped, counts as strings.
+  t.same(qs.json, { code: 0, msg: 'success', data: { apiKeyType: 'NORMAL', concurrentLimit: 2, runningCount: '2', queuedCount: '0', totalCurrentTasks: '2' } });
   t.same(sim.queueStatus(KEY2), qs.json);
 
   await until(() => sim.ledger.concurrency(KEY2).running === 0, 5000, 'tasks to end');
@@ -120,7 +121,7 @@ t.test('unknown, missing and removed keys answer 802', async (t) => {
   t.same(classic.json, { code: 802, msg: 'APIKEY_UNAUTHORIZED', data: null });
   t.equal(classic.status, 200);
   const qs = await call(sim.url, 'GET', '/openapi/v2/queue/status', { key: 'nope' });
-  t.same(qs.json, { errorCode: '802', errorMessage: 'APIKEY_UNAUTHORIZED' });
+  t.same(qs.json, { code: 802, msg: 'APIKEY_UNAUTHORIZED', data: null }, 'queue/status is wrapped, errors too');
 });
 
 t.test('nodeInfoList validation', async (t) => {
@@ -212,9 +213,9 @@ t.test('cancel, by default: the task reads FAILED (805), its slot is free, no ca
   sim.configure({ taskDurationMs: 5000 });
   const res = await runV2(sim.url, KEY2, { webhookUrl: `${receiver.url}/hooks/cancel-me` });
   const taskId = res.json.taskId;
-  await until(() => sim.queueStatus(KEY2).runningCount === 1, 3000, 'RUNNING');
+  await until(() => sim.queueStatus(KEY2).data.runningCount === '1', 3000, 'RUNNING');
   t.same((await call(sim.url, 'POST', '/task/openapi/cancel', { body: { apiKey: KEY2, taskId } })).json, { code: 0, msg: 'success', data: null });
-  t.equal(sim.queueStatus(KEY2).totalCurrentTasks, 0, 'slot freed');
+  t.equal(sim.queueStatus(KEY2).data.totalCurrentTasks, '0', 'slot freed');
   t.match((await call(sim.url, 'POST', '/openapi/v2/query', { key: KEY2, body: { taskId } })).json, { status: 'FAILED', errorCode: '805' });
   t.same(sim.ledger.callbacksFor(taskId), [], 'no callback was started');
 });
@@ -223,10 +224,10 @@ t.test('cancel with cancelStatus CANCEL and callbackOnCancel: ends CANCEL, calls
   sim.configure({ taskDurationMs: 5000, cancelStatus: 'CANCEL', callbackOnCancel: true });
   const res = await runV2(sim.url, KEY2, { webhookUrl: `${receiver.url}/hooks/cancel-me` });
   const taskId = res.json.taskId;
-  await until(() => sim.queueStatus(KEY2).runningCount === 1, 3000, 'RUNNING');
+  await until(() => sim.queueStatus(KEY2).data.runningCount === '1', 3000, 'RUNNING');
   const cancel = await call(sim.url, 'POST', '/task/openapi/cancel', { body: { apiKey: KEY2, taskId } });
   t.same(cancel.json, { code: 0, msg: 'success', data: null });
-  t.equal(sim.queueStatus(KEY2).totalCurrentTasks, 0, 'slot freed');
+  t.equal(sim.queueStatus(KEY2).data.totalCurrentTasks, '0', 'slot freed');
   const [callback] = await receiver.waitFor(1);
   t.match(callback!.body, { event: 'TASK_END', taskId, eventData: { status: 'CANCEL' } });
   t.match((await call(sim.url, 'POST', '/openapi/v2/query', { key: KEY2, body: { taskId } })).json, { status: 'CANCEL' });

@@ -5,8 +5,10 @@
 --
 --  * Never over a limit: admission is serialised by one advisory transaction
 --    lock; under it the free slots are counted from rhpool.slots (filled slots,
---    not row positions) and the slot rows are inserted, each insert checked
---    against the cap again by the slots_cap trigger.
+--    not row positions) up to each account's effective limit (configured,
+--    reported or learned, whichever is smallest: 045-account-limits.sql) and
+--    the slot rows are inserted, each insert checked against the cap again by
+--    the slots_cap trigger.
 --  * Global FIFO: one index over rhpool.queue orders all tables by
 --    priority desc, created_at, id.
 --  * Strategies: 'fill-first' (account 1 until full, then 2, ...) and 'spread'
@@ -61,10 +63,11 @@ begin
   from (
     select a.name, a.position, slot.n as slot_number,
            -- spread: the load an account has before this slot is filled
-           case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / a.slots else 0 end as sort_load
+           case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
     from rhpool.accounts a
+    cross join lateral rhpool.account_limits(a, now()) lim
     cross join lateral (select count(*)::integer as held from rhpool.slots s where s.account = a.name) load
-    cross join lateral generate_series(load.held + 1, a.slots) as slot(n)
+    cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
     where a.enabled
       and (a.cooldown_until is null or a.cooldown_until <= now())
     order by 4, 2, 3

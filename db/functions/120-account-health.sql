@@ -1,8 +1,9 @@
 -- What RunningHub's answers do to an account.
 
--- "This account is full right now": stop giving it work for a while, longer on
--- each repeat (base × 2^streak, capped), so a busy account is not hammered.
-create or replace function rhpool.cool_down_account(account text, reason text default null)
+-- "This account is full right now" even at one slot: stop giving it work for
+-- a while, longer on each repeat (base × 2^streak, capped), so a busy account
+-- is not hammered.
+create or replace function rhpool.cool_down_account(account text, reason text default null, at timestamptz default now())
 returns timestamptz
 language plpgsql
 volatile
@@ -13,7 +14,7 @@ declare
   until timestamptz;
 begin
   update rhpool.accounts a
-     set cooldown_until = now() + make_interval(secs => least(base_seconds * power(2, least(a.cooldown_streak, 20)), max_seconds)),
+     set cooldown_until = cool_down_account.at + make_interval(secs => least(base_seconds * power(2, least(a.cooldown_streak, 20)), max_seconds)),
          cooldown_streak = a.cooldown_streak + 1,
          cooldown_reason = cool_down_account.reason,
          updated_at = now()
@@ -56,15 +57,17 @@ as $$
 $$;
 
 -- RunningHub said "this account is full" for a job: in one transaction the
--- account cools down and the job goes back to its place, so no claim can see
--- the job queued while the account still looks free.
+-- account's limit drops by one (or, at one slot, it cools down: see
+-- learn_account_full) and the job goes back to its place with its attempt
+-- given back, so no claim can see the job queued while the account still
+-- looks free. Returns the cooldown's end, null when only the limit dropped.
 create or replace function rhpool.account_was_full(job_table text, job_id uuid, account text, reason text)
 returns timestamptz
 language plpgsql
 volatile
 as $$
 declare
-  until timestamptz := rhpool.cool_down_account(account_was_full.account, account_was_full.reason);
+  until timestamptz := (select l.cooldown_until from rhpool.learn_account_full(account_was_full.account, account_was_full.reason) l);
 begin
   perform rhpool.release_to_queue(account_was_full.job_table, account_was_full.job_id, null);
   return until;

@@ -2,14 +2,17 @@
 -- never reach the database.
 
 -- Per account: load, limit, and why it is not taking work (if it is not).
+-- max_slots is the effective limit, the one admission counts against; beside
+-- it the configured slots, RunningHub's reported limit, the learned one and
+-- the reason the effective limit is below the configured slots.
 create or replace view rhpool.account_status as
 select
   a.name,
   a.position,
-  a.slots as max_slots,
+  lim.effective as max_slots,
   coalesce(load.held, 0) as running,
   case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now())
-       then greatest(a.slots - coalesce(load.held, 0), 0) else 0 end as available,
+       then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
   a.enabled,
   a.disabled_reason,
   case when a.cooldown_until > now() then a.cooldown_until end as cooldown_until,
@@ -18,8 +21,13 @@ select
   a.remain_money,
   a.remain_coins,
   a.reported_concurrency,
-  a.health_checked_at
+  a.health_checked_at,
+  lim.configured as configured_slots,
+  lim.learned as learned_limit,
+  lim.reason as limit_reason,
+  lim.next_probe_at
 from rhpool.accounts a
+cross join lateral rhpool.account_limits(a, now()) lim
 left join (select s.account, count(*)::integer as held from rhpool.slots s group by s.account) load on load.account = a.name;
 
 -- Queue depth and oldest wait per tool.
@@ -61,7 +69,11 @@ as $$
         'cooldownUntil', a.cooldown_until,
         'cooldownReason', a.cooldown_reason,
         'remainMoney', a.remain_money,
-        'reportedConcurrency', a.reported_concurrency
+        'reportedConcurrency', a.reported_concurrency,
+        'configuredSlots', a.configured_slots,
+        'learnedLimit', a.learned_limit,
+        'limitReason', a.limit_reason,
+        'nextProbeAt', a.next_probe_at
       ) order by a.position, a.name)
       from accounts a), '[]'::jsonb),
     'queuedByTool', (select jsonb_object_agg(q.tool, q.queued order by q.tool) from queue q),

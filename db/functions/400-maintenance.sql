@@ -124,12 +124,14 @@ begin
 end
 $$;
 
--- Account health, as the dispatcher's probe found it.
+-- Account health, as the dispatcher's probe found it. The reported limit is
+-- part of the effective one, so it changes under the admission lock.
 create or replace function rhpool.record_account_health(account text, remain_money numeric, remain_coins numeric, reported_concurrency integer)
 returns void
 language sql
 volatile
 as $$
+  select rhpool.lock_admission();
   update rhpool.accounts a
      set remain_money = coalesce(record_account_health.remain_money, a.remain_money),
          remain_coins = coalesce(record_account_health.remain_coins, a.remain_coins),

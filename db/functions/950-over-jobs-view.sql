@@ -134,6 +134,7 @@ begin
     'keptCallbacksApplied', rhpool.retry_kept_callbacks(),
     'slotDriftRepaired', rhpool.repair_slot_drift(),
     'cooldownsEnded', rhpool.end_cooldowns(),
+    'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(),
     'historyPruned', rhpool.prune_history());
 end
 $$;

@@ -44,7 +44,12 @@ as $$
     'accounts', coalesce((
       select jsonb_agg(jsonb_build_object(
         'name', a.name,
+        -- slots: the effective limit (what can run); why it is lower than configured, beside it
         'slots', a.max_slots,
+        'configuredSlots', a.configured_slots,
+        'reportedLimit', a.reported_concurrency,
+        'learnedLimit', a.learned_limit,
+        'limitReason', a.limit_reason,
         'running', a.running,
         'available', a.available,
         'enabled', a.enabled,

@@ -111,7 +111,9 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
   switch (cls) {
     case 'account_full': {
       const [until] = await sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${account.name}, ${reason}) as until`
-      log.info({ job, account: account.name, code, cooldownUntil: until?.until }, 'account full: job back in its place, account cooling down')
+      const [limit] = await sql`select rhpool.effective_limit(${account.name}) as limit`
+      log.info({ job, account: account.name, code, limit: limit?.limit, cooldownUntil: until?.until },
+        until?.until ? 'account full at one slot: job back in its place, account cooling down' : 'account full: job back in its place, account limit lowered by one')
       return 'released'
     }
     case 'account_broken': {

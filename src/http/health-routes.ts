@@ -17,6 +17,18 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
   const oldest = new Gauge({ name: 'rhpool_queue_oldest_wait_seconds', help: 'Age of the oldest queued job per tool', labelNames: ['tool'], registers: [metrics.registry] })
   const running = new Gauge({ name: 'rhpool_account_running', help: 'Tasks in flight per account', labelNames: ['account'], registers: [metrics.registry] })
   const slots = new Gauge({ name: 'rhpool_account_slots', help: 'Slots per account', labelNames: ['account'], registers: [metrics.registry] })
+  const limit = new Gauge({
+    name: 'rhpool_account_limit',
+    help: 'Concurrency limits per account: configured slots, RunningHub\'s reported concurrentLimit, the limit learned from refusals, and the effective one admission counts against',
+    labelNames: ['account', 'kind'],
+    registers: [metrics.registry],
+  })
+  const limitedBy = new Gauge({
+    name: 'rhpool_account_limited_by',
+    help: '1 for what sets the account\'s effective limit: configured, reported or learned',
+    labelNames: ['account', 'by'],
+    registers: [metrics.registry],
+  })
   const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down)', labelNames: ['account'], registers: [metrics.registry] })
 
   app.get('/healthz', async () => ({ ok: true }))
@@ -38,10 +50,19 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
       queued.set({ tool: t.tool }, t.queued)
       oldest.set({ tool: t.tool }, t.oldest_wait_seconds)
     }
-    const accounts = await sql`select name, running, max_slots, enabled, cooldown_until from rhpool.account_status`
+    const accounts = await sql`select name, running, max_slots, configured_slots, reported_concurrency, learned_limit, enabled, cooldown_until from rhpool.account_status`
+    // A limit no longer reported or learned must disappear, not linger at its last value.
+    limit.reset()
+    limitedBy.reset()
     for (const a of accounts) {
       running.set({ account: a.name }, a.running)
-      slots.set({ account: a.name }, a.max_slots)
+      slots.set({ account: a.name }, a.configured_slots)
+      limit.set({ account: a.name, kind: 'configured' }, a.configured_slots)
+      if (a.reported_concurrency !== null) limit.set({ account: a.name, kind: 'reported' }, a.reported_concurrency)
+      if (a.learned_limit !== null) limit.set({ account: a.name, kind: 'learned' }, a.learned_limit)
+      limit.set({ account: a.name, kind: 'effective' }, a.max_slots)
+      const by = a.max_slots >= a.configured_slots ? 'configured' : a.learned_limit === a.max_slots ? 'learned' : 'reported'
+      limitedBy.set({ account: a.name, by }, 1)
       usable.set({ account: a.name }, a.enabled && !a.cooldown_until ? 1 : 0)
     }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

@@ -2,6 +2,10 @@
 // limit (queue/status) and balance (accountStatus) are recorded for status;
 // an account disabled by an answer is re-enabled once it works again; one whose
 // balance fell below the minimum leaves rotation before RunningHub refuses work.
+//
+// "Works again" is accountStatus answering with the key accepted and the
+// balance above the minimum. queue/status only adds the reported limit: one
+// source says it is still "developing", so health never waits for it.
 import type { MaintenanceOptions } from './maintenance.ts'
 
 const configurationReasons = new Set(['key removed from configuration', 'no key configured yet'])
@@ -10,7 +14,7 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
   const { sql, client, log } = options
   const [minRow] = await sql`select rhpool.setting('min_balance', '0')::numeric as min`
   const minBalance = Number(minRow?.min ?? 0)
-  const states = await sql`select name, enabled, disabled_reason, max_slots from rhpool.account_status`
+  const states = await sql`select name, enabled, disabled_reason, configured_slots from rhpool.account_status`
   for (const state of states) {
     const account = options.accounts().get(state.name)
     if (!account || configurationReasons.has(state.disabled_reason)) continue
@@ -20,17 +24,18 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     const moneyText = status.ok ? decimal(status.value.remainMoney) : null
     const coinsText = status.ok ? decimal(status.value.remainCoins) : null
     const money = moneyText === null ? null : Number(moneyText)
-    const limit = queue.ok && Number.isFinite(queue.value.concurrentLimit) ? queue.value.concurrentLimit : null
+    const limit = queue.ok ? queue.value.concurrentLimit : null
     await sql`select rhpool.record_account_health(${account.name}, ${moneyText}::numeric, ${coinsText}::numeric, ${limit})`
-    if (limit !== null && limit < state.max_slots) {
-      log.warn({ account: account.name, slots: state.max_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots')
+    if (limit !== null && limit < state.configured_slots) {
+      log.warn({ account: account.name, slots: state.configured_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots: admission uses it')
     }
+    if (!queue.ok) log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
     if (state.enabled && lowBalance) {
       await sql`select rhpool.disable_account(${account.name}, ${`balance ${money} below the minimum ${minBalance}`})`
       await sql`select rhpool.log_repair('account_low_balance_disabled', null, null, ${account.name}, ${String(money)})`
       log.warn({ account: account.name, balance: money }, 'account taken out of rotation: low balance')
-    } else if (!state.enabled && queue.ok && status.ok && !lowBalance && (money === null || money > 0)) {
+    } else if (!state.enabled && status.ok && !lowBalance && (money === null || money > 0)) {
       await sql`select rhpool.enable_account(${account.name})`
       await sql`select rhpool.log_repair('account_reenabled', null, null, ${account.name}, ${`was: ${state.disabled_reason}`})`
       log.info({ account: account.name, was: state.disabled_reason }, 'account works again: back in rotation')

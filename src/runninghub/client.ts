@@ -7,6 +7,7 @@
 // RunningHub never saw it and a retry is safe; a failure after connecting
 // means it may have started the task, so the outcome is unknown.
 import { Agent, request, FormData } from 'undici'
+import { z } from 'zod'
 import { classifyErrorCode, classifyHttpStatus, type AnswerClass } from './classify.ts'
 
 export interface NodeInfo {
@@ -37,12 +38,19 @@ export interface RunningHubTask {
   taskUsageList?: unknown[] | null
 }
 
-export interface QueueStatus {
-  concurrentLimit: number
-  runningCount: number
-  queuedCount: number
-  totalCurrentTasks: number
-}
+// A count RunningHub sends as a number or as a numeric string ("1").
+const count = z.union([z.number(), z.string().trim().regex(/^\d+$/, 'expected a whole number').transform(Number)]).pipe(z.number().int().nonnegative())
+const queueStatusAnswer = z.object({
+  data: z.object({
+    apiKeyType: z.string().optional(),
+    concurrentLimit: count,
+    runningCount: count,
+    queuedCount: count,
+    totalCurrentTasks: count,
+  }),
+})
+
+export type QueueStatus = z.infer<typeof queueStatusAnswer>['data']
 
 export interface AccountStatus {
   remainMoney: string | null
@@ -91,20 +99,20 @@ export class RunningHubClient {
     return this.callV2(apiKey, 'POST', '/openapi/v2/query', { taskId }, () => null)
   }
 
-  /** GET /openapi/v2/queue/status: the account's real limit and load. */
+  /**
+   * GET /openapi/v2/queue/status: the account's real limit and load. Wrapped in
+   * {code, msg, data}, unlike the task endpoints, with counts as strings
+   * (runninghub-samples.md, 9).
+   */
   async queueStatus(apiKey: string): Promise<CallOutcome<QueueStatus>> {
-    const outcome = await this.callV2(apiKey, 'GET', '/openapi/v2/queue/status', undefined, () => null)
+    const outcome = await this.send('GET', '/openapi/v2/queue/status', { authorization: `Bearer ${apiKey}` }, undefined)
     if (!outcome.ok) return outcome
-    const v = outcome.value as unknown as Record<string, unknown>
-    return {
-      ok: true,
-      value: {
-        concurrentLimit: Number(v.concurrentLimit),
-        runningCount: Number(v.runningCount),
-        queuedCount: Number(v.queuedCount),
-        totalCurrentTasks: Number(v.totalCurrentTasks),
-      },
-    }
+    const answer = outcome.value
+    if (answer.status < 200 || answer.status >= 300 || !answer.json || Number(answer.json.code) !== 0) return this.errorFrom(answer)
+    const parsed = queueStatusAnswer.safeParse(answer.json)
+    if (parsed.success) return { ok: true, value: parsed.data.data }
+    const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
+    return { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: `queue/status: ${problem}`, httpStatus: answer.status }
   }
 
   /** POST /uc/openapi/accountStatus (classic; note the lower-case `apikey`). */

@@ -1,6 +1,8 @@
 import { fingerprint } from './fingerprint.ts';
 import { toCents } from './money.ts';
-import type { AccountOptions } from './types.ts';
+import type { AccountOptions, ApiKeyType } from './types.ts';
+
+const apiKeyTypes: ReadonlySet<string> = new Set(['NORMAL', 'SHARED', 'EXCLUSIVE']);
 
 export interface Account {
   /** The raw key lives only here, in memory, for lookups. */
@@ -11,7 +13,7 @@ export interface Account {
   queueDepth: number;
   balanceCents: number;
   coins: number;
-  apiKeyType: string;
+  apiKeyType: ApiKeyType;
   /** Files uploaded with this key: RunningHub lets a key use only its own uploads. */
   readonly uploads: Set<string>;
 }
@@ -26,6 +28,9 @@ export class AccountBook {
     const concurrency = options.concurrency ?? this.accounts.get(apiKey)?.concurrency ?? 3;
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
+    if (options.apiKeyType !== undefined && !apiKeyTypes.has(options.apiKeyType)) {
+      throw new RangeError(`apiKeyType must be NORMAL, SHARED or EXCLUSIVE, got ${options.apiKeyType}`);
     }
     const existing = this.accounts.get(apiKey);
     if (existing) {
@@ -43,7 +48,7 @@ export class AccountBook {
       queueDepth: checkedDepth(options.queueDepth ?? 0),
       balanceCents: toCents(options.balance ?? '100.00'),
       coins: Number(options.coins ?? 1000),
-      apiKeyType: options.apiKeyType ?? (concurrency > 3 ? 'ENTERPRISE' : 'CONSUMER'),
+      apiKeyType: options.apiKeyType ?? 'NORMAL',
       uploads: this.removed.get(apiKey)?.uploads ?? new Set(),
     };
     this.accounts.set(apiKey, account);

@@ -21,6 +21,7 @@ export function defaultConfig(): SimulatorConfig {
     callbackOnCancel: false,
     uploadsPerKey: false,
     costField: 'thirdPartyConsumeMoney',
+    queueStatus: 'answers',
   };
 }
 
@@ -38,6 +39,7 @@ export function mergeConfig(current: SimulatorConfig, patch: ConfigPatch): Simul
   };
   if (!['v2', 'classic'].includes(next.callbackShape)) throw new RangeError(`callbackShape must be 'v2' or 'classic'`);
   if (!(next.callbackRetry.attempts >= 1)) throw new RangeError('callbackRetry.attempts must be >= 1');
+  if (!['answers', 'notFound', 'error'].includes(next.queueStatus)) throw new RangeError(`queueStatus must be 'answers', 'notFound' or 'error'`);
   if (!(next.taskDurationMs >= 0)) throw new RangeError('taskDurationMs must be >= 0');
   return next;
 }

@@ -77,5 +77,6 @@ export const Code = {
   failed: '805',
   notFound: '807',
   queued: '813',
+  systemError: '1000',
   webappNotExists: '901',
 } as const;

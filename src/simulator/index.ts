@@ -15,8 +15,10 @@ import { classicEndpoints } from './routes-classic.ts';
 import { v2Endpoints } from './routes-v2.ts';
 import { buildServer } from './server.ts';
 import { Timers } from './timers.ts';
+import { queueStatusData } from './views.ts';
 import type {
   AccountOptions,
+  ApiKeyType,
   Fault,
   FaultHandle,
   SimulatorConfig,
@@ -29,12 +31,17 @@ export type { ConfigPatch } from './config.ts';
 export type { LedgerView } from './ledger.ts';
 export { fingerprint } from './fingerprint.ts';
 
+/** What GET /openapi/v2/queue/status answers (counts are strings, as RunningHub sends them). */
 export interface QueueStatus {
-  apiKeyType: string;
-  concurrentLimit: number;
-  runningCount: number;
-  queuedCount: number;
-  totalCurrentTasks: number;
+  code: 0;
+  msg: string;
+  data: {
+    apiKeyType: ApiKeyType;
+    concurrentLimit: number;
+    runningCount: string;
+    queuedCount: string;
+    totalCurrentTasks: string;
+  };
 }
 
 export interface AccountSummary {
@@ -141,14 +148,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     forget: (taskId) => engine.forget(taskId),
     queueStatus: (apiKey) => {
       const account = accounts.require(apiKey);
-      const load = engine.load(apiKey);
-      return {
-        apiKeyType: account.apiKeyType,
-        concurrentLimit: account.concurrency,
-        runningCount: load.running,
-        queuedCount: load.queued,
-        totalCurrentTasks: load.total,
-      };
+      return { code: 0, msg: 'success', data: queueStatusData(account, engine.load(apiKey)) };
     },
     task: (taskId) => ledger.task(taskId),
   };

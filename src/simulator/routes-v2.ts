@@ -4,7 +4,8 @@ import { Code, errorName } from './error-codes.ts';
 import { bearerKey, errorBody, type Answer, type Endpoint, type Prepared } from './endpoint.ts';
 import type { CreateInput } from './create.ts';
 import { storeUpload, uploadLimitBytes } from './uploads.ts';
-import { v2RunAnswer, v2TaskObject } from './views.ts';
+import { springError } from './pages.ts';
+import { classicError, classicOk, queueStatusData, v2RunAnswer, v2TaskObject } from './views.ts';
 
 export function v2Endpoints(ctx: RouteContext): Endpoint[] {
   const unauthorized = (shape: 'v2task' | 'v2plain' | 'v2upload'): Answer => ({
@@ -62,23 +63,20 @@ export function v2Endpoints(ctx: RouteContext): Endpoint[] {
       },
     },
     {
+      // Wrapped in {code, msg, data} with counts as strings, unlike the task
+      // endpoints: the shape captured from the real service (samples, 9).
       method: 'GET',
       url: '/openapi/v2/queue/status',
-      errorShape: 'v2plain',
+      errorShape: 'classic',
       key: bearerKey,
       async handle(input) {
+        const mode = ctx.config().queueStatus;
+        // RunningHub's spec marks this endpoint "developing": it may not exist at all.
+        if (mode === 'notFound') return { status: 404, body: springError(404, input.path) };
+        if (mode === 'error') return { body: classicError(Code.systemError, 'the interface is still developing') };
         const account = ctx.accounts.get(input.apiKey);
-        if (!account) return unauthorized('v2plain');
-        const load = ctx.engine.load(account.apiKey);
-        return {
-          body: {
-            apiKeyType: account.apiKeyType,
-            concurrentLimit: account.concurrency,
-            runningCount: load.running,
-            queuedCount: load.queued,
-            totalCurrentTasks: load.total,
-          },
-        };
+        if (!account) return { status: ctx.config().unauthorizedHttpStatus, body: classicError(Code.unauthorized) };
+        return { body: classicOk(queueStatusData(account, ctx.engine.load(account.apiKey))) };
       },
     },
     {

@@ -37,14 +37,17 @@ export interface FailedReason {
   traceback: string;
 }
 
+/** The key types queue/status reports. */
+export type ApiKeyType = 'NORMAL' | 'SHARED' | 'EXCLUSIVE';
+
 export interface AccountOptions {
   /** Tasks the key may have QUEUED or RUNNING at once (RunningHub's per-account limit). */
   concurrency?: number;
   /** Wallet balance in money units, e.g. "100.00". Creates answer 416 once it is <= 0. */
   balance?: string | number;
   coins?: string | number;
-  /** What GET /openapi/v2/queue/status reports as apiKeyType. */
-  apiKeyType?: string;
+  /** What GET /openapi/v2/queue/status reports as apiKeyType (default NORMAL). */
+  apiKeyType?: ApiKeyType;
   /**
    * Tasks the key may have waiting QUEUED beyond the `concurrency` that run (default 0):
    * RunningHub accepts work beyond what runs at once (runninghub-api.md), to a depth no
@@ -142,6 +145,11 @@ export interface SimulatorConfig {
   knownWebappIds: string[] | null;
   /** When set, other workflowIds answer 380 WORKFLOW_NOT_EXISTS. */
   knownWorkflowIds: string[] | null;
+  /**
+   * GET /openapi/v2/queue/status: 'answers' (default); 'notFound' (HTTP 404, as if the
+   * endpoint did not exist on this site); 'error' (code 1000, "still developing").
+   */
+  queueStatus: 'answers' | 'notFound' | 'error';
   /** Callbacks go only to loopback hosts unless this is true (the simulator must never reach a real host). */
   allowRemoteCallbacks: boolean;
   /**

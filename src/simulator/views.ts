@@ -2,6 +2,7 @@
 // every endpoint and the callbacks describe a task the same way.
 import { Code, errorName } from './error-codes.ts';
 import type { SimTask } from './task.ts';
+import type { Account } from './accounts.ts';
 import type { FailedReason } from './types.ts';
 
 /** A create answer's promptTips: ComfyUI's validation, as a JSON string (sample 3). */
@@ -132,4 +133,15 @@ export function classicCallbackBody(task: SimTask, event = 'TASK_END'): Record<s
   }
   // Classic eventData is a JSON *string*, not an object: clients must parse it twice.
   return { event, taskId: task.taskId, eventData: JSON.stringify(envelope) };
+}
+
+/** queue/status's data: the limit as a number, the counts as strings (samples, 9). */
+export function queueStatusData(account: Account, load: { queued: number; running: number; total: number }) {
+  return {
+    apiKeyType: account.apiKeyType,
+    concurrentLimit: account.concurrency,
+    runningCount: String(load.running),
+    queuedCount: String(load.queued),
+    totalCurrentTasks: String(load.total),
+  };
 }
