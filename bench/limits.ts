@@ -7,8 +7,8 @@
 //
 //   npx tsx bench/limits.ts                 # 60 jobs, configured 3 vs 2, RunningHub allows 2
 //   npx tsx bench/limits.ts --help
-import { parseArgs } from 'node:util'
 import { migrate } from '../src/db/migrate.ts'
+import { readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { connect } from './lib/bench-database.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { startInProcessPool, waitUntil } from './lib/rhpool-in-process.ts'
@@ -26,33 +26,24 @@ const usage = `Usage: npx tsx bench/limits.ts [options]
 
 Exits 1 when the wrong run is more than 10 % slower than the right one or was refused more than twice.`
 
-const { values } = parseArgs({
+const options = readCommandLine({
+  script: 'bench/limits.ts',
+  usage,
   options: {
     jobs: { type: 'string', default: '60' },
     configured: { type: 'string', default: '3' },
     real: { type: 'string', default: '2' },
     'task-ms': { type: 'string', default: '250' },
     'queue-status': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
+  read: (values) => ({
+    jobs: wholeNumber('jobs', values.jobs),
+    configured: wholeNumber('configured', values.configured),
+    real: wholeNumber('real', values.real),
+    taskMs: wholeNumber('task-ms', values['task-ms']),
+    queueStatus: values['queue-status'],
+  }),
 })
-if (values.help) {
-  console.log(usage)
-  process.exit(0)
-}
-
-function whole1(name: string, text: string): number {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number >= 1, got ${JSON.stringify(text)}`)
-  return value
-}
-const options = {
-  jobs: whole1('jobs', values.jobs),
-  configured: whole1('configured', values.configured),
-  real: whole1('real', values.real),
-  taskMs: whole1('task-ms', values['task-ms']),
-  queueStatus: values['queue-status'],
-}
 
 const tables = ['upscaler_jobs', 'pose_changer_jobs', 'veste_ai_jobs', 'video_upscaler_jobs'] as const
 const inputs: Record<(typeof tables)[number], string> = {
