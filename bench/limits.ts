@@ -14,6 +14,7 @@ import { loadAverage, printHeader } from './lib/machine.ts'
 import { startInProcessPool, waitUntil } from './lib/rhpool-in-process.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
+import { jobTables, readyJobValues } from './lib/sample-jobs.ts'
 
 const usage = `Usage: npx tsx bench/limits.ts [options]
 
@@ -45,13 +46,8 @@ const options = readCommandLine({
   }),
 })
 
-const tables = ['upscaler_jobs', 'pose_changer_jobs', 'veste_ai_jobs', 'video_upscaler_jobs'] as const
-const inputs: Record<(typeof tables)[number], string> = {
-  upscaler_jobs: `(input_file_name) values ('in.png')`,
-  pose_changer_jobs: `(person_file_name, reference_file_name) values ('person.png', 'pose.png')`,
-  veste_ai_jobs: `(person_file_name, clothing_file_name) values ('person.png', 'shirt.png')`,
-  video_upscaler_jobs: `(input_file_name) values ('in.mp4')`,
-}
+const tables = jobTables
+const inputs = readyJobValues
 
 interface RunFigures {
   label: string
