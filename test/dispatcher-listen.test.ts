@@ -10,24 +10,28 @@ import { spawnRhpool, startSystem, testKeys } from './helpers/system.ts'
 t.test('a job inserted while a slot is free starts at once, and still does after LISTEN\'s connection is killed', async (t) => {
   // A one-minute backstop poll: anything faster than that came through NOTIFY.
   const sys = await startSystem(t, { slots: [3], env: { RHPOOL_POLL_INTERVAL_MS: '60000' } })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  const listening = async () =>
+    (await sys.db.sql`select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen%'`).length > 0
+  await sys.waitFor('the dispatcher to LISTEN', listening)
+  // Proof of NOTIFY is a submission well before the backstop poll could have made it, whatever
+  // the machine's load: not a latency target (bench/pipeline.ts measures that).
+  const beforeThePoll = 30_000
   const timeToSubmission = async () => {
     const before = sys.sim.ledger.submissions.length
     const started = Date.now()
     await insertJob(sys.db.sql, 'upscaler_jobs')
-    await sys.waitFor('a submission', async () => sys.sim.ledger.submissions.length > before, 15_000)
+    await sys.waitFor('a submission', async () => sys.sim.ledger.submissions.length > before, beforeThePoll)
     return Date.now() - started
   }
   const first = await timeToSubmission()
-  t.ok(first < 2000, `submitted ${first} ms after the insert`)
+  t.ok(first < beforeThePoll, `submitted ${first} ms after the insert (the poll runs every 60 s)`)
 
   const killed = await sys.db.sql`select pg_terminate_backend(pid) as ok from pg_stat_activity
     where datname = current_database() and query ilike 'listen%' and pid <> pg_backend_pid()`
   t.ok(killed.length >= 1, 'the LISTEN connection was terminated')
-  await sys.waitFor('LISTEN to come back', async () =>
-    (await sys.db.sql`select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen%'`).length > 0, 15_000)
+  await sys.waitFor('LISTEN to come back', listening)
   const second = await timeToSubmission()
-  t.ok(second < 2000, `after the reconnect, submitted ${second} ms after the insert`)
+  t.ok(second < beforeThePoll, `after the reconnect, submitted ${second} ms after the insert`)
 })
 
 t.test('SIGHUP re-reads RHPOOL_ENV_FILE: a new key becomes usable, a removed one is disabled', async (t) => {
