@@ -10,7 +10,7 @@ import { projectRoot } from '../src/db/migrate.ts'
 // Each entry point and the options its usage must name.
 const benchmarks: Record<string, string[]> = {
   'claim.ts': ['--queued', '--accounts', '--slots', '--iterations', '--case-seconds', '--warmup', '--connections', '--concurrent-seconds', '--concurrent-queued', '--concurrent-accounts', '--explain-accounts', '--apply', '--quick'],
-  'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status'],
+  'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds'],
   'pipeline.ts': ['--quick'],
   'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--quick'],
   'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--keep', '--quiet'],
