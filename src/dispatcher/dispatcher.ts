@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics.ts'
 import { RunningHubClient } from '../runninghub/client.ts'
 import { processCancellations } from './cancellations.ts'
 import { processConfirmations } from './confirmations.ts'
+import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { submitClaim, type Claim } from './submit.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
@@ -27,6 +28,7 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   private readonly client: RunningHubClient
+  private readonly fetchInput: InputFetcher
   private accounts = new Map<string, AccountConfig>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private stopping = false
@@ -39,6 +41,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
+    this.fetchInput = createInputFetcher(options.config.dispatcher.inputs)
   }
 
   get runningHub(): RunningHubClient {
@@ -129,6 +132,7 @@ export class Dispatcher {
         sql: this.options.sql,
         config: this.options.config,
         client: this.client,
+        fetchInput: this.fetchInput,
         log: this.options.log,
         metrics: this.options.metrics,
         holder: this.holder,
