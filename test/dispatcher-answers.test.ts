@@ -1,6 +1,6 @@
 // Each class of RunningHub answer does what runninghub-api.md says it should.
 import t from 'tap'
-import { insertJob } from './helpers/jobs.ts'
+import { insertJob, markUpload } from './helpers/jobs.ts'
 import { startSystem, tasksPerJob, testKeys } from './helpers/system.ts'
 
 const completedCount = async (sys: Awaited<ReturnType<typeof startSystem>>) =>
@@ -122,8 +122,9 @@ t.test('cancelling a running job cancels its task at RunningHub with the right k
   t.equal(event!.status, 'cancelled')
 })
 
-t.test('inputs are uploaded with the key of the account that runs the job', async (t) => {
+t.test('inputs marked upload are uploaded with the key of the account that runs the job', async (t) => {
   const sys = await startSystem(t, { slots: [1, 1], sim: { taskDurationMs: 300 } })
+  await markUpload(sys.db.sql, 'upscaler_jobs')
   for (let i = 0; i < 4; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/in-${i}.png` } })
   await sys.waitFor('four completed', async () => (await completedCount(sys)) === 4, 20_000)
   const accounts = new Set((await sys.db.sql`select api_account from upscaler_jobs`).map((r) => r.api_account))

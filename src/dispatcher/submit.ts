@@ -1,6 +1,6 @@
 // One claimed job, from claim to RunningHub task. The only start path.
 //
-//   claimed ── inputs uploaded with the account's key ── begin_submission ──▶ submitting
+//   claimed ── inputs marked upload fetched and uploaded with the account's key ── begin_submission ──▶ submitting
 //   submitting ── POST run/ai-app ──▶ running (task id saved)
 //                                 └─▶ back in the queue in its place (account full / broken)
 //                                 └─▶ queued after a backoff (transient) or failed (bad request)
@@ -67,7 +67,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     })
   } catch (error) {
     if (error instanceof JobInputError) {
-      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, 'INVALID_INPUT', ${error.message})`
+      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${error.code}, ${error.message})`
       log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
       return 'failed'
     }
