@@ -31,6 +31,8 @@ t.test('killed while uploading inputs (claimed, nothing sent): the lease returns
   t.equal(tasksPerJob(sys.sim).get(`upscaler_jobs/${id}`), 1, 'one task at RunningHub')
   const repairs = await sys.db.sql`select action from rhpool.maintenance_log where job_id = ${id}`
   t.same(repairs.map((r) => r.action), ['lease_expired_requeued'], 'the recovery is on record')
+  const [done] = await sys.db.sql`select attempts, error_code from upscaler_jobs where id = ${id}`
+  t.same(done, { attempts: 2, error_code: null }, 'the crashed claim counted an attempt (so a crash-looping input runs out), the completion cleared its error')
   const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.slots`
   t.equal(slots!.n, 0, 'no slot leaked')
 })
