@@ -73,6 +73,8 @@ t.test('an https URL input is submitted as the fieldValue itself and nothing is 
   const [refused] = await sql`select status, error_code, error_message from pose_changer_jobs where id = ${bad}`
   t.match(refused, { status: 'failed', error_code: 'INVALID_INPUT_URL', error_message: /person_image_url must be an http\(s\) URL, got ftp:/ })
 
+  await t.rejects(sql`update rhpool.tools set node_map = jsonb_set(node_map, '{0,upload}', '"true"') where job_table = 'video_upscaler_jobs'`,
+    /tools_node_map_upload_is_boolean/, 'the registry takes the upload flag as a boolean only (a string would silently pass through)')
   await markUpload(sql, 'video_upscaler_jobs')
   const uploaded = await insertJob(sql, 'video_upscaler_jobs', { extra: { video_url: `${sys.files.url}/in/clip.mp4` } })
   await sys.waitFor('the upload job completed', async () => (await sql`select 1 from video_upscaler_jobs where id = ${uploaded} and status = 'completed'`).length > 0)
