@@ -144,7 +144,7 @@ t.test('without the allowance a field marked upload that points at 127.0.0.1 fai
   const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/latest/meta-data.png` } })
   await sys.waitFor('the job to fail', async () => (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'failed'`).length > 0)
   const [failed] = await sys.db.sql`select error_code, error_message, attempts, rhpool.user_message(status, error_code) as shown from upscaler_jobs where id = ${id}`
-  t.match(failed, { error_code: 'INVALID_INPUT_URL', error_message: /input_url was refused: 127\.0\.0\.1 is a loopback address/, shown: /inputs were not accepted/ })
+  t.match(failed, { error_code: 'INVALID_INPUT_URL', error_message: /input_url was refused: 127\.0\.0\.1 is not a public address \(loopback\)/, shown: /inputs were not accepted/ })
   t.same(sys.files.requests, [], 'nothing was requested from 127.0.0.1')
   t.equal(sys.sim.ledger.submissions.length, 0, 'nothing was sent to RunningHub')
 })

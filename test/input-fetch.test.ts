@@ -8,6 +8,7 @@ import { lookup as dnsLookup } from 'node:dns'
 import { createInputFetcher, type InputFetchPolicy } from '../src/dispatcher/input-fetch.ts'
 import { forbiddenAddressReason } from '../src/dispatcher/input-address.ts'
 import { InputTransferError } from '../src/dispatcher/input-error.ts'
+import { loadConfig } from '../src/config/index.ts'
 
 interface Counted {
   url: string
@@ -61,9 +62,21 @@ t.test('a URL to 127.0.0.1 is refused without a connection to it', async (t) => 
   const target = await serve(t, '127.0.0.1', (_req, res) => res.end('secret'))
   const fetchInput = createInputFetcher(strict)
   const error = await refusal(t, fetchInput(`${target.url}/latest/meta-data`, 'input_url'))
-  t.match(error, { cls: 'bad_request', code: 'INVALID_INPUT_URL', message: /input_url was refused: 127\.0\.0\.1 is a loopback address/ })
+  t.match(error, { cls: 'bad_request', code: 'INVALID_INPUT_URL', message: /input_url was refused: 127\.0\.0\.1 is not a public address \(loopback\)/ })
   const byName = await refusal(t, fetchInput(`http://localhost:${target.port}/x.png`, 'input_url'))
-  t.match(byName, { code: 'INVALID_INPUT_URL', message: /localhost is at (127\.0\.0\.1|::1), a loopback address/ }, 'a name is resolved here and its address checked')
+  t.match(byName, { code: 'INVALID_INPUT_URL', message: /localhost is at (127\.0\.0\.1|::1), not a public address \(loopback\)/ }, 'a name is resolved here and its address checked')
+  for (const [url, pattern] of [
+    [`http://[::1]:${target.port}/x`, /::1 is not a public address \(loopback\)/],
+    [`http://2130706433:${target.port}/x`, /127\.0\.0\.1 is not a public address \(loopback\)/], // WHATWG URL reads a bare number as IPv4
+    [`http://0x7f.1:${target.port}/x`, /127\.0\.0\.1 is not a public address \(loopback\)/],
+    [`http://0.0.0.0:${target.port}/x`, /0\.0\.0\.0 is not a public address \(unspecified\)/],
+    ['http://169.254.169.254/latest/meta-data/iam/security-credentials/', /169\.254\.169\.254 is not a public address \(link-local, the cloud metadata service among them\)/],
+    ['http://[fd00::1]/x', /fd00::1 is not a public address \(unique-local\)/],
+    ['http://10.0.0.1/x', /10\.0\.0\.1 is not a public address \(private\)/],
+  ] as const) {
+    const error = await refusal(t, fetchInput(url, 'input_url'))
+    t.match(error, { code: 'INVALID_INPUT_URL', message: pattern }, url)
+  }
   t.equal(target.connections, 0, 'the target saw no connection')
 })
 
@@ -75,7 +88,7 @@ t.test('a redirect from an allowed server onto 127.0.0.1 is refused at that hop,
   })
   const fetchInput = createInputFetcher(strict)
   const literal = await refusal(t, fetchInput(`${redirector.url}/to-target`, 'input_url'))
-  t.match(literal, { code: 'INVALID_INPUT_URL', message: /redirect 1 to 127\.0\.0\.1 is a loopback address/ })
+  t.match(literal, { code: 'INVALID_INPUT_URL', message: /redirect 1 to 127\.0\.0\.1 is not a public address \(loopback\)/ })
   const twoHops = await refusal(t, fetchInput(`${redirector.url}/hop`, 'input_url'))
   t.match(twoHops, { code: 'INVALID_INPUT_URL', message: /redirect 2 to 127\.0\.0\.1/ }, 'checked again at the second hop')
   const byName = await refusal(t, fetchInput(`${redirector.url}/by-name`, 'input_url'))
@@ -158,4 +171,14 @@ t.test('an ordinary download under the cap works, and the allowance is named and
   t.equal(fetched.fileName, 'a.png')
   t.equal(fetched.blob.type, 'image/png')
   t.equal(await fetched.blob.text(), 'png bytes', 'RHPOOL_ALLOW_PRIVATE_INPUTS=true reaches the local file server')
+})
+
+t.test('the input policy from the environment: 30 MB cap, deadline inside the lease, private addresses refused unless allowed by name', async (t) => {
+  const base = { DATABASE_URL: 'postgres://u@localhost/db', WEBHOOK_SECRET: 'x'.repeat(32), RHPOOL_DISPATCHER: 'false' }
+  t.same(loadConfig(base).dispatcher.inputs, { maxBytes: 30 * 1024 * 1024, deadlineMs: 60_000, allowPrivate: false }, 'defaults: RunningHub\'s cap, 60 s (half the 120 s lease), no private addresses')
+  t.equal(loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10' }).dispatcher.inputs.deadlineMs, 5_000, 'unset: half a short lease')
+  t.throws(() => loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10', RHPOOL_INPUT_DEADLINE_MS: '10000' }),
+    { name: 'ConfigError', message: /RHPOOL_INPUT_DEADLINE_MS.*shorter than the lease/ }, 'a deadline the lease cannot cover is refused at start')
+  t.equal(loadConfig({ ...base, RHPOOL_ALLOW_PRIVATE_INPUTS: 'true' }).dispatcher.inputs.allowPrivate, true)
+  t.throws(() => loadConfig({ ...base, RHPOOL_INPUT_MAX_BYTES: '0' }), { message: /RHPOOL_INPUT_MAX_BYTES/ })
 })

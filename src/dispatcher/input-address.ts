@@ -9,7 +9,7 @@ const ranges: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
   ['10.0.0.0', 8, 'ipv4', 'private'],
   ['100.64.0.0', 10, 'ipv4', 'shared (carrier-grade NAT)'],
   ['127.0.0.0', 8, 'ipv4', 'loopback'],
-  ['169.254.0.0', 16, 'ipv4', 'link-local (cloud metadata)'],
+  ['169.254.0.0', 16, 'ipv4', 'link-local, the cloud metadata service among them'],
   ['172.16.0.0', 12, 'ipv4', 'private'],
   ['192.0.0.0', 24, 'ipv4', 'IETF protocol assignments'],
   ['192.168.0.0', 16, 'ipv4', 'private'],

@@ -44,7 +44,7 @@ class ForbiddenAddressError extends Error {
     readonly address: string,
     readonly reason: string
   ) {
-    super(`${host} is ${address === host ? '' : `at ${address}, `}a ${reason} address`)
+    super(`${host} is at ${address}, not a public address (${reason})`)
     this.name = 'ForbiddenAddressError'
   }
 }
@@ -103,7 +103,7 @@ export function createInputFetcher(policy: InputFetchPolicy): InputFetcher {
         // net.connect does not look up an IP literal, so it is checked here.
         const literal = current.hostname.replace(/^\[|\]$/g, '')
         const literalReason = isIP(literal) ? forbidden(literal) : null
-        if (literalReason) throw refused(field, `${hop ? `redirect ${hop} to ` : ''}${literal} is a ${literalReason} address`)
+        if (literalReason) throw refused(field, `${hop ? `redirect ${hop} to ` : ''}${literal} is not a public address (${literalReason})`)
         let response
         try {
           response = await request(current, { method: 'GET', dispatcher: agent, signal: deadline.signal, headersTimeout: deadlineMs, bodyTimeout: deadlineMs })
@@ -121,7 +121,7 @@ export function createInputFetcher(policy: InputFetchPolicy): InputFetcher {
           current = parseHop(new URL(location, current).href, field)
           continue
         }
-        if (response.statusCode >= 400) {
+        if (response.statusCode < 200 || response.statusCode >= 300) {
           response.body.destroy()
           const cls = response.statusCode >= 500 || response.statusCode === 429 ? 'transient' : 'bad_request'
           throw new InputTransferError(cls, 'INPUT_DOWNLOAD_FAILED', `${field} could not be downloaded: HTTP ${response.statusCode}`)
