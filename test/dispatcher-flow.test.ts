@@ -82,6 +82,7 @@ t.test('an https URL input is submitted as the fieldValue itself and nothing is 
   const list = sys.sim.ledger.submissions.find((s) => s.taskId === done!.task_id)?.nodeInfoList as Array<{ fieldValue: unknown }>
   t.match(String(list?.[0]?.fieldValue), /^openapi\//, 'a field marked upload gets RunningHub\'s file name')
   t.same(sys.files.requests, ['/in/clip.mp4'], 'only the field marked upload was downloaded')
+  t.ok(sys.logs.some((line) => line.includes('"level":40') && line.includes('RHPOOL_ALLOW_PRIVATE_INPUTS=true')), 'the allowance the file server needs is announced as a warning, not silent')
 })
 
 t.test('one key behaves exactly like the single-account system', async (t) => {

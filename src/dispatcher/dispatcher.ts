@@ -71,6 +71,9 @@ export class Dispatcher {
     this.cancelTimer = setInterval(() => this.cancelRound(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
     log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint })) }, 'dispatcher started')
+    if (config.dispatcher.inputs.allowPrivate) {
+      log.warn('RHPOOL_ALLOW_PRIVATE_INPUTS=true: input downloads may reach loopback, private and link-local addresses (the cloud metadata service among them); unsafe outside tests and local development')
+    }
   }
 
   /** Re-reads the account list (SIGHUP): new keys become usable, removed ones are disabled. */
