@@ -1,6 +1,6 @@
 // Each class of RunningHub answer does what runninghub-api.md says it should.
 import t from 'tap'
-import { insertJob } from './helpers/jobs.ts'
+import { insertJob, markUpload } from './helpers/jobs.ts'
 import { startSystem, tasksPerJob, testKeys } from './helpers/system.ts'
 
 const completedCount = async (sys: Awaited<ReturnType<typeof startSystem>>) =>
@@ -122,8 +122,9 @@ t.test('cancelling a running job cancels its task at RunningHub with the right k
   t.equal(event!.status, 'cancelled')
 })
 
-t.test('inputs are uploaded with the key of the account that runs the job', async (t) => {
+t.test('inputs marked upload are uploaded with the key of the account that runs the job', async (t) => {
   const sys = await startSystem(t, { slots: [1, 1], sim: { taskDurationMs: 300 } })
+  await markUpload(sys.db.sql, 'upscaler_jobs')
   for (let i = 0; i < 4; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/in-${i}.png` } })
   await sys.waitFor('four completed', async () => (await completedCount(sys)) === 4, 20_000)
   const accounts = new Set((await sys.db.sql`select api_account from upscaler_jobs`).map((r) => r.api_account))
@@ -135,4 +136,26 @@ t.test('inputs are uploaded with the key of the account that runs the job', asyn
   await sys.waitFor('the job with a missing input to fail', async () => (await sys.db.sql`select 1 from upscaler_jobs where id = ${missing} and status = 'failed'`).length > 0)
   const [failed] = await sys.db.sql`select error_code, error_message from upscaler_jobs where id = ${missing}`
   t.match(failed, { error_code: 'INPUT_DOWNLOAD_FAILED', error_message: /input_url could not be downloaded: HTTP 404/ })
+})
+
+t.test('without the allowance a field marked upload that points at 127.0.0.1 fails the job, and the file server is never asked', async (t) => {
+  const sys = await startSystem(t, { slots: [1], env: { RHPOOL_ALLOW_PRIVATE_INPUTS: 'false' } })
+  await markUpload(sys.db.sql, 'upscaler_jobs')
+  const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/latest/meta-data.png` } })
+  await sys.waitFor('the job to fail', async () => (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'failed'`).length > 0)
+  const [failed] = await sys.db.sql`select error_code, error_message, attempts, rhpool.user_message(status, error_code) as shown from upscaler_jobs where id = ${id}`
+  t.match(failed, { error_code: 'INVALID_INPUT_URL', error_message: /input_url was refused: 127\.0\.0\.1 is not a public address \(loopback\)/, shown: /inputs were not accepted/ })
+  t.same(sys.files.requests, [], 'nothing was requested from 127.0.0.1')
+  t.equal(sys.sim.ledger.submissions.length, 0, 'nothing was sent to RunningHub')
+})
+
+t.test('an input download that outlives its deadline counts an attempt each time and fails once they are used', async (t) => {
+  const sys = await startSystem(t, { slots: [1], env: { RHPOOL_INPUT_DEADLINE_MS: '300' } })
+  await markUpload(sys.db.sql, 'upscaler_jobs')
+  const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/slow/5000/in.png`, max_attempts: 2 } })
+  await sys.waitFor('the job to fail', async () => (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'failed'`).length > 0)
+  const [failed] = await sys.db.sql`select error_code, error_message, attempts from upscaler_jobs where id = ${id}`
+  t.match(failed, { error_code: 'INPUT_DOWNLOAD_FAILED', attempts: 2, error_message: /did not finish downloading within 300 ms \(gave up after 2 attempts\)/ })
+  t.equal(sys.files.requests.length, 2, 'one download per attempt')
+  t.equal(sys.sim.ledger.submissions.length, 0, 'nothing was sent to RunningHub')
 })

@@ -1,7 +1,7 @@
 // A dispatcher killed with SIGKILL at any point loses no job and leaks no slot;
 // SIGTERM drains. Dispatchers run as real processes here, so they can die.
 import t from 'tap'
-import { insertJob } from './helpers/jobs.ts'
+import { insertJob, markUpload } from './helpers/jobs.ts'
 import { spawnRhpool, startSystem, tasksPerJob } from './helpers/system.ts'
 import { loadConfig } from '../src/config/index.ts'
 import { createLogger } from '../src/log.ts'
@@ -18,6 +18,7 @@ async function webhookOnly(t: { teardown(fn: () => unknown): void }, sys: Awaite
 
 t.test('killed while uploading inputs (claimed, nothing sent): the lease returns the job and another dispatcher runs it once', async (t) => {
   const sys = await startSystem(t, { slots: [3], inProcess: false })
+  await markUpload(sys.db.sql, 'upscaler_jobs')
   const doomed = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false' })
   const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/slow/1500/in.png` } })
   await sys.waitFor('the dispatcher to claim and start downloading', async () => sys.files.requests.some((r) => r.includes('/slow/')))
@@ -30,6 +31,8 @@ t.test('killed while uploading inputs (claimed, nothing sent): the lease returns
   t.equal(tasksPerJob(sys.sim).get(`upscaler_jobs/${id}`), 1, 'one task at RunningHub')
   const repairs = await sys.db.sql`select action from rhpool.maintenance_log where job_id = ${id}`
   t.same(repairs.map((r) => r.action), ['lease_expired_requeued'], 'the recovery is on record')
+  const [done] = await sys.db.sql`select attempts, error_code from upscaler_jobs where id = ${id}`
+  t.same(done, { attempts: 2, error_code: null }, 'the crashed claim counted an attempt (so a crash-looping input runs out), the completion cleared its error')
   const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.slots`
   t.equal(slots!.n, 0, 'no slot leaked')
 })
@@ -81,6 +84,7 @@ t.test('killed between send and record, and the callback is lost: unknown outcom
 t.test('SIGTERM drains: calls on the wire finish and are recorded, unsent claims go back to the queue', async (t) => {
   const sys = await startSystem(t, { slots: [3], inProcess: false, sim: { taskDurationMs: 200 } })
   await webhookOnly(t, sys)
+  await markUpload(sys.db.sql, 'upscaler_jobs')
   const dispatcher = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false' })
   sys.sim.inject({ kind: 'slow', delayMs: 1500, processIfClientGone: true })
   const sending = await insertJob(sys.db.sql, 'upscaler_jobs', { createdAt: new Date(Date.now() - 1000) })

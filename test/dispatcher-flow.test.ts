@@ -1,7 +1,7 @@
 // From a row in a job table to a finished RunningHub task, over real HTTP:
 // the right app, the right nodeInfoList, the right account's key.
 import t from 'tap'
-import { insertJob, type JobTable } from './helpers/jobs.ts'
+import { insertJob, markUpload, type JobTable } from './helpers/jobs.ts'
 import { startSystem, tasksPerJob, testKeys } from './helpers/system.ts'
 import { fingerprint } from '../src/simulator/index.ts'
 
@@ -24,12 +24,13 @@ t.test('jobs on all four tables run with the right app and nodeInfoList, on the 
 
   const byTask = new Map(sys.sim.ledger.submissions.filter((s) => s.taskId).map((s) => [s.taskId!, s]))
   const expectations: Array<[string, JobTable, string, Array<[string, string, RegExp | string | number]>]> = [
-    ['pro', 'upscaler_jobs', '2015865378030755841', [['26', 'image', /^openapi\//], ['25', 'value', 0.3], ['128', 'text', 'sharper']]],
-    ['standard', 'upscaler_jobs', '2017030861371219969', [['26', 'image', /^openapi\//], ['25', 'value', 0.15]]],
+    // URL inputs are passed through (the registry marks none for upload): the fieldValue is the URL.
+    ['pro', 'upscaler_jobs', '2015865378030755841', [['26', 'image', file('a.png')], ['25', 'value', 0.3], ['128', 'text', 'sharper']]],
+    ['standard', 'upscaler_jobs', '2017030861371219969', [['26', 'image', file('b.png')], ['25', 'value', 0.15]]],
     ['longe', 'upscaler_jobs', '2017343414227963905', [['26', 'image', 'already-there.png'], ['25', 'value', 0.15]]],
-    ['pose', 'pose_changer_jobs', '2018451429635133442', [['27', 'image', /^openapi\//], ['60', 'image', /^openapi\//]]],
-    ['veste', 'veste_ai_jobs', '2018755100210106369', [['41', 'image', /^openapi\//], ['43', 'image', /^openapi\//]]],
-    ['video', 'video_upscaler_jobs', '2018810750139109378', [['3', 'video', /^openapi\//]]],
+    ['pose', 'pose_changer_jobs', '2018451429635133442', [['27', 'image', file('person.png')], ['60', 'image', file('pose.png')]]],
+    ['veste', 'veste_ai_jobs', '2018755100210106369', [['41', 'image', file('p2.png')], ['43', 'image', file('shirt.png')]]],
+    ['video', 'video_upscaler_jobs', '2018810750139109378', [['3', 'video', file('clip.mp4')]]],
   ]
   for (const [name, table, app, nodes] of expectations) {
     const [job] = await sql`select * from ${sql(table)} where id = ${ids[name]!}`
@@ -52,6 +53,36 @@ t.test('jobs on all four tables run with the right app and nodeInfoList, on the 
   t.ok([...tasksPerJob(sys.sim).values()].every((n) => n === 1), 'one task per job')
   const [events] = await sql`select count(*)::int as n from rhpool.job_events where status = 'completed'`
   t.equal(events!.n, 6, 'one terminal event per job')
+  t.same(sys.files.requests, [], 'rhpool downloaded nothing: RunningHub fetches the URLs')
+})
+
+t.test('an https URL input is submitted as the fieldValue itself and nothing is downloaded; a field marked upload is fetched and uploaded', async (t) => {
+  const sys = await startSystem(t, { slots: [3] })
+  const { sql } = sys.db
+  const url = 'https://cdn.example.com/signed/clip.mp4?X-Amz-Signature=abc'
+  const passed = await insertJob(sql, 'video_upscaler_jobs', { extra: { video_url: url } })
+  const bad = await insertJob(sql, 'pose_changer_jobs', { extra: { person_image_url: 'ftp://example.com/a.png' } })
+  await sys.waitFor('the URL job completed and the bad one failed', async () => {
+    const rows = await sql`select id, status from rhpool.jobs where status in ('completed', 'failed')`
+    return rows.length === 2
+  })
+  const [job] = await sql`select status, task_id, attempts from video_upscaler_jobs where id = ${passed}`
+  t.match(job, { status: 'completed', attempts: 1 })
+  const submission = sys.sim.ledger.submissions.find((s) => s.taskId === job!.task_id)
+  t.same(submission?.nodeInfoList, [{ nodeId: '3', fieldName: 'video', fieldValue: url }], 'fieldValue is the URL, exactly')
+  const [refused] = await sql`select status, error_code, error_message from pose_changer_jobs where id = ${bad}`
+  t.match(refused, { status: 'failed', error_code: 'INVALID_INPUT_URL', error_message: /person_image_url must be an http\(s\) URL, got ftp:/ })
+
+  await t.rejects(sql`update rhpool.tools set node_map = jsonb_set(node_map, '{0,upload}', '"true"') where job_table = 'video_upscaler_jobs'`,
+    /tools_node_map_upload_is_boolean/, 'the registry takes the upload flag as a boolean only (a string would silently pass through)')
+  await markUpload(sql, 'video_upscaler_jobs')
+  const uploaded = await insertJob(sql, 'video_upscaler_jobs', { extra: { video_url: `${sys.files.url}/in/clip.mp4` } })
+  await sys.waitFor('the upload job completed', async () => (await sql`select 1 from video_upscaler_jobs where id = ${uploaded} and status = 'completed'`).length > 0)
+  const [done] = await sql`select task_id from video_upscaler_jobs where id = ${uploaded}`
+  const list = sys.sim.ledger.submissions.find((s) => s.taskId === done!.task_id)?.nodeInfoList as Array<{ fieldValue: unknown }>
+  t.match(String(list?.[0]?.fieldValue), /^openapi\//, 'a field marked upload gets RunningHub\'s file name')
+  t.same(sys.files.requests, ['/in/clip.mp4'], 'only the field marked upload was downloaded')
+  t.ok(sys.logs.some((line) => line.includes('"level":40') && line.includes('RHPOOL_ALLOW_PRIVATE_INPUTS=true')), 'the allowance the file server needs is announced as a warning, not silent')
 })
 
 t.test('one key behaves exactly like the single-account system', async (t) => {

@@ -6,7 +6,8 @@ import { mkdtempSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { insertJob } from './helpers/jobs.ts'
+import { claim, insertJob, jobStatus, setAccounts } from './helpers/jobs.ts'
+import { freshDatabase } from './helpers/db.ts'
 import { startSystem, testKeys } from './helpers/system.ts'
 import { startCluster } from '../src/localdb/cluster.ts'
 import { migrate } from '../src/db/migrate.ts'
@@ -143,6 +144,29 @@ t.test('kept callbacks are applied once their job catches up; slot drift is repa
   t.ok(pruned!.summary.historyPruned >= 2, `pruned ${pruned!.summary.historyPruned} rows of history`)
   const [still] = await sql`select count(*)::int as n from upscaler_jobs where id = ${id}`
   t.equal(still!.n, 1, 'the job row itself is the product\'s and stays')
+})
+
+t.test('an expired claim (a crash before sending, say during an input transfer) counts an attempt: a crash-looping input fails', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 1 }])
+  const id = await insertJob(sql, 'upscaler_jobs', { extra: { max_attempts: 2 } })
+  const crash = async () => {
+    const [claimed] = await claim(sql, 1, undefined, 'dying-dispatcher')
+    t.equal(claimed?.job_id, id, 'claimed')
+    await sql`update rhpool.slots set lease_expires_at = now() - interval '1 second'`
+    return (await sql`select rhpool.expire_leases() as n`)[0]!.n
+  }
+  t.equal(await crash(), 1)
+  t.match(await jobStatus(sql, 'upscaler_jobs', id), { status: 'queued', attempts: 1, error_code: 'LEASE_EXPIRED' }, 'back in the queue, one attempt spent')
+  t.equal(await crash(), 1)
+  t.match(await jobStatus(sql, 'upscaler_jobs', id), { status: 'failed', attempts: 2, error_code: 'LEASE_EXPIRED', error_message: /gave up after 2 attempts/ },
+    'the second crash used the attempts up: failed, not claimed again forever')
+  const [slots] = await sql`select count(*)::int as n from rhpool.slots`
+  t.equal(slots!.n, 0, 'no slot held')
+  const [event] = await sql`select status, error_code from rhpool.job_events where job_id = ${id}`
+  t.same(event, { status: 'failed', error_code: 'LEASE_EXPIRED' }, 'the product gets its terminal event')
+  const repairs = await sql`select action from rhpool.maintenance_log where job_id = ${id} order by id`
+  t.same(repairs.map((r) => r.action), ['lease_expired_requeued', 'lease_expired_failed'], 'both on record')
 })
 
 t.test('several maintenance rounds at once do no harm', async (t) => {

@@ -32,8 +32,14 @@ begin
   loop
     job := rhpool.lock_job(expired.job_table, expired.job_id);
     if job ->> 'status' = 'claimed' then
-      perform rhpool.release_to_queue(expired.job_table, expired.job_id, 'claim expired: the dispatcher holding it stopped');
-      perform rhpool.log_repair('lease_expired_requeued', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?'));
+      -- Nothing was sent, but the holder died or hung with this job, perhaps on
+      -- its input: the try counts an attempt (retry_later), so an input that
+      -- crashes every dispatcher fails after max_attempts instead of looping.
+      if rhpool.retry_later(expired.job_table, expired.job_id, 'LEASE_EXPIRED', 'claim expired: the dispatcher holding it stopped before sending', 0) = 'failed' then
+        perform rhpool.log_repair('lease_expired_failed', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?') || ', attempts used up');
+      else
+        perform rhpool.log_repair('lease_expired_requeued', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?'));
+      end if;
       repaired := repaired + 1;
     elsif job ->> 'status' = 'submitting' then
       perform rhpool.mark_outcome_unknown(expired.job_table, expired.job_id, 'the dispatcher stopped while submitting: waiting for the callback, never resubmitted');

@@ -24,6 +24,15 @@ export interface Config {
     /** Backstop poll when no NOTIFY arrives. */
     pollIntervalMs: number
     leaseSeconds: number
+    /** Inputs rhpool itself fetches (fields marked `upload` in the tool registry). */
+    inputs: {
+      /** RunningHub's upload cap by default; nothing beyond it is kept in memory. */
+      maxBytes: number
+      /** One deadline for a whole download, redirects included; shorter than the lease. */
+      deadlineMs: number
+      /** Unsafe: lets inputs come from loopback and private addresses (tests, local development). */
+      allowPrivate: boolean
+    }
     requestTimeoutMs: number
     /** Check each callback with POST /openapi/v2/query before trusting it. */
     confirmCallbacks: boolean
@@ -70,6 +79,10 @@ const schema = z.object({
   RHPOOL_DISPATCHER: flag(true),
   RHPOOL_MAX_CONCURRENT_SUBMISSIONS: integer(1, 1000, 32),
   RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
+  RHPOOL_INPUT_MAX_BYTES: integer(1, 1024 * 1024 * 1024, 30 * 1024 * 1024),
+  // Unset or 0: half the lease, at most a minute (see loadConfig).
+  RHPOOL_INPUT_DEADLINE_MS: integer(0, 3600000, 0),
+  RHPOOL_ALLOW_PRIVATE_INPUTS: flag(false),
   RHPOOL_LEASE_SECONDS: integer(5, 3600, 120),
   RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
   RHPOOL_CONFIRM_CALLBACKS: flag(false),
@@ -100,6 +113,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (v.RHPOOL_RETRY_MAX_MS < v.RHPOOL_RETRY_BASE_MS) {
     throw new ConfigError('RHPOOL_RETRY_MAX_MS', `must be at least RHPOOL_RETRY_BASE_MS (${v.RHPOOL_RETRY_BASE_MS})`)
   }
+  // A download that outlives the claim's lease would let the claim be recovered (and run twice) under it.
+  const inputDeadlineMs = v.RHPOOL_INPUT_DEADLINE_MS || Math.min(60_000, (v.RHPOOL_LEASE_SECONDS * 1000) / 2)
+  if (inputDeadlineMs >= v.RHPOOL_LEASE_SECONDS * 1000) {
+    throw new ConfigError('RHPOOL_INPUT_DEADLINE_MS', `must be shorter than the lease (RHPOOL_LEASE_SECONDS = ${v.RHPOOL_LEASE_SECONDS} s)`)
+  }
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,
     accounts,
@@ -113,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,
       pollIntervalMs: v.RHPOOL_POLL_INTERVAL_MS,
       leaseSeconds: v.RHPOOL_LEASE_SECONDS,
+      inputs: { maxBytes: v.RHPOOL_INPUT_MAX_BYTES, deadlineMs: inputDeadlineMs, allowPrivate: v.RHPOOL_ALLOW_PRIVATE_INPUTS },
       requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
       confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,

@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics.ts'
 import { RunningHubClient } from '../runninghub/client.ts'
 import { processCancellations } from './cancellations.ts'
 import { processConfirmations } from './confirmations.ts'
+import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { submitClaim, type Claim } from './submit.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
@@ -27,6 +28,7 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   private readonly client: RunningHubClient
+  private readonly fetchInput: InputFetcher
   private accounts = new Map<string, AccountConfig>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private stopping = false
@@ -39,6 +41,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
+    this.fetchInput = createInputFetcher(options.config.dispatcher.inputs)
   }
 
   get runningHub(): RunningHubClient {
@@ -68,6 +71,9 @@ export class Dispatcher {
     this.cancelTimer = setInterval(() => this.cancelRound(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
     log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint })) }, 'dispatcher started')
+    if (config.dispatcher.inputs.allowPrivate) {
+      log.warn('RHPOOL_ALLOW_PRIVATE_INPUTS=true: input downloads may reach loopback, private and link-local addresses (the cloud metadata service among them); unsafe outside tests and local development')
+    }
   }
 
   /** Re-reads the account list (SIGHUP): new keys become usable, removed ones are disabled. */
@@ -129,6 +135,7 @@ export class Dispatcher {
         sql: this.options.sql,
         config: this.options.config,
         client: this.client,
+        fetchInput: this.fetchInput,
         log: this.options.log,
         metrics: this.options.metrics,
         holder: this.holder,

@@ -1,6 +1,6 @@
 // One claimed job, from claim to RunningHub task. The only start path.
 //
-//   claimed ── inputs uploaded with the account's key ── begin_submission ──▶ submitting
+//   claimed ── inputs marked upload fetched and uploaded with the account's key ── begin_submission ──▶ submitting
 //   submitting ── POST run/ai-app ──▶ running (task id saved)
 //                                 └─▶ back in the queue in its place (account full / broken)
 //                                 └─▶ queued after a backoff (transient) or failed (bad request)
@@ -14,6 +14,7 @@ import type { RunningHubClient } from '../runninghub/client.ts'
 import { buildNodeInfoList, chooseApp, JobInputError, type ToolDefinition } from '../tools/node-info.ts'
 import { webhookPath } from '../webhook/job-reference.ts'
 import { retryDelayMs } from './backoff.ts'
+import type { InputFetcher } from './input-fetch.ts'
 import { InputTransferError, transferInput } from './inputs.ts'
 
 export interface Claim {
@@ -26,6 +27,8 @@ export interface SubmitContext {
   sql: Sql
   config: Config
   client: RunningHubClient
+  /** Fetches inputs marked `upload` under the input policy (public addresses, byte cap, deadline). */
+  fetchInput: InputFetcher
   log: Logger
   metrics?: Metrics
   holder: string
@@ -54,13 +57,17 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   let nodeInfoList
   try {
     webappId = chooseApp(tool, row)
-    nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
+    // The lease is renewed before the download and again before the upload: each is bounded by less than a lease.
+    const renew = async () => {
       await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${ctx.config.dispatcher.leaseSeconds})`
-      return await transferInput(ctx.client, account.apiKey, url, field, ctx.config.dispatcher.requestTimeoutMs)
+    }
+    nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
+      await renew()
+      return await transferInput(ctx.client, ctx.fetchInput, account.apiKey, url, field, renew)
     })
   } catch (error) {
     if (error instanceof JobInputError) {
-      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, 'INVALID_INPUT', ${error.message})`
+      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${error.code}, ${error.message})`
       log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
       return 'failed'
     }

@@ -15,8 +15,19 @@ export interface NodeMapping {
   fieldName: string
   /** A plain column value. */
   column?: string
-  /** A file input: [url column, file name column]; the URL wins and is uploaded with the running account's key. */
+  /**
+   * A file input: [url column, file name column]; the URL wins. RunningHub
+   * takes a public URL as fieldValue (its docs say so above its 30 MB upload
+   * cap), so the URL is passed through and rhpool never fetches it…
+   */
   file?: [string, string]
+  /**
+   * …unless this is true: then rhpool downloads the URL (public addresses
+   * only, capped, under a deadline) and uploads it with the running account's
+   * key, and fieldValue is RunningHub's file name. For fields whose node
+   * cannot read a URL.
+   */
+  upload?: boolean
   /** A constant value. */
   value?: string | number | boolean
   /** Skip the entry when the column is null instead of failing the job. */
@@ -34,7 +45,8 @@ export interface ToolDefinition {
 export class JobInputError extends Error {
   constructor(
     readonly field: string,
-    message: string
+    message: string,
+    readonly code = 'INVALID_INPUT'
   ) {
     super(message)
     this.name = 'JobInputError'
@@ -52,9 +64,24 @@ export function chooseApp(tool: ToolDefinition, job: Record<string, unknown>, ov
   return webappId
 }
 
+/** A URL passed to RunningHub as it is: RunningHub fetches it, so only its form is checked here. */
+function passThroughUrl(url: string, field: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new JobInputError(field, `${field} is not a URL: ${JSON.stringify(url.slice(0, 200))}`, 'INVALID_INPUT_URL')
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new JobInputError(field, `${field} must be an http(s) URL, got ${parsed.protocol}`, 'INVALID_INPUT_URL')
+  }
+  return url
+}
+
 /**
- * Builds nodeInfoList. `resolveFile(url)` uploads a URL input with the key of
- * the account that will run the job and returns RunningHub's file name.
+ * Builds nodeInfoList. `resolveFile(url)` is called only for entries marked
+ * `upload`: it uploads the URL's file with the key of the account that will
+ * run the job and returns RunningHub's file name.
  */
 export async function buildNodeInfoList(
   tool: ToolDefinition,
@@ -73,7 +100,7 @@ export async function buildNodeInfoList(
       const name = job[nameColumn]
       if (typeof url === 'string' && url.trim() !== '') {
         field = urlColumn
-        value = await resolveFile(url.trim(), urlColumn)
+        value = entry.upload === true ? await resolveFile(url.trim(), urlColumn) : passThroughUrl(url.trim(), urlColumn)
       } else if (typeof name === 'string' && name.trim() !== '') {
         value = name.trim()
       }

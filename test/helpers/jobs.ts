@@ -28,6 +28,15 @@ export async function insertJob(sql: Sql, table: JobTable, options: InsertOption
   return inserted!.id as string
 }
 
+/** Marks a tool's URL inputs as needing upload (rhpool fetches and uploads them) instead of passing them through. */
+export async function markUpload(sql: Sql, table: JobTable): Promise<void> {
+  await sql`
+    update rhpool.tools t
+       set node_map = (select jsonb_agg(case when e ? 'file' then e || '{"upload": true}' else e end order by n)
+                         from jsonb_array_elements(t.node_map) with ordinality as m (e, n))
+     where t.job_table = ${table}`
+}
+
 export interface AccountSpec {
   name: string
   slots: number

@@ -93,6 +93,8 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
     RHPOOL_REQUEST_TIMEOUT_MS: '2000',
     RHPOOL_MAINTENANCE_INTERVAL_MS: '1000',
     LOG_LEVEL: 'debug',
+    // The input file server is on 127.0.0.1, which production refuses to fetch from.
+    RHPOOL_ALLOW_PRIVATE_INPUTS: 'true',
     ...Object.fromEntries(slots.flatMap((s, i) => [
       [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, testKeys[i]!],
       [`RUNNINGHUB_SLOTS_${i + 1}`, String(s)],
