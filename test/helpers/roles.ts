@@ -76,13 +76,22 @@ export async function inheritClient(sql: Sql, url: string): Promise<Client> {
   }
 }
 
-/** Supabase's roles as its init script makes them, allowed with rhpool.allow_client('authenticated'). */
-export async function supabaseClient(sql: Sql, database: string): Promise<Client> {
-  await ensureRole(sql, 'anon', 'nologin noinherit')
-  await ensureRole(sql, 'authenticated', 'nologin noinherit')
-  await ensureRole(sql, 'service_role', 'nologin noinherit bypassrls')
-  await ensureRole(sql, 'authenticator', 'login noinherit')
-  await sql.unsafe('grant anon, authenticated, service_role to authenticator')
+/** Supabase's API roles (cluster-wide; created by a superuser, as Supabase's init script does). */
+export async function supabaseRoles(admin: Sql): Promise<void> {
+  await ensureRole(admin, 'anon', 'nologin noinherit')
+  await ensureRole(admin, 'authenticated', 'nologin noinherit')
+  await ensureRole(admin, 'service_role', 'nologin noinherit bypassrls')
+  await ensureRole(admin, 'authenticator', 'login noinherit')
+  await admin.unsafe('grant anon, authenticated, service_role to authenticator')
+}
+
+/**
+ * Supabase's roles as its init script makes them, allowed with
+ * rhpool.allow_client('authenticated'). sql is the database's owner (or a
+ * superuser); admin creates the roles.
+ */
+export async function supabaseClient(sql: Sql, database: string, admin: Sql = sql): Promise<Client> {
+  await supabaseRoles(admin)
   await createAuthSchema(sql, ['anon', 'authenticated', 'service_role'])
   await ownRowsOnly(sql, 'authenticated')
   await sql`select rhpool.allow_client('authenticated')`
