@@ -1,5 +1,5 @@
 --! Previous: sha1:92d193fe7a35825c798521084c3e3549dfc53ae8
---! Hash: sha1:40a12e96b843d16386d4bb37ca7f905aedd21da2
+--! Hash: sha1:fd98bfd5dec0ecfb60f49ab7d39fee501bc06cd0
 
 -- The trust boundary: what a product's client (an end user's role under RLS)
 -- may do in rhpool is held by rhpool_client; what the product's refund worker
@@ -39,9 +39,7 @@ create table rhpool.allowed_roles (
   primary key (role_name, grants)
 );
 
--- Closed to PUBLIC: every right in rhpool is granted by name. Functions are
--- created EXECUTE-able by PUBLIC unless the creating role's default says
--- otherwise; with a client holding USAGE on the schema that default would
--- expose every function to it.
+-- Closed to PUBLIC: every right in rhpool is granted by name (functions, which
+-- PUBLIC may execute when created, are revoked after every migrate in
+-- db/functions/990-grants.sql).
 revoke all on schema rhpool from public;
-alter default privileges in schema rhpool revoke execute on functions from public;
