@@ -122,6 +122,11 @@ for (const setup of setups) {
     // A job in flight cannot be deleted (its slot would be freed under RunningHub's task).
     await t.rejects(client.as(me, (tx) => tx`delete from upscaler_jobs where id = ${running}`), /is running and cannot be deleted/)
 
+    // TRUNCATE skips row triggers and RLS; Supabase grants it to its API roles.
+    await sql.unsafe(`grant truncate on upscaler_jobs to ${client.kind.startsWith('Supabase') ? 'authenticated' : 'rhpool_test_app_user'}`)
+    await t.rejects(client.as(me, (tx) => tx`truncate upscaler_jobs`), /may not truncate a job table/)
+    t.equal((await sql`select count(*)::int as n from upscaler_jobs`)[0]!.n, 4, 'truncate refused: every job is still there')
+
     // rhpool's tables and views: no rights at all.
     for (const relation of ['queue', 'slots', 'job_events', 'accounts', 'tools', 'settings', 'allowed_roles', 'webhook_deliveries', 'maintenance_log', 'jobs', 'account_status', 'queue_status']) {
       await t.rejects(client.as(me, (tx) => tx.unsafe(`select * from rhpool.${relation}`)), /permission denied for (table|view)/, `select from rhpool.${relation}`)

@@ -8,7 +8,7 @@
 -- current_user, which a client cannot forge (a GUC flag could be set with
 -- set_config by anyone).
 --
--- BEFORE INSERT/UPDATE/DELETE on every job table, fired before rhpool_job_guard
+-- BEFORE INSERT/UPDATE/DELETE (and TRUNCATE) on every job table, fired before rhpool_job_guard
 -- (triggers fire in name order). SECURITY INVOKER on purpose: current_user
 -- must be the writer. It reads only the row and the catalog, which every role
 -- may.
@@ -37,6 +37,13 @@ declare
 begin
   if pg_has_role(current_user, (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'rhpool'), 'usage') then
     return case when tg_op = 'DELETE' then old else new end;
+  end if;
+
+  if tg_op = 'TRUNCATE' then
+    -- TRUNCATE skips row triggers and RLS: the queue and the slots would keep
+    -- jobs that are gone (Supabase grants TRUNCATE on new tables to its API roles).
+    raise exception '%: % may not truncate a job table', tg_table_name, current_user
+      using errcode = 'insufficient_privilege', table = tg_table_name;
   end if;
 
   if tg_op = 'DELETE' then

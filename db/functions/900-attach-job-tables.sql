@@ -10,6 +10,8 @@ begin
   -- checked before rhpool's guard acts on the row.
   execute format('create or replace trigger rhpool_job_client_guard before insert or update or delete on public.%I
                   for each row execute function rhpool.job_client_guard()', job_table);
+  execute format('create or replace trigger rhpool_job_client_truncate before truncate on public.%I
+                  for each statement execute function rhpool.job_client_guard()', job_table);
   execute format('create or replace trigger rhpool_job_guard before insert or update on public.%I
                   for each row execute function rhpool.job_guard()', job_table);
   -- cancel_requested_at: a cancellation request changes the status in the
