@@ -122,8 +122,19 @@ for (const setup of setups) {
     // A job in flight cannot be deleted (its slot would be freed under RunningHub's task).
     await t.rejects(client.as(me, (tx) => tx`delete from upscaler_jobs where id = ${running}`), /is running and cannot be deleted/)
 
+    // A client's own pg_has_role ahead of pg_catalog does not make it rhpool.
+    const role = client.kind.startsWith('Supabase') ? 'authenticated' : 'rhpool_test_app_user'
+    await sql.unsafe(`
+      create schema evil;
+      create function evil.pg_has_role(name, oid, text) returns boolean language sql as 'select true';
+      grant usage on schema evil to ${role}`)
+    await t.rejects(client.as(me, async (tx) => {
+      await tx`set local search_path = evil, pg_catalog, public`
+      await tx`update upscaler_jobs set task_id = '1900000000000000666' where id = ${queued}`
+    }), /may not change task_id/, 'a shadowed pg_has_role changes nothing')
+
     // TRUNCATE skips row triggers and RLS; Supabase grants it to its API roles.
-    await sql.unsafe(`grant truncate on upscaler_jobs to ${client.kind.startsWith('Supabase') ? 'authenticated' : 'rhpool_test_app_user'}`)
+    await sql.unsafe(`grant truncate on upscaler_jobs to ${role}`)
     await t.rejects(client.as(me, (tx) => tx`truncate upscaler_jobs`), /may not truncate a job table/)
     t.equal((await sql`select count(*)::int as n from upscaler_jobs`)[0]!.n, 4, 'truncate refused: every job is still there')
 

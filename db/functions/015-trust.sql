@@ -18,9 +18,14 @@
 -- rhpool.cancel_job writes: cancel_requested_at, and a reason in
 -- error_message when there is none). Everything else rhpool owns is refused,
 -- naming the columns, and the statement changes nothing.
+--
+-- Its search_path is pinned although it runs as the writer: with the
+-- caller's, a client could put its own pg_has_role (or operator) ahead of
+-- pg_catalog and pass for rhpool.
 create or replace function rhpool.job_client_guard()
 returns trigger
 language plpgsql
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   -- Columns rhpool writes: scheduling, attempts, timing, results, cost, errors.
