@@ -57,13 +57,14 @@ t.test("the README's SQL interface runs as written", async (t) => {
   let eventId = ''
   for (const statement of statements) {
     const text = statement.replace(/;$/, '')
-    const parameter = text.includes('job_events') && text.startsWith('update') ? eventId : text.includes('user_id') ? '6f0b6f3e-3c39-4b8e-9b7e-000000000001' : jobId
+    const parameter = text.includes('mark_event_processed') ? eventId : text.includes('user_id') ? '6f0b6f3e-3c39-4b8e-9b7e-000000000001' : jobId
     const rows = await sql.unsafe(text, text.includes('$1') ? [parameter] : [])
     if (text.startsWith('insert into upscaler_jobs')) jobId = rows[0]!.id as string
     if (text.startsWith('select rhpool.cancel_job')) {
       t.same(rows[0], { cancel_job: 'cancelled' }, 'the job is cancelled')
     }
-    if (text.startsWith('select * from rhpool.job_events')) eventId = String(rows[0]!.id)
+    if (text.startsWith('select * from rhpool.unprocessed_events')) eventId = String(rows[0]!.id)
+    if (text.startsWith('select rhpool.mark_event_processed')) t.same(rows[0], { mark_event_processed: true }, 'marked processed')
     t.pass(text.slice(0, 70))
   }
   const [event] = await sql`select processed_at from rhpool.job_events where id = ${eventId}`

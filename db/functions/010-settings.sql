@@ -33,11 +33,15 @@ as $$ select array['completed', 'failed', 'cancelled'] $$;
 
 -- Every function that takes a job table by name checks it here first: the
 -- name is then safe to quote into dynamic SQL, and a wrong one gets one clear
--- message listing the tables there are.
+-- message listing the tables there are. SECURITY DEFINER: clients' calls
+-- (job_view, cancel_job, queue_position) check their table too, without a
+-- right on rhpool.tools.
 create or replace function rhpool.require_job_table(job_table text, caller text)
 returns void
 language plpgsql
 stable
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not exists (select 1 from rhpool.tools t where t.job_table = require_job_table.job_table) then

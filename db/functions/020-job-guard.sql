@@ -5,9 +5,15 @@
 -- while it holds a slot on its api_account (slots are only handed out by
 -- claim_account_slot() under the admission lock), so no client can push an
 -- account over its limit by writing a status by hand.
+--
+-- SECURITY DEFINER: it reads rhpool.slots, which clients may not. What a
+-- client may write at all is decided before, by rhpool_job_client_guard
+-- (015-trust.sql), which runs as the writer.
 create or replace function rhpool.job_guard()
 returns trigger
 language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   allowed text[];
@@ -25,6 +31,16 @@ begin
     new.api_account := null;
     new.updated_at := now();
     return new;
+  end if;
+
+  -- A cancellation request (rhpool.cancel_job, or the client's own write of
+  -- cancel_requested_at) on a job not yet at RunningHub cancels it at once;
+  -- one at RunningHub waits for the dispatcher to cancel the task.
+  if old.cancel_requested_at is null and new.cancel_requested_at is not null
+     and old.status in ('pending', 'queued', 'claimed') and new.status = old.status then
+    new.status := 'cancelled';
+    new.error_code := 'CANCELLED';
+    new.error_message := coalesce(new.error_message, 'cancelled by request');
   end if;
 
   if new.status is distinct from old.status then

@@ -1,8 +1,12 @@
 -- AFTER trigger on every job table: keeps the global queue, the slots and the
 -- terminal events in step with the job's status, in the same transaction.
+-- SECURITY DEFINER: a client's insert or update writes rhpool's tables only
+-- through it.
 create or replace function rhpool.job_sync()
 returns trigger
 language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   was_status text := case when tg_op = 'UPDATE' then old.status end;
@@ -42,6 +46,8 @@ $$;
 create or replace function rhpool.job_forget()
 returns trigger
 language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   this_table text := tg_table_name::text collate "default";

@@ -43,10 +43,14 @@ group by t.tool, t.job_table;
 
 -- The plan's JSON, exactly, plus what an operator needs at a glance. The
 -- queue is read once (one pass over rhpool.queue), the accounts once.
+-- SECURITY DEFINER: clients may call it (the README promises it) without any
+-- right on rhpool's tables; it shows counts and account names, never a job.
 create or replace function rhpool.pool_status()
 returns jsonb
 language sql
 stable
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
   with queue as (
     select q.tool, q.queued, q.oldest_wait_seconds from rhpool.queue_status q
@@ -84,6 +88,11 @@ $$;
 -- A job's place in the global queue (1 = next to start), computed from the
 -- queue index rather than stored: nothing is rewritten row by row when the
 -- queue moves. Null when the job is not queued.
+--
+-- SECURITY INVOKER: the job is read as the caller, so under RLS a client gets
+-- a place only for a job it can see; the count of jobs ahead is rhpool's
+-- (queue_ahead). The job row holds the same FIFO keys as its queue entry
+-- (030-job-sync.sql keeps them equal).
 create or replace function rhpool.queue_position(job_table text, job_id uuid)
 returns integer
 language plpgsql
@@ -91,17 +100,31 @@ stable
 as $$
 #variable_conflict use_variable
 declare
-  me rhpool.queue;
-  ahead integer;
+  job_status text;
+  job_priority integer;
+  job_created_at timestamptz;
 begin
-  select * into me from rhpool.queue q where q.job_table = job_table and q.job_id = job_id;
-  if not found then
+  perform rhpool.require_job_table(job_table, 'queue_position');
+  execute format('select status, priority, created_at from public.%I where id = $1', job_table)
+    into job_status, job_priority, job_created_at using job_id;
+  if job_status is distinct from 'queued' then
     return null;
   end if;
-  select count(*)::integer into ahead
-  from rhpool.queue q
-  where q.priority > me.priority
-     or (q.priority = me.priority and (q.created_at, q.job_id) < (me.created_at, me.job_id));
-  return ahead + 1;
+  return rhpool.queue_ahead(job_priority, job_created_at, job_id) + 1;
 end
+$$;
+
+-- How many queued jobs start before a job with these FIFO keys. SECURITY
+-- DEFINER so queue_position works for clients; it tells a count, never a job.
+create or replace function rhpool.queue_ahead(priority integer, created_at timestamptz, job_id uuid)
+returns integer
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select count(*)::integer
+  from rhpool.queue q
+  where q.priority > queue_ahead.priority
+     or (q.priority = queue_ahead.priority and (q.created_at, q.job_id) < (queue_ahead.created_at, queue_ahead.job_id))
 $$;

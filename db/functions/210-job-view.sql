@@ -21,6 +21,8 @@ $$;
 
 -- What the product shows a waiting user: the job's state and, while it waits,
 -- its place in the global queue. Null when there is no such job.
+-- SECURITY INVOKER: the row is read as the caller, so under RLS a client sees
+-- only its own jobs (another user's job is null, like a missing one).
 create or replace function rhpool.job_view(job_table text, job_id uuid)
 returns jsonb
 language plpgsql

@@ -6,9 +6,17 @@ language plpgsql
 volatile
 as $$
 begin
+  -- Fires first (triggers fire in name order): the writer's rights are
+  -- checked before rhpool's guard acts on the row.
+  execute format('create or replace trigger rhpool_job_client_guard before insert or update or delete on public.%I
+                  for each row execute function rhpool.job_client_guard()', job_table);
+  execute format('create or replace trigger rhpool_job_client_truncate before truncate on public.%I
+                  for each statement execute function rhpool.job_client_guard()', job_table);
   execute format('create or replace trigger rhpool_job_guard before insert or update on public.%I
                   for each row execute function rhpool.job_guard()', job_table);
-  execute format('create or replace trigger rhpool_job_sync after insert or update of status, priority, not_before, created_at on public.%I
+  -- cancel_requested_at: a cancellation request changes the status in the
+  -- guard, not in the statement's SET list.
+  execute format('create or replace trigger rhpool_job_sync after insert or update of status, priority, not_before, created_at, cancel_requested_at on public.%I
                   for each row execute function rhpool.job_sync()', job_table);
   execute format('create or replace trigger rhpool_job_forget after delete on public.%I
                   for each row execute function rhpool.job_forget()', job_table);

@@ -34,7 +34,10 @@ export class Maintenance {
 
   async start(): Promise<void> {
     const { sql, log, config } = this.options
-    const [row] = await sql`select exists (select 1 from pg_extension where extname = 'pg_cron') as installed`
+    // A database owner that is not a superuser may find pg_cron installed but
+    // schema cron closed to it (db/cron/100-schedule.sql then scheduled nothing).
+    const [row] = await sql`
+      select case when exists (select 1 from pg_extension where extname = 'pg_cron') then has_schema_privilege('cron', 'usage') else false end as installed`
     if (row?.installed) {
       const [job] = await sql`select exists (select 1 from cron.job where jobname = 'rhpool-maintenance' and active) as scheduled`
       this.pgCron = Boolean(job?.scheduled)
@@ -43,7 +46,7 @@ export class Maintenance {
       { intervalMs: config.dispatcher.maintenanceIntervalMs },
       this.pgCron
         ? 'maintenance: pg_cron runs rhpool.run_maintenance(); this process reconciles overdue jobs and probes accounts'
-        : 'maintenance: pg_cron is not installed in this database, so this process runs rhpool.run_maintenance() on its own timer'
+        : 'maintenance: pg_cron is not installed in this database (or not usable by this role), so this process runs rhpool.run_maintenance() on its own timer'
     )
     this.timer = setInterval(() => void this.runOnce(), config.dispatcher.maintenanceIntervalMs)
     this.timer.unref()
