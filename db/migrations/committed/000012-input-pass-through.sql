@@ -1,5 +1,5 @@
---! Previous: sha1:92d193fe7a35825c798521084c3e3549dfc53ae8
---! Hash: sha1:f452b820e3dcc8e7856e2c8e02f66a680c2af861
+--! Previous: sha1:fd98bfd5dec0ecfb60f49ab7d39fee501bc06cd0
+--! Hash: sha1:a84edafe5af46fe7f84cfc228fdf47325b05d7d4
 
 -- Input URLs are passed through: the URL of a node_map "file" entry becomes
 -- the fieldValue and RunningHub fetches it (its docs say to pass a public URL
