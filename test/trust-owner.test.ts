@@ -1,12 +1,17 @@
 // Migrations and the service as the database's owner, not a superuser, with
-// pg_cron absent: Supabase's `postgres`. The owner migrates a fresh database,
+// pg_cron absent or switched on by the operator: Supabase's `postgres`. The owner migrates a fresh database,
 // allows Supabase's authenticated role, runs a job's whole SQL path, and the
 // refund worker's role reads and marks its event.
 import t from 'tap'
 import { clusterUrl, connect } from './helpers/db.ts'
 import { claim, runClaimed, setAccounts } from './helpers/jobs.ts'
 import { clientInsert, ensureRole, newUser, supabaseClient } from './helpers/roles.ts'
+import { chmodSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
 import { migrate } from '../src/db/migrate.ts'
+import { startCluster } from '../src/localdb/cluster.ts'
 
 const owner = 'rhpool_test_owner'
 
@@ -67,4 +72,49 @@ t.test('a NOSUPERUSER owner migrates a database without pg_cron and runs the ser
     await t.rejects(tx.savepoint((sp) => sp`select rhpool.pool_status()`),
       /permission denied for function pool_status/, 'rhpool_events is not a client')
   })
+})
+
+// The same owner where the operator switched pg_cron on for it (Supabase: the extension is
+// enabled from the dashboard and its schema is usable by postgres): migrate schedules the
+// maintenance round under the owner's name, and that round runs as the owner.
+t.test("a NOSUPERUSER owner with pg_cron switched on: migrate schedules maintenance as the owner", { timeout: 120_000 }, async (t) => {
+  const folder = mkdtempSync(join(tmpdir(), 'rhpool-owner-cron-'))
+  chmodSync(folder, 0o755)
+  const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'product' })
+  const closing: Array<() => Promise<unknown>> = []
+  // Connections first, then the cluster (its death would break them mid-teardown).
+  t.teardown(async () => {
+    for (const close of closing.reverse()) await close().catch(() => undefined)
+    await cluster.destroy()
+  })
+  const admin = postgres(cluster.url(), { max: 1, onnotice: () => {} })
+  closing.push(() => admin.end({ timeout: 2 }))
+  // A fresh cluster has no rhpool roles yet: the owner creates them, as Supabase's postgres
+  // (NOSUPERUSER but CREATEROLE) can.
+  await admin.unsafe(`create role "${owner}" login nosuperuser createrole`)
+  await admin.unsafe(`create database product owner "${owner}"`)
+  const operator = postgres(cluster.url('product'), { max: 1, onnotice: () => {} })
+  closing.push(() => operator.end({ timeout: 2 }))
+  await operator.unsafe(`create extension pg_cron; grant usage on schema cron to "${owner}"`)
+
+  const url = `postgres://${owner}@127.0.0.1:${cluster.port}/product`
+  await migrate(url)
+  await migrate(url)
+  const sql = postgres(url, { max: 2, onnotice: () => {} })
+  closing.push(() => sql.end({ timeout: 2 }))
+  const [me] = await sql`select rolsuper from pg_roles where rolname = current_user`
+  t.equal(me!.rolsuper, false, 'migrated as a non-superuser')
+  const jobs = await operator`select schedule, command, username, active from cron.job where jobname = 'rhpool-maintenance'`
+  t.same(jobs, [{ schedule: '* * * * *', command: 'select rhpool.run_maintenance()', username: owner, active: true }],
+    'one schedule (migrating twice adds none), every minute on pg_cron 1.4, run as the owner')
+  const [round] = await sql`select rhpool.run_maintenance() as summary`
+  t.ok(round!.summary, 'the round it schedules runs as the owner')
+  // graphile-migrate keeps its pool a moment after migrate returns, and exits the process if the
+  // server goes away under it: the cluster is destroyed only once the owner has no session left.
+  await sql.end({ timeout: 2 })
+  for (;;) {
+    const [left] = await operator`select count(*)::int as n from pg_stat_activity where usename = ${owner}`
+    if (left!.n === 0) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 })
