@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.ts'
 import { connectDatabase, type Sql } from './db/connect.ts'
 import { Dispatcher } from './dispatcher/dispatcher.ts'
-import { buildServer } from './http/server.ts'
+import { buildAdminServer, buildPublicServer } from './http/server.ts'
 import type { Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Maintenance } from './maintenance/maintenance.ts'
@@ -12,10 +12,15 @@ import { Maintenance } from './maintenance/maintenance.ts'
 export interface Service {
   sql: Sql
   dispatcher: Dispatcher | null
+  /** The public listener (webhook, /healthz). */
   server: FastifyInstance | null
+  /** The operator's listener (status, jobs, dashboard, readiness, metrics). */
+  admin: FastifyInstance | null
   maintenance: Maintenance | null
-  /** The HTTP server's address (when it runs). */
+  /** The public listener's address (when HTTP runs). */
   url: string | null
+  /** The admin listener's address (when HTTP runs). */
+  adminUrl: string | null
   reloadAccounts(config: Config): Promise<void>
   stop(): Promise<void>
 }
@@ -34,18 +39,23 @@ export async function startService(config: Config, log: Logger): Promise<Service
   await maintenance?.start()
 
   let server: FastifyInstance | null = null
+  let admin: FastifyInstance | null = null
   let url: string | null = null
+  let adminUrl: string | null = null
   if (config.http.enabled) {
-    server = await buildServer({
-      sql,
-      log,
-      metrics,
-      webhookSecret: config.webhookSecret,
-      confirmCallbacks: config.dispatcher.confirmCallbacks,
-      readiness: { listening: () => (dispatcher ? dispatcher.listening : null) },
-    })
-    url = await server.listen({ host: config.http.host, port: config.http.port })
-    log.info({ url }, 'HTTP server listening')
+    const readiness = { listening: () => (dispatcher ? dispatcher.listening : null) }
+    server = await buildPublicServer({ sql, log, metrics, webhookSecret: config.webhookSecret, confirmCallbacks: config.dispatcher.confirmCallbacks, readiness })
+    admin = await buildAdminServer({ sql, metrics, readiness })
+    try {
+      url = await server.listen({ host: config.http.host, port: config.http.port })
+      adminUrl = await admin.listen({ host: config.http.adminHost, port: config.http.adminPort })
+    } catch (error) {
+      // A port taken: give back what was started, so the error is the only consequence.
+      await Promise.allSettled([server.close(), admin.close(), maintenance?.stop(), dispatcher?.stop()])
+      await sql.end({ timeout: 5 })
+      throw error
+    }
+    log.info({ url, adminUrl }, 'HTTP listening: webhook on url, status/dashboard/metrics on adminUrl')
   }
 
   let stopped: Promise<void> | null = null
@@ -53,8 +63,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     sql,
     dispatcher,
     server,
+    admin,
     maintenance,
     url,
+    adminUrl,
     async reloadAccounts(next) {
       await dispatcher?.reloadAccounts(next.accounts)
     },
@@ -64,6 +76,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
         await maintenance?.stop()
         await dispatcher?.stop()
         await server?.close()
+        await admin?.close()
         await sql.end({ timeout: 5 })
       })()
       return stopped

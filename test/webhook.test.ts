@@ -3,6 +3,7 @@ import t from 'tap'
 import { insertJob } from './helpers/jobs.ts'
 import { startSystem, testKeys, testSecret } from './helpers/system.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
+import { loadConfig } from '../src/config/index.ts'
 
 type Sys = Awaited<ReturnType<typeof startSystem>>
 
@@ -140,7 +141,7 @@ t.test('GET /status, /jobs, /healthz, /readyz and /metrics', async (t) => {
   const queued = [await insertJob(sys.db.sql, 'video_upscaler_jobs'), await insertJob(sys.db.sql, 'pose_changer_jobs')]
   await sys.waitFor('three running', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'running'`)[0]!.n === 3)
 
-  const status = await (await fetch(`${sys.baseUrl}/status`)).json()
+  const status = await (await fetch(`${sys.adminUrl}/status`)).json()
   t.match(status, {
     totalMaxSlots: 3, totalRunning: 3, totalQueued: 2,
     accounts: [{ name: 'primary', running: 2, maxSlots: 2, available: 0 }, { name: 'account_2', running: 1, maxSlots: 1, available: 0 }],
@@ -149,19 +150,40 @@ t.test('GET /status, /jobs, /healthz, /readyz and /metrics', async (t) => {
   const [fromSql] = await sys.db.sql`select rhpool.pool_status() as s`
   t.same({ ...status, oldestQueuedSeconds: 0 }, { ...fromSql!.s, oldestQueuedSeconds: 0 }, 'the same answer as the SQL function')
 
-  const job = await (await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/${queued[1]}`)).json()
+  const job = await (await fetch(`${sys.adminUrl}/jobs/pose_changer_jobs/${queued[1]}`)).json()
   t.match(job, { status: 'queued', position: 2, apiAccount: null })
-  t.equal((await fetch(`${sys.baseUrl}/jobs/users/${queued[1]}`)).status, 404)
-  t.match(await (await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/nope`)).json(), { error: /must be a uuid/ })
-  t.equal((await fetch(`${sys.baseUrl}/jobs/pose_changer_jobs/00000000-0000-4000-8000-000000000000`)).status, 404)
+  t.equal((await fetch(`${sys.adminUrl}/jobs/users/${queued[1]}`)).status, 404)
+  t.match(await (await fetch(`${sys.adminUrl}/jobs/pose_changer_jobs/nope`)).json(), { error: /must be a uuid/ })
+  t.equal((await fetch(`${sys.adminUrl}/jobs/pose_changer_jobs/00000000-0000-4000-8000-000000000000`)).status, 404)
 
   t.same(await (await fetch(`${sys.baseUrl}/healthz`)).json(), { ok: true })
-  t.match(await (await fetch(`${sys.baseUrl}/readyz`)).json(), { ok: true, database: true, listening: true })
-  const metrics = await (await fetch(`${sys.baseUrl}/metrics`)).text()
+  t.same(await (await fetch(`${sys.adminUrl}/healthz`)).json(), { ok: true }, '/healthz is on both listeners')
+  t.match(await (await fetch(`${sys.adminUrl}/readyz`)).json(), { ok: true, database: true, listening: true })
+  const metrics = await (await fetch(`${sys.adminUrl}/metrics`)).text()
   for (const name of ['rhpool_queue_depth{tool="video_upscaler"} 1', 'rhpool_account_running{account="primary"} 2', 'rhpool_account_slots{account="account_2"} 1',
     'rhpool_claims_total', 'rhpool_submissions_total{account="primary",result="accepted"} 2', 'rhpool_submission_latency_seconds_bucket']) {
     t.ok(metrics.includes(name), `metrics has ${name}`)
   }
+})
+
+t.test('only the webhook route and /healthz are public: the operator\'s routes answer 404 there, and work on the admin listener', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 60_000 } })
+  const job = await runningJob(sys)
+  const adminPaths = ['/status', `/jobs/upscaler_jobs/${job.id}`, '/dashboard', '/dashboard/data', '/metrics', '/readyz']
+  for (const path of adminPaths) {
+    const onPublic = await fetch(sys.baseUrl + path)
+    t.equal(onPublic.status, 404, `public ${path}: 404`)
+    t.notMatch(await onPublic.text(), /primary|running|rhpool_/, `public ${path}: says nothing about the pool`)
+    t.equal((await fetch(sys.adminUrl + path)).status, 200, `admin ${path}: 200`)
+  }
+  t.equal((await fetch(sys.baseUrl + '/healthz')).status, 200, 'public /healthz: 200')
+  t.equal((await post(sys, job.path, JSON.stringify({ event: 'TASK_START', taskId: job.taskId }))).status, 200, 'the webhook route is on the public listener')
+  const onAdmin = await fetch(sys.adminUrl + job.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event: 'TASK_START', taskId: job.taskId }) })
+  t.equal(onAdmin.status, 404, 'and only there')
+  t.equal(new URL(sys.adminUrl).hostname, '127.0.0.1', 'the admin listener is on loopback')
+  const { ADMIN_PORT: _port, ...unset } = sys.env
+  t.same([loadConfig(unset).http.adminHost, loadConfig(unset).http.adminPort], ['127.0.0.1', 8081], 'unset: loopback, 8081, as the README says')
+  t.throws(() => loadConfig({ ...sys.env, ADMIN_PORT: sys.env.PORT! }), /ADMIN_PORT must differ from PORT/, 'one port for both is refused')
 })
 
 t.test('no key or secret in any log line or HTTP answer', async (t) => {
@@ -170,7 +192,7 @@ t.test('no key or secret in any log line or HTTP answer', async (t) => {
   sys.sim.inject({ kind: 'http5xx', status: 500 })
   for (let i = 0; i < 4; i++) await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/in-${i}.png` } })
   await sys.waitFor('four completed', async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`)[0]!.n === 4, 30_000)
-  const answers = await Promise.all(['/status', '/metrics', '/readyz', `/jobs/upscaler_jobs/${(await sys.jobs())[0]!.id}`].map(async (p) => (await fetch(sys.baseUrl + p)).text()))
+  const answers = await Promise.all(['/status', '/metrics', '/readyz', `/jobs/upscaler_jobs/${(await sys.jobs())[0]!.id}`].map(async (p) => (await fetch(sys.adminUrl + p)).text()))
   const tables = await sys.db.sql`select (select json_agg(a) from rhpool.accounts a)::text || (select json_agg(d) from rhpool.webhook_deliveries d)::text || (select json_agg(j) from upscaler_jobs j)::text as dump`
   const haystack = [sys.logs.join(''), ...answers, tables[0]!.dump as string].join('\n')
   t.ok(sys.logs.length > 10, `${sys.logs.length} log lines searched`)

@@ -207,7 +207,9 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
   }
-  webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port) }))
+  const adminPorts: number[] = []
+  for (let i = 0; i < options.webhookServers; i++) adminPorts.push(await freePort())
+  webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port), ADMIN_PORT: String(adminPorts[i]) }))
   const accountEnv = Object.fromEntries(keys.flatMap((key, i) => [
     [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key],
     [`RUNNINGHUB_SLOTS_${i + 1}`, String(options.slots)],
