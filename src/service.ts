@@ -44,7 +44,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let adminUrl: string | null = null
   if (config.http.enabled) {
     const readiness = { listening: () => (dispatcher ? dispatcher.listening : null) }
-    server = await buildPublicServer({ sql, log, metrics, webhookSecret: config.webhookSecret, confirmCallbacks: config.dispatcher.confirmCallbacks, readiness })
+    server = await buildPublicServer({ sql, log, metrics, webhookSecret: config.webhookSecret, confirmCallbacks: config.dispatcher.confirmCallbacks,
+      invalidDeliveriesPerMinute: config.http.invalidDeliveriesPerMinute, readiness })
     admin = await buildAdminServer({ sql, metrics, readiness })
     try {
       url = await server.listen({ host: config.http.host, port: config.http.port })

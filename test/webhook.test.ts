@@ -1,5 +1,6 @@
 // The webhook route and the status API over real HTTP.
 import t from 'tap'
+import { request as httpRequest } from 'node:http'
 import { insertJob } from './helpers/jobs.ts'
 import { startSystem, testKeys, testSecret } from './helpers/system.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
@@ -10,6 +11,19 @@ type Sys = Awaited<ReturnType<typeof startSystem>>
 async function post(sys: Sys, path: string, body: string, contentType = 'application/json') {
   const response = await fetch(sys.baseUrl + path, { method: 'POST', headers: { 'content-type': contentType }, body })
   return { status: response.status, text: await response.text() }
+}
+
+/** A POST from a chosen local address (another "source IP" on loopback). */
+function postFrom(localAddress: string, sys: Sys, path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port: sys.port, path, method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = ''
+      response.on('data', (chunk) => (text += chunk))
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }))
+    })
+    request.on('error', reject)
+    request.end(body)
+  })
 }
 
 async function runningJob(sys: Sys, table = 'upscaler_jobs') {
@@ -106,6 +120,39 @@ t.test('forged, malformed, oversized, foreign-event and duplicate deliveries cha
   t.equal(events!.n, 1, 'exactly one terminal event')
   const applied = await sql`select outcome, count(*)::int as n from rhpool.webhook_deliveries where outcome in ('applied', 'duplicate') group by 1 order by 1`
   t.same(applied, [{ outcome: 'applied', n: 1 }, { outcome: 'duplicate', n: 5 }])
+})
+
+t.test('a flood of forged deliveries: 429 past the limit, a bounded number of rows, a signed callback from another address still works', async (t) => {
+  const perMinute = 10
+  const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 60_000 }, env: { RHPOOL_WEBHOOK_INVALID_PER_MINUTE: String(perMinute) } })
+  const { sql } = sys.db
+  const job = await runningJob(sys)
+  const forged = job.path.replace(/\/[^/]+$/, '/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
+  const before = (await sql`select count(*)::int as n from rhpool.webhook_deliveries`)[0]!.n as number
+  const flood = 200
+  const statuses: number[] = []
+  // From 127.0.0.1, 4 KB each, one after another (a token bucket does not care about concurrency).
+  for (let i = 0; i < flood; i++) statuses.push((await post(sys, forged, JSON.stringify({ event: 'TASK_END', pad: 'x'.repeat(4096), i }))).status)
+  t.same(statuses.slice(0, perMinute), Array(perMinute).fill(401), `the first ${perMinute}: 401`)
+  t.ok(statuses.slice(perMinute + 2).every((s) => s === 429), 'past the limit: 429 (a token or two may refill meanwhile)')
+  const limited = await fetch(sys.baseUrl + forged, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+  t.equal(limited.status, 429)
+  t.ok(Number(limited.headers.get('retry-after')) >= 1, 'with a Retry-After')
+
+  const rows = await sql`select outcome, length(body) as body_length, detail from rhpool.webhook_deliveries order by id offset ${before}`
+  t.ok(rows.length <= 5, `${rows.length} sample rows kept for ${flood} forgeries (at most 5 an hour)`)
+  t.ok(rows.every((r) => r.outcome === 'bad_signature' && (r.body_length as number) <= 256), 'bodies cut at 256 characters')
+  t.match(rows[0]!.detail, /^from 127\.0\.0\.1: the signature does not match/, 'the sample names the source')
+  const counted = await sql`select sum(deliveries)::int as n, count(*)::int as buckets from rhpool.webhook_rejections where outcome = 'bad_signature'`
+  t.equal(counted[0]!.n, statuses.filter((s) => s === 401).length, 'every 401 is counted; 429s never reached the database')
+  t.ok((counted[0]!.buckets as number) <= 2, 'in one counter row per minute')
+
+  // RunningHub is another address: 127.0.0.2 (all of 127/8 is loopback here).
+  const signed = await postFrom('127.0.0.2', sys, job.path, v2Success(job.taskId))
+  t.equal(signed.status, 200, 'a correctly signed callback from another address is taken')
+  t.match(JSON.parse(signed.text), { ok: true, outcome: /^(applied|unconfirmed)$/ })
+  t.equal((await post(sys, job.path, v2Success(job.taskId))).status, 200, 'and from the flooding address too: signed deliveries spend no token')
+  t.equal((await sql`select count(*)::int as n from rhpool.webhook_deliveries where job_id = ${job.id}`)[0]!.n, 2, 'both recorded against the job')
 })
 
 t.test('a callback that beats the create answer is applied', async (t) => {

@@ -17,7 +17,15 @@ export interface Config {
   webhookSecret: string
   strategy: 'fill-first' | 'spread'
   /** host/port: the public listener (webhook, /healthz); admin*: the operator's (status, dashboard, metrics). */
-  http: { host: string; port: number; adminHost: string; adminPort: number; enabled: boolean }
+  http: {
+    host: string
+    port: number
+    adminHost: string
+    adminPort: number
+    enabled: boolean
+    /** Deliveries with an invalid signature one source IP may send per minute before it is answered 429. */
+    invalidDeliveriesPerMinute: number
+  }
   dispatcher: {
     enabled: boolean
     /** How many submissions one process runs at once. */
@@ -70,6 +78,7 @@ const schema = z.object({
   ADMIN_HOST: z.string().trim().min(1).default('127.0.0.1'),
   ADMIN_PORT: integer(0, 65535, 8081),
   RHPOOL_HTTP: flag(true),
+  RHPOOL_WEBHOOK_INVALID_PER_MINUTE: integer(1, 100000, 20),
   RHPOOL_DISPATCHER: flag(true),
   RHPOOL_MAX_CONCURRENT_SUBMISSIONS: integer(1, 1000, 32),
   RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
@@ -113,7 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://${v.HOST}:${v.PORT}`).replace(/\/+$/, ''),
     webhookSecret: v.WEBHOOK_SECRET,
     strategy: v.RHPOOL_STRATEGY,
-    http: { host: v.HOST, port: v.PORT, adminHost: v.ADMIN_HOST, adminPort: v.ADMIN_PORT, enabled: v.RHPOOL_HTTP },
+    http: { host: v.HOST, port: v.PORT, adminHost: v.ADMIN_HOST, adminPort: v.ADMIN_PORT, enabled: v.RHPOOL_HTTP,
+      invalidDeliveriesPerMinute: v.RHPOOL_WEBHOOK_INVALID_PER_MINUTE },
     dispatcher: {
       enabled: dispatcherEnabled,
       maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,

@@ -22,6 +22,7 @@ export interface ServerDeps {
   metrics: Metrics
   webhookSecret: string
   confirmCallbacks?: boolean
+  invalidDeliveriesPerMinute?: number
   readiness: Readiness
 }
 
@@ -38,7 +39,8 @@ function newServer(): FastifyInstance {
 /** The public listener: the webhook route and /healthz, nothing else. */
 export async function buildPublicServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = newServer()
-  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks })
+  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks,
+    invalidDeliveriesPerMinute: deps.invalidDeliveriesPerMinute })
   registerLiveness(app)
   await app.ready()
   return app
