@@ -8,6 +8,8 @@ import { buildAdminServer, buildPublicServer } from './http/server.ts'
 import type { Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Maintenance } from './maintenance/maintenance.ts'
+import { Confirmer } from './dispatcher/confirmer.ts'
+import { RunningHubClient } from './runninghub/client.ts'
 
 export interface Service {
   sql: Sql
@@ -37,6 +39,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   await dispatcher?.start()
   const maintenance = dispatcher ? new Maintenance({ sql, config, log, metrics, client: dispatcher.runningHub, accounts: () => dispatcher.accountMap }) : null
   await maintenance?.start()
+  // A webhook-only process holds callbacks; with the keys it also confirms them, so none waits for a dispatcher.
+  const confirmer = await startStandaloneConfirmer(config, sql, log)
 
   let server: FastifyInstance | null = null
   let admin: FastifyInstance | null = null
@@ -52,7 +56,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       adminUrl = await admin.listen({ host: config.http.adminHost, port: config.http.adminPort })
     } catch (error) {
       // A port taken: give back what was started, so the error is the only consequence.
-      await Promise.allSettled([server.close(), admin.close(), maintenance?.stop(), dispatcher?.stop()])
+      await Promise.allSettled([server.close(), admin.close(), maintenance?.stop(), dispatcher?.stop(), confirmer?.stop()])
       await sql.end({ timeout: 5 })
       throw error
     }
@@ -76,11 +80,30 @@ export async function startService(config: Config, log: Logger): Promise<Service
         // Stop taking callbacks last: submissions finishing during the drain may still be answered.
         await maintenance?.stop()
         await dispatcher?.stop()
+        await confirmer?.stop()
         await server?.close()
         await admin?.close()
         await sql.end({ timeout: 5 })
       })()
       return stopped
+    },
+  }
+}
+
+async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+  if (config.dispatcher.enabled || !config.http.enabled || !config.dispatcher.confirmCallbacks) return null
+  if (config.accounts.length === 0) {
+    log.info('webhook only, without RunningHub keys: the callbacks held here are confirmed by the dispatchers')
+    return null
+  }
+  const client = new RunningHubClient(config.runningHubBaseUrl, config.dispatcher.requestTimeoutMs)
+  const accounts = new Map(config.accounts.map((a) => [a.name, a]))
+  const confirmer = new Confirmer({ sql, client: () => client, accounts: () => accounts, log, config })
+  await confirmer.start()
+  return {
+    async stop() {
+      await confirmer.stop()
+      await client.close()
     },
   }
 }

@@ -72,7 +72,9 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
   // Tasks run for minutes at the simulator, so jobs stay running until the
   // test finishes them with a callback; the simulator's own limit is above
   // rhpool's so a finished job's slot can be reused at once.
-  const sys = await startSystem(t, { slots: [3, 3], simConcurrency: 10, sim: { taskDurationMs: 600_000 } })
+  // The test plays RunningHub's callbacks itself (the simulator's tasks never end in time), so
+  // they must be trusted as sent: with confirmation (the default) RunningHub would say RUNNING.
+  const sys = await startSystem(t, { slots: [3, 3], simConcurrency: 10, sim: { taskDurationMs: 600_000 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'false' } })
   const { sql } = sys.db
   // Long cooldowns, so the page has time to show one.
   await sql`insert into rhpool.settings (key, value) values ('cooldown_base_seconds', '180')

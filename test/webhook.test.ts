@@ -45,8 +45,12 @@ const v2Success = (taskId: string) => JSON.stringify({
   },
 })
 
+// These two play RunningHub's callbacks themselves for tasks the simulator is still running, to
+// test how a callback's content is read and applied: they trust callbacks as sent (the opt-out).
+const trusted = { RHPOOL_CONFIRM_CALLBACKS: 'false' }
+
 t.test('callbacks of both shapes complete and fail jobs; every delivery is recorded', async (t) => {
-  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 } })
+  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 }, env: trusted })
   const { sql } = sys.db
 
   const a = await runningJob(sys)
@@ -86,7 +90,7 @@ t.test('callbacks of both shapes complete and fail jobs; every delivery is recor
 })
 
 t.test('forged, malformed, oversized, foreign-event and duplicate deliveries change nothing', async (t) => {
-  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 } })
+  const sys = await startSystem(t, { slots: [6], sim: { taskDurationMs: 60_000 }, env: trusted })
   const { sql } = sys.db
   const job = await runningJob(sys)
   const snapshot = async () => (await sql`select status, task_id, output_url, error_code, attempts from upscaler_jobs where id = ${job.id}`)[0]
@@ -167,19 +171,42 @@ t.test('a callback that beats the create answer is applied', async (t) => {
   const [job] = await sys.db.sql`select task_id from veste_ai_jobs where id = ${early}`
   const callbackAt = sys.sim.ledger.callbacksFor(job!.task_id)[0]!.at
   t.ok(callbackAt > 0, 'the callback was delivered (before the create answer, by the fault)')
-  const deliveries = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${early} order by id`
+  // Held as claims (the default) and decided once RunningHub confirmed them: what each came to.
+  const decided = async (jobId: string) => await sys.waitFor('every delivery decided', async () => {
+    const rows = await sys.db.sql`select outcome, resolution from rhpool.webhook_deliveries where job_id = ${jobId} order by id`
+    const came = rows.map((r) => r.outcome === 'unconfirmed' ? /^(?:confirmed: )?(\w+)/.exec(String(r.resolution ?? ''))?.[1] : r.outcome)
+    return came.every(Boolean) ? came as string[] : null
+  })
+  const deliveries = await decided(early)
   // (A receiver slower than the simulator's patience gets a resend: those must be duplicates.)
-  t.equal(deliveries[0]!.outcome, 'applied', 'applied on arrival, though the task id was not saved yet')
-  t.ok(deliveries.slice(1).every((d) => d.outcome === 'duplicate'), 'any resend changed nothing')
+  t.equal(deliveries[0], 'applied', 'applied once RunningHub confirmed it, though the task id was not saved yet')
+  t.ok(deliveries.slice(1).every((d) => d === 'duplicate'), 'any resend changed nothing')
   // The job completes on the first copy; the other two may still be in flight. Each delivery is
   // recorded before it is answered, so once the simulator has all three answers, all three rows exist.
   const [dupJob] = await sys.db.sql`select task_id from veste_ai_jobs where id = ${dup}`
   await sys.waitFor('all three copies answered', async () => sys.sim.ledger.callbacksFor(dupJob!.task_id).filter((a) => a.status !== null).length >= 3)
-  const dupOutcomes = await sys.db.sql`select outcome from rhpool.webhook_deliveries where job_id = ${dup} order by outcome`
-  t.equal(dupOutcomes.filter((d) => d.outcome === 'applied').length, 1, 'three concurrent copies: applied once')
-  t.ok(dupOutcomes.length >= 3 && dupOutcomes.every((d) => ['applied', 'duplicate'].includes(d.outcome as string)), 'the others were duplicates')
+  const dupOutcomes = await decided(dup)
+  t.equal(dupOutcomes.filter((d) => d === 'applied').length, 1, 'three concurrent copies: applied once')
+  t.ok(dupOutcomes.length >= 3 && dupOutcomes.every((d) => ['applied', 'duplicate'].includes(d)), `the others were duplicates (${dupOutcomes.join(', ')})`)
   const [events] = await sys.db.sql`select count(*)::int as n from rhpool.job_events`
   t.equal(events!.n, 2)
+})
+
+t.test('a callback without a task id, or naming another task, never finishes a job', async (t) => {
+  const sys = await startSystem(t, { slots: [3], sim: { taskDurationMs: 60_000 } })
+  const { sql } = sys.db
+  const a = await runningJob(sys)
+  const b = await runningJob(sys)
+  const noTask = JSON.stringify({ event: 'TASK_END', eventData: { status: 'SUCCESS', results: [{ url: 'https://cdn.example/x.png', nodeId: '9', outputType: 'png' }] } })
+  t.match(JSON.parse((await post(sys, a.path, noTask)).text), { outcome: 'unconfirmed' }, 'no task id: held')
+  t.match(JSON.parse((await post(sys, a.path, v2Success(b.taskId))).text), { outcome: 'unconfirmed' }, "b's task on a's URL: held")
+  t.match(JSON.parse((await post(sys, a.path, v2Success('1999999999999999999'))).text), { outcome: 'unconfirmed' }, 'a task nobody runs: held')
+  const resolutions = await sys.waitFor('all three claims to be decided', async () => {
+    const rows = await sql`select resolution from rhpool.webhook_deliveries where job_id = ${a.id} order by id`
+    return rows.every((r) => r.resolution) ? rows.map((r) => r.resolution as string) : null
+  })
+  t.match(resolutions, [/^refuted: the callback names no task/, /^refuted: it names task \d+, the job runs task/, /^refuted: it names task 1999999999999999999/])
+  t.same((await sql`select status from rhpool.jobs where id in (${a.id}, ${b.id}) order by status`).map((r) => r.status), ['running', 'running'], 'both jobs still run')
 })
 
 t.test('GET /status, /jobs, /healthz, /readyz and /metrics', async (t) => {
@@ -248,8 +275,9 @@ t.test('no key or secret in any log line or HTTP answer', async (t) => {
   }
 })
 
-t.test('RHPOOL_CONFIRM_CALLBACKS: a callback is only a claim until RunningHub confirms it with query', async (t) => {
-  const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 2500 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'true' } })
+t.test('by default a callback is only a claim until RunningHub confirms it with query', async (t) => {
+  const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 2500 } })
+  t.equal(sys.config.dispatcher.confirmCallbacks, true, 'RHPOOL_CONFIRM_CALLBACKS is on unless turned off')
   const job = await runningJob(sys)
   // Correctly signed, but untrue: the task is still running at RunningHub.
   const lie = await post(sys, job.path, v2Success(job.taskId))
@@ -269,10 +297,10 @@ t.test('RHPOOL_CONFIRM_CALLBACKS: a callback is only a claim until RunningHub co
 // The chaos run once ended with a completed job whose task had FAILED at RunningHub: the true
 // TASK_END's first delivery failed, and a contradicting SUCCESS (the simulator's 'second-end')
 // arrived first. Trusted as it came, it completed the job (and a refund would never be due).
-// A callback is a claim: checked with RunningHub's query first (RHPOOL_CONFIRM_CALLBACKS), a false
-// one changes nothing. (Trusted as it comes — the default today — it would complete the job.)
-t.test('with confirmation, a false SUCCESS that beats the true callback does not complete a failed task', async (t) => {
-  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 300 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'true' } })
+// A callback is a claim: checked with RunningHub's query first (RHPOOL_CONFIRM_CALLBACKS, on by
+// default), a false one changes nothing. (Trusted as it comes, it would complete the job.)
+t.test('by default, a correctly signed false SUCCESS that beats the true callback does not complete a failed task', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 300 } })
   sys.sim.inject({ kind: 'taskFailure' })
   sys.sim.inject({ kind: 'callbackLost' })
   const job = await runningJob(sys)

@@ -45,3 +45,104 @@ begin
   return true;
 end
 $$;
+
+-- (After 950: it reads the rhpool.jobs view and task_id_holder.)
+-- Held callbacks are claims about one task of one job's attempt. Before anyone
+-- asks RunningHub, a claim that cannot be this attempt's is refused here: no
+-- task id, another task than the job's, a task another job holds, an attempt
+-- the job has left. Such a claim never finishes a job, whatever RunningHub
+-- says about the task it names. The rest are claimed (confirm_after, a lease)
+-- by one dispatcher holding the key of the job's account.
+create or replace function rhpool.claim_unconfirmed(accounts text[], max_rows integer, lease_seconds numeric)
+returns table (delivery_id bigint, job_table text, job_id uuid, api_account text, task_id text)
+language plpgsql
+volatile
+as $$
+declare
+  d record;
+  refusal text;
+begin
+  for d in
+    select w.id, w.job_table, w.job_id, w.attempt, w.task_id as claimed_task,
+           j.status, j.task_id as job_task, j.attempts, j.api_account as account
+    from rhpool.webhook_deliveries w
+    left join rhpool.jobs j on j.job_table = w.job_table and j.id = w.job_id
+    where w.outcome = 'unconfirmed' and w.resolved_at is null
+      and (w.confirm_after is null or w.confirm_after <= now())
+      and (j.api_account is null or j.api_account = any (claim_unconfirmed.accounts) or j.status = any (rhpool.terminal_statuses()))
+    order by w.received_at
+    limit claim_unconfirmed.max_rows
+    for update of w skip locked
+  loop
+    refusal := case
+      when d.status is null then 'no such job'
+      when d.status = any (rhpool.terminal_statuses()) then 'duplicate: job already ' || d.status
+      when d.claimed_task is null then 'refuted: the callback names no task'
+      when d.job_task is not null and d.job_task <> d.claimed_task then format('refuted: it names task %s, the job runs task %s', d.claimed_task, d.job_task)
+      when d.job_task is null and rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id) is not null then
+        format('refuted: task %s belongs to %s', d.claimed_task, rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id))
+      when d.attempts > d.attempt then format('refuted: callback for attempt %s, job is on attempt %s', d.attempt, d.attempts)
+    end;
+    if refusal is not null then
+      update rhpool.webhook_deliveries w set resolved_at = now(), resolution = refusal where w.id = d.id;
+      continue;
+    end if;
+    if d.account is null then
+      continue;
+    end if;
+    update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => claim_unconfirmed.lease_seconds) where w.id = d.id;
+    delivery_id := d.id;
+    job_table := d.job_table;
+    job_id := d.job_id;
+    api_account := d.account;
+    task_id := d.claimed_task;
+    return next;
+  end loop;
+end
+$$;
+
+-- RunningHub's answer (query, with the account's key) about a held callback's
+-- task, applied to the attempt the callback was for: a final status finishes
+-- the job with RunningHub's content, not the callback's. "Not over" refutes the
+-- claim (the true end brings its own callback, or reconciliation asks again).
+-- A job not yet far enough to take it (still claimed) is asked about again later.
+create or replace function rhpool.confirm_callback(delivery_id bigint, callback jsonb, retry_seconds numeric)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  d record;
+  result record;
+begin
+  select w.id, w.job_table, w.job_id, w.attempt, w.task_id, w.received_at into d
+  from rhpool.webhook_deliveries w where w.id = confirm_callback.delivery_id and w.resolved_at is null
+  for update;
+  if not found then
+    return null;
+  end if;
+  if confirm_callback.callback is null or coalesce(confirm_callback.callback ->> 'status', '') not in ('SUCCESS', 'FAILED', 'CANCEL') then
+    update rhpool.webhook_deliveries w set resolved_at = now(), resolution = 'refuted: RunningHub says ' || coalesce(confirm_callback.callback ->> 'status', 'nothing')
+     where w.id = d.id;
+    return 'refuted';
+  end if;
+  result := rhpool.apply_task_end(d.job_table, d.job_id, d.attempt, d.task_id, confirm_callback.callback);
+  if result.outcome = 'kept'
+     and d.received_at > now() - make_interval(secs => rhpool.setting('kept_callback_window_seconds', '3600')::numeric) then
+    update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => confirm_callback.retry_seconds) where w.id = d.id;
+    return 'kept';
+  end if;
+  update rhpool.webhook_deliveries w set resolved_at = now(), resolution = 'confirmed: ' || result.outcome || ': ' || result.detail where w.id = d.id;
+  return result.outcome;
+end
+$$;
+
+-- RunningHub could not be asked (timeout, 5xx): any dispatcher tries again after this.
+create or replace function rhpool.postpone_unconfirmed(delivery_id bigint, retry_seconds numeric)
+returns void
+language sql
+volatile
+as $$
+  update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => postpone_unconfirmed.retry_seconds)
+   where w.id = postpone_unconfirmed.delivery_id and w.resolved_at is null
+$$;
