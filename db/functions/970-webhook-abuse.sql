@@ -146,3 +146,37 @@ as $$
   update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => postpone_unconfirmed.retry_seconds)
    where w.id = postpone_unconfirmed.delivery_id and w.resolved_at is null
 $$;
+
+-- The webhook's way in when callbacks are claims: one naming a task that
+-- cannot be this job's (the job runs another, or another job holds it) is
+-- refused on arrival, as the trusting path does, without being held or asked
+-- about; anything else is held for confirmation (hold_callback).
+create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(receive_claim.job_table, receive_claim.job_id);
+  holder text;
+  detail text;
+begin
+  if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
+    if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
+      detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
+    else
+      holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
+      if holder is not null then
+        detail := format('task %s belongs to %s', receive_claim.task_id, holder);
+      end if;
+    end if;
+  end if;
+  if detail is null then
+    return rhpool.hold_callback(receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+  end if;
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+  values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
+          detail, left(receive_claim.body, 65536), receive_claim.callback);
+  return 'task_mismatch';
+end
+$$;

@@ -43,8 +43,8 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   // Each request's signature check, made once when it arrives (before its body is read).
   const verification = new WeakMap<FastifyRequest, ReturnType<typeof verifyJobReference>>()
   const verificationOf = (request: FastifyRequest) => verification.get(request) ?? verifyJobReference(secret, request.params as Params)
-  // With confirmation on, a callback is only held; the dispatcher checks it with RunningHub.
-  const applyFunction = deps.confirmCallbacks ? 'hold_callback' : 'apply_callback'
+  // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
+  const applyFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
 
   const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
     metrics?.webhooks.inc({ outcome })
