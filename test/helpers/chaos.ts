@@ -206,6 +206,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     // info: the supervisor tells a failed start from a crash by the process's own 'dispatcher started'.
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
+    // RHPOOL_CHAOS_CONFIRM=false runs the same chaos trusting callbacks, to compare (drain, throughput).
+    ...(process.env.RHPOOL_CHAOS_CONFIRM ? { RHPOOL_CONFIRM_CALLBACKS: process.env.RHPOOL_CHAOS_CONFIRM } : {}),
   }
   const adminPorts: number[] = []
   for (let i = 0; i < options.webhookServers; i++) adminPorts.push(await freePort())
