@@ -8,7 +8,12 @@ import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { processConfirmations } from './confirmations.ts'
-import { SingleFlight } from './single-flight.ts'
+import { Rounds } from './rounds.ts'
+
+// Rounds may overlap (claim_unconfirmed hands each held callback to one round), so a callback
+// arriving during a round is asked about at once rather than after it: the confirmation is part
+// of every job's time in its slot. Bounded, so a storm stays a few rounds.
+const overlappingRounds = 3
 
 export interface ConfirmerOptions {
   sql: Sql
@@ -22,15 +27,15 @@ export class Confirmer {
   private stopping = false
   private timer: NodeJS.Timeout | null = null
   private unlisten: (() => Promise<void>) | null = null
-  private readonly rounds: SingleFlight
+  private readonly rounds: Rounds
 
   constructor(private readonly options: ConfirmerOptions) {
     const { sql, log, config } = options
     // A claim is this process's for longer than one query can take.
     const leaseSeconds = config.dispatcher.requestTimeoutMs / 1000 + 5
-    this.rounds = new SingleFlight(async () => {
+    this.rounds = new Rounds(async () => {
       await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds: 1 })
-    }, () => this.stopping, (error) => log.error({ err: error.message }, 'confirmation round failed'))
+    }, () => this.stopping, (error) => log.error({ err: error.message }, 'confirmation round failed'), overlappingRounds)
   }
 
   async start(): Promise<void> {

@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.ts'
 import { RunningHubClient } from '../runninghub/client.ts'
 import { processCancellations } from './cancellations.ts'
 import { Confirmer } from './confirmer.ts'
-import { SingleFlight } from './single-flight.ts'
+import { Rounds } from './rounds.ts'
 import { submitClaim, type Claim } from './submit.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
@@ -157,7 +157,7 @@ export class Dispatcher {
   }
 
   // One cancellation round at a time, however many notifications arrive.
-  private readonly cancels = new SingleFlight(async () => {
+  private readonly cancels = new Rounds(async () => {
     await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
   }, () => this.stopping, (error) => this.options.log.error({ err: error.message }, 'cancellation round failed'))
 
