@@ -41,6 +41,7 @@ async function system(url: string, sim: Simulator, keys: string[], extra: Record
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     WEBHOOK_SECRET: secret,
     PORT: String(port),
+    ADMIN_PORT: '0',
     LOG_LEVEL: 'silent',
     RHPOOL_POLL_INTERVAL_MS: '1000',
     ...Object.fromEntries(keys.map((k, i) => [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, k])),

@@ -4,18 +4,25 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.ts'
 import { connectDatabase, type Sql } from './db/connect.ts'
 import { Dispatcher } from './dispatcher/dispatcher.ts'
-import { buildServer } from './http/server.ts'
+import { buildAdminServer, buildPublicServer } from './http/server.ts'
 import type { Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Maintenance } from './maintenance/maintenance.ts'
+import { Confirmer } from './dispatcher/confirmer.ts'
+import { RunningHubClient } from './runninghub/client.ts'
 
 export interface Service {
   sql: Sql
   dispatcher: Dispatcher | null
+  /** The public listener (webhook, /healthz). */
   server: FastifyInstance | null
+  /** The operator's listener (status, jobs, dashboard, readiness, metrics). */
+  admin: FastifyInstance | null
   maintenance: Maintenance | null
-  /** The HTTP server's address (when it runs). */
+  /** The public listener's address (when HTTP runs). */
   url: string | null
+  /** The admin listener's address (when HTTP runs). */
+  adminUrl: string | null
   reloadAccounts(config: Config): Promise<void>
   stop(): Promise<void>
 }
@@ -32,20 +39,28 @@ export async function startService(config: Config, log: Logger): Promise<Service
   await dispatcher?.start()
   const maintenance = dispatcher ? new Maintenance({ sql, config, log, metrics, client: dispatcher.runningHub, accounts: () => dispatcher.accountMap }) : null
   await maintenance?.start()
+  // A webhook-only process holds callbacks; with the keys it also confirms them, so none waits for a dispatcher.
+  const confirmer = await startStandaloneConfirmer(config, sql, log)
 
   let server: FastifyInstance | null = null
+  let admin: FastifyInstance | null = null
   let url: string | null = null
+  let adminUrl: string | null = null
   if (config.http.enabled) {
-    server = await buildServer({
-      sql,
-      log,
-      metrics,
-      webhookSecret: config.webhookSecret,
-      confirmCallbacks: config.dispatcher.confirmCallbacks,
-      readiness: { listening: () => (dispatcher ? dispatcher.listening : null) },
-    })
-    url = await server.listen({ host: config.http.host, port: config.http.port })
-    log.info({ url }, 'HTTP server listening')
+    const readiness = { listening: () => (dispatcher ? dispatcher.listening : null) }
+    server = await buildPublicServer({ sql, log, metrics, webhookSecret: config.webhookSecret, confirmCallbacks: config.dispatcher.confirmCallbacks,
+      invalidDeliveriesPerMinute: config.http.invalidDeliveriesPerMinute, readiness })
+    admin = await buildAdminServer({ sql, metrics, readiness })
+    try {
+      url = await server.listen({ host: config.http.host, port: config.http.port })
+      adminUrl = await admin.listen({ host: config.http.adminHost, port: config.http.adminPort })
+    } catch (error) {
+      // A port taken: give back what was started, so the error is the only consequence.
+      await Promise.allSettled([server.close(), admin.close(), maintenance?.stop(), dispatcher?.stop(), confirmer?.stop()])
+      await sql.end({ timeout: 5 })
+      throw error
+    }
+    log.info({ url, adminUrl }, 'HTTP listening: webhook on url, status/dashboard/metrics on adminUrl')
   }
 
   let stopped: Promise<void> | null = null
@@ -53,8 +68,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     sql,
     dispatcher,
     server,
+    admin,
     maintenance,
     url,
+    adminUrl,
     async reloadAccounts(next) {
       await dispatcher?.reloadAccounts(next.accounts)
     },
@@ -63,10 +80,30 @@ export async function startService(config: Config, log: Logger): Promise<Service
         // Stop taking callbacks last: submissions finishing during the drain may still be answered.
         await maintenance?.stop()
         await dispatcher?.stop()
+        await confirmer?.stop()
         await server?.close()
+        await admin?.close()
         await sql.end({ timeout: 5 })
       })()
       return stopped
+    },
+  }
+}
+
+async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+  if (config.dispatcher.enabled || !config.http.enabled || !config.dispatcher.confirmCallbacks) return null
+  if (config.accounts.length === 0) {
+    log.info('webhook only, without RunningHub keys: the callbacks held here are confirmed by the dispatchers')
+    return null
+  }
+  const client = new RunningHubClient(config.runningHubBaseUrl, config.dispatcher.requestTimeoutMs)
+  const accounts = new Map(config.accounts.map((a) => [a.name, a]))
+  const confirmer = new Confirmer({ sql, client: () => client, accounts: () => accounts, log, config })
+  await confirmer.start()
+  return {
+    async stop() {
+      await confirmer.stop()
+      await client.close()
     },
   }
 }

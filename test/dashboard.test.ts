@@ -72,7 +72,9 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
   // Tasks run for minutes at the simulator, so jobs stay running until the
   // test finishes them with a callback; the simulator's own limit is above
   // rhpool's so a finished job's slot can be reused at once.
-  const sys = await startSystem(t, { slots: [3, 3], simConcurrency: 10, sim: { taskDurationMs: 600_000 } })
+  // The test plays RunningHub's callbacks itself (the simulator's tasks never end in time), so
+  // they must be trusted as sent: with confirmation (the default) RunningHub would say RUNNING.
+  const sys = await startSystem(t, { slots: [3, 3], simConcurrency: 10, sim: { taskDurationMs: 600_000 }, env: { RHPOOL_CONFIRM_CALLBACKS: 'false' } })
   const { sql } = sys.db
   // Long cooldowns, so the page has time to show one.
   await sql`insert into rhpool.settings (key, value) values ('cooldown_base_seconds', '180')
@@ -115,7 +117,7 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
   page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()) })
   page.on('pageerror', (error) => problems.push(error.message))
 
-  const response = await page.goto(sys.baseUrl + '/dashboard')
+  const response = await page.goto(sys.adminUrl + '/dashboard')
   t.equal(response!.status(), 200)
   t.match(response!.headers()['content-type'], /^text\/html/, 'served as text/html')
   await page.locator('.account[data-account="account_2"]').waitFor()
@@ -197,25 +199,25 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
   // No key, no key fingerprint, in the page or its data.
   const fingerprints = (await sql`select key_fingerprint from rhpool.accounts where key_fingerprint is not null`).map((r) => r.key_fingerprint as string)
   t.equal(fingerprints.length, 2)
-  const data = await (await fetch(sys.baseUrl + '/dashboard/data')).text()
+  const data = await (await fetch(sys.adminUrl + '/dashboard/data')).text()
   const html = await page.content()
   for (const secret of [...testKeys, ...fingerprints, testSecret]) {
     t.notOk(data.includes(secret) || html.includes(secret), `${secret.slice(0, 6)}… is not shown`)
   }
-  t.same(requests.filter((url) => !url.startsWith(sys.baseUrl + '/')), [], 'the page loads nothing from anywhere else')
+  t.same(requests.filter((url) => !url.startsWith(sys.adminUrl + '/')), [], 'the page loads nothing from anywhere else')
   t.same(problems, [], 'no script errors and no Content-Security-Policy violations')
 })
 
 t.test('GET /dashboard/data checks its one parameter', async (t) => {
   const sys = await startSystem(t, { slots: [3] })
   await insertJob(sys.db.sql, 'upscaler_jobs', { status: 'pending' })
-  const ok = await fetch(sys.baseUrl + '/dashboard/data?recent=1')
+  const ok = await fetch(sys.adminUrl + '/dashboard/data?recent=1')
   t.equal(ok.status, 200)
   const body = await ok.json() as { recent: unknown[]; accounts: Array<Record<string, unknown>> }
   t.equal(body.recent.length, 1)
   t.same(Object.keys(body.accounts[0]!).sort(), ['available', 'completed', 'configuredSlots', 'cooldownReason', 'cooldownSecondsLeft', 'cost', 'disabledReason', 'enabled', 'learnedLimit', 'limitReason', 'name', 'remainMoney', 'reportedLimit', 'running', 'slots'])
   for (const bad of ['-1', '101', 'x', '1e2']) {
-    const response = await fetch(sys.baseUrl + `/dashboard/data?recent=${bad}`)
+    const response = await fetch(sys.adminUrl + `/dashboard/data?recent=${bad}`)
     t.equal(response.status, 400, `recent=${bad} is refused`)
   }
 })

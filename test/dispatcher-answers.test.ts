@@ -34,7 +34,7 @@ t.test('account broken (802, 416): the account is disabled with its reason, the 
   t.same(job, { api_account: 'account_2', attempts: 1 }, 'ran on account_2, and the failed try did not count against it')
   const [primary] = await sys.db.sql`select enabled, disabled_reason from rhpool.accounts where name = 'primary'`
   t.same(primary, { enabled: false, disabled_reason: '802: APIKEY_UNAUTHORIZED' })
-  const status = await (await fetch(`${sys.baseUrl}/status`)).json()
+  const status = await (await fetch(`${sys.adminUrl}/status`)).json()
   t.match(status.accounts[0], { name: 'primary', enabled: false, disabledReason: '802: APIKEY_UNAUTHORIZED', available: 0 })
 })
 

@@ -38,7 +38,7 @@ t.test('the configuration table and the code name the same variables', async (t)
   const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('### Add an account'))
   const documented = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)(?:_<n>)?`/g)].map((m) => m[1]!))
   const code = ['src/config/index.ts', 'src/config/accounts.ts', 'src/localdb/embedded.ts', 'src/run-service.ts'].map((f) => readFileSync(join(projectRoot, f), 'utf8')).join('\n')
-  const read = new Set([...code.matchAll(/\b(RHPOOL_[A-Z_]+|RUNNINGHUB_[A-Z_]+|DATABASE_URL|PUBLIC_BASE_URL|WEBHOOK_SECRET|HOST|PORT|LOG_LEVEL)\b/g)].map((m) => m[1]!.replace(/_$/, '')))
+  const read = new Set([...code.matchAll(/\b(RHPOOL_[A-Z_]+|RUNNINGHUB_[A-Z_]+|DATABASE_URL|PUBLIC_BASE_URL|WEBHOOK_SECRET|ADMIN_HOST|ADMIN_PORT|HOST|PORT|LOG_LEVEL)\b/g)].map((m) => m[1]!.replace(/_$/, '')))
   for (const variable of documented) t.ok(read.has(variable), `${variable} (documented) is read by the code`)
   for (const variable of read) {
     if (['RUNNINGHUB_API_KEY_', 'RHPOOL_'].includes(variable)) continue

@@ -16,9 +16,9 @@ t.test('configured 3, RunningHub allows 2, queue/status never answers: learned f
   t.equal(sys.sim.ledger.concurrency(testKeys[0]!).maxConcurrency, 2, 'never more than RunningHub allows')
   const attempts = await sys.db.sql`select attempts, count(*)::int as n from rhpool.jobs group by attempts`
   t.same(attempts, [{ attempts: 1, n: 30 }], 'a refusal never spends an attempt')
-  const status = await (await fetch(`${sys.baseUrl}/status`)).json()
+  const status = await (await fetch(`${sys.adminUrl}/status`)).json()
   t.match(status.accounts[0], { name: 'primary', maxSlots: 2, configuredSlots: 3, learnedLimit: 2, reportedConcurrency: null, limitReason: /^learned from a refusal \(421/ })
-  const metrics = await (await fetch(`${sys.baseUrl}/metrics`)).text()
+  const metrics = await (await fetch(`${sys.adminUrl}/metrics`)).text()
   t.match(metrics, /rhpool_account_limit\{account="primary",kind="effective"\} 2/)
   t.match(metrics, /rhpool_account_limit\{account="primary",kind="configured"\} 3/)
   t.match(metrics, /rhpool_account_limited_by\{account="primary",by="learned"\} 1/)

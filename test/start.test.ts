@@ -21,6 +21,8 @@ const productionEnv = (databaseUrl: string, port: number): Record<string, string
   WEBHOOK_SECRET: testSecret,
   PUBLIC_BASE_URL: 'https://rhpool.example.com',
   PORT: String(port),
+  // Any free port: several of these run at once.
+  ADMIN_PORT: '0',
   LOG_LEVEL: 'info',
 })
 

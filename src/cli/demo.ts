@@ -40,7 +40,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   mkdirSync(dirname(logPath), { recursive: true })
   const config = loadConfig({ ...runtime.env, RHPOOL_POLL_INTERVAL_MS: runtime.env.RHPOOL_POLL_INTERVAL_MS ?? '500' })
   const service = await startService(config, createLogger('info', createWriteStream(logPath, { flags: 'a' })))
-  out.write(`${pc.yellow('•')} rhpool is running: status at ${service.url}/status, logs in ${logPath}\n`)
+  out.write(`${pc.yellow('•')} rhpool is running: status at ${service.adminUrl}/status, logs in ${logPath}\n`)
 
   let interrupted = false
   const onSigint = () => {

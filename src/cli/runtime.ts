@@ -56,6 +56,7 @@ export async function prepareRuntime(
   }
   await migrate(env.DATABASE_URL!)
   if (!env.PORT) env.PORT = String(await freePort())
+  if (!env.ADMIN_PORT) env.ADMIN_PORT = String(await freePort())
   if (!env.WEBHOOK_SECRET) {
     env.WEBHOOK_SECRET = randomBytes(32).toString('hex')
     say('WEBHOOK_SECRET is not set: using a random one for this run (set it for anything RunningHub calls back across restarts)')

@@ -16,7 +16,16 @@ export interface Config {
   publicBaseUrl: string
   webhookSecret: string
   strategy: 'fill-first' | 'spread'
-  http: { host: string; port: number; enabled: boolean }
+  /** host/port: the public listener (webhook, /healthz); admin*: the operator's (status, dashboard, metrics). */
+  http: {
+    host: string
+    port: number
+    adminHost: string
+    adminPort: number
+    enabled: boolean
+    /** Deliveries with an invalid signature one source IP may send per minute before it is answered 429. */
+    invalidDeliveriesPerMinute: number
+  }
   dispatcher: {
     enabled: boolean
     /** How many submissions one process runs at once. */
@@ -75,7 +84,10 @@ const schema = z.object({
   RHPOOL_STRATEGY: z.enum(['fill-first', 'spread'], { message: "must be 'fill-first' or 'spread'" }).default('fill-first'),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535, 8080),
+  ADMIN_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  ADMIN_PORT: integer(0, 65535, 8081),
   RHPOOL_HTTP: flag(true),
+  RHPOOL_WEBHOOK_INVALID_PER_MINUTE: integer(1, 100000, 20),
   RHPOOL_DISPATCHER: flag(true),
   RHPOOL_MAX_CONCURRENT_SUBMISSIONS: integer(1, 1000, 32),
   RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
@@ -85,7 +97,7 @@ const schema = z.object({
   RHPOOL_ALLOW_PRIVATE_INPUTS: flag(false),
   RHPOOL_LEASE_SECONDS: integer(5, 3600, 120),
   RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
-  RHPOOL_CONFIRM_CALLBACKS: flag(false),
+  RHPOOL_CONFIRM_CALLBACKS: flag(true),
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
   RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
   RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
@@ -110,6 +122,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (dispatcherEnabled && !v.PUBLIC_BASE_URL) {
     throw new ConfigError('PUBLIC_BASE_URL', 'is required: RunningHub must be told where to send the end-of-task callback')
   }
+  if (v.RHPOOL_HTTP && v.ADMIN_PORT !== 0 && v.ADMIN_PORT === v.PORT && v.ADMIN_HOST === v.HOST) {
+    throw new ConfigError('ADMIN_PORT', `must differ from PORT (${v.PORT}): the admin listener (status, dashboard, metrics) is not the public one`)
+  }
   if (v.RHPOOL_RETRY_MAX_MS < v.RHPOOL_RETRY_BASE_MS) {
     throw new ConfigError('RHPOOL_RETRY_MAX_MS', `must be at least RHPOOL_RETRY_BASE_MS (${v.RHPOOL_RETRY_BASE_MS})`)
   }
@@ -125,7 +140,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://${v.HOST}:${v.PORT}`).replace(/\/+$/, ''),
     webhookSecret: v.WEBHOOK_SECRET,
     strategy: v.RHPOOL_STRATEGY,
-    http: { host: v.HOST, port: v.PORT, enabled: v.RHPOOL_HTTP },
+    http: { host: v.HOST, port: v.PORT, adminHost: v.ADMIN_HOST, adminPort: v.ADMIN_PORT, enabled: v.RHPOOL_HTTP,
+      invalidDeliveriesPerMinute: v.RHPOOL_WEBHOOK_INVALID_PER_MINUTE },
     dispatcher: {
       enabled: dispatcherEnabled,
       maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,

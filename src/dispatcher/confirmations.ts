@@ -1,6 +1,8 @@
-// RHPOOL_CONFIRM_CALLBACKS: callbacks the webhook held as 'unconfirmed' are
-// checked with RunningHub's query, using the key of the account that runs the
-// task, and RunningHub's answer (not the callback's content) is applied.
+// Callbacks are claims (RHPOOL_CONFIRM_CALLBACKS, on by default): the webhook
+// holds them as 'unconfirmed'; here a dispatcher claims the held ones whose
+// account it has the key of (rhpool.claim_unconfirmed, which also refuses the
+// ones that cannot be this job's task), asks RunningHub's query, and applies
+// RunningHub's answer, not the callback's content (rhpool.confirm_callback).
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import { jobLabel, type Logger } from '../log.ts'
@@ -8,13 +10,24 @@ import type { RunningHubClient } from '../runninghub/client.ts'
 import { verdictFromTask } from '../runninghub/task-callback.ts'
 import { jsonbSafe } from '../db/json.ts'
 
-export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger): Promise<number> {
-  const pending = await sql`select * from rhpool.unconfirmed_callbacks(50)`
+export interface ConfirmationOptions {
+  /** How long a claimed callback is this dispatcher's: longer than one query can take. */
+  leaseSeconds: number
+  /** After a failed query, or for a job not yet far enough: ask again after this. */
+  retrySeconds: number
+}
+
+/** Queries at once: enough that a storm of callbacks is confirmed in a few round trips, few enough to stay polite. */
+const parallel = 8
+const batch = 50
+
+export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger, options: ConfirmationOptions): Promise<number> {
+  if (accounts.size === 0) return 0
+  const pending = await sql`select * from rhpool.claim_unconfirmed(${[...accounts.keys()]}::text[], ${batch}, ${options.leaseSeconds})`
   let resolved = 0
-  for (const row of pending) {
-    const account = accounts.get(row.api_account)
-    if (!account) continue
-    const answer = await client.query(account.apiKey, row.task_id)
+  const confirmOne = async (row: (typeof pending)[number]) => {
+    const job = jobLabel(row.job_table, row.job_id)
+    const answer = await client.query(accounts.get(row.api_account)!.apiKey, row.task_id)
     let verdict: unknown
     if (answer.ok) {
       // Only a decidable end is applied; "not over" and "SUCCESS without results" refute the callback.
@@ -22,12 +35,24 @@ export async function processConfirmations(sql: Sql, client: RunningHubClient, a
       verdict = said.kind === 'ended' ? said.end : { status: said.kind === 'not_ended' ? said.status : 'UNSETTLED' }
     } else if (answer.kind === 'answer' && answer.cls === 'task_gone') verdict = { status: 'NOT_FOUND' }
     else {
-      log.warn({ job: jobLabel(row.job_table, row.job_id), code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
-      continue
+      log.warn({ job, code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
+      await sql`select rhpool.postpone_unconfirmed(${row.delivery_id}, ${options.retrySeconds})`
+      return
     }
-    const [result] = await sql`select rhpool.resolve_unconfirmed(${row.delivery_id}, ${sql.json(verdict as never)}) as outcome`
-    log.info({ job: jobLabel(row.job_table, row.job_id), taskId: row.task_id, outcome: result?.outcome }, 'callback checked with RunningHub')
+    const [result] = await sql`select rhpool.confirm_callback(${row.delivery_id}, ${sql.json(verdict as never)}, ${options.retrySeconds}) as outcome`
+    log.info({ job, taskId: row.task_id, outcome: result?.outcome }, 'callback checked with RunningHub')
     resolved++
   }
+  const queue = [...pending]
+  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+    for (let row = queue.shift(); row; row = queue.shift()) {
+      try {
+        await confirmOne(row)
+      } catch (error) {
+        // The claim's lease runs out and another round takes it.
+        log.error({ job: jobLabel(row.job_table, row.job_id), err: (error as Error).message }, 'confirming a callback failed; will retry')
+      }
+    }
+  }))
   return resolved
 }

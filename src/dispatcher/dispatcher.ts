@@ -13,8 +13,9 @@ import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { RunningHubClient } from '../runninghub/client.ts'
 import { processCancellations } from './cancellations.ts'
-import { processConfirmations } from './confirmations.ts'
 import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
+import { Confirmer } from './confirmer.ts'
+import { Rounds } from './rounds.ts'
 import { submitClaim, type Claim } from './submit.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
@@ -29,6 +30,7 @@ export class Dispatcher {
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   private readonly client: RunningHubClient
   private readonly fetchInput: InputFetcher
+  private readonly confirmer: Confirmer
   private accounts = new Map<string, AccountConfig>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private stopping = false
@@ -42,6 +44,7 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
     this.fetchInput = createInputFetcher(options.config.dispatcher.inputs)
+    this.confirmer = new Confirmer({ ...options, client: () => this.client, accounts: () => this.accounts })
   }
 
   get runningHub(): RunningHubClient {
@@ -55,10 +58,10 @@ export class Dispatcher {
   async start(): Promise<void> {
     const { sql, config, log } = this.options
     await this.reloadAccounts(config.accounts)
-    for (const channel of ['rhpool_wakeup', 'rhpool_cancel', 'rhpool_confirm']) {
+    for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
       const subscription = await sql.listen(
         channel,
-        () => (channel === 'rhpool_wakeup' ? this.wake() : void this.cancelRound()),
+        () => (channel === 'rhpool_wakeup' ? this.wake() : this.cancels.run()),
         () => {
           // Called on every (re)connect: anything announced while we were away is found by the claim that follows.
           this.listening = true
@@ -67,8 +70,9 @@ export class Dispatcher {
       )
       this.unlisten.push(subscription.unlisten)
     }
+    if (config.dispatcher.confirmCallbacks) await this.confirmer.start()
     this.loop = this.run()
-    this.cancelTimer = setInterval(() => this.cancelRound(), config.dispatcher.pollIntervalMs)
+    this.cancelTimer = setInterval(() => this.cancels.run(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
     log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint })) }, 'dispatcher started')
     if (config.dispatcher.inputs.allowPrivate) {
@@ -95,7 +99,8 @@ export class Dispatcher {
     this.wake()
     if (this.cancelTimer) clearInterval(this.cancelTimer)
     await this.loop
-    await Promise.allSettled([...this.inFlight])
+    await this.confirmer.stop()
+    await Promise.allSettled([...this.inFlight, this.cancels.idle()])
     await Promise.allSettled(this.unlisten.map((u) => u()))
     await this.client.close()
     this.options.log.info({ holder: this.holder }, 'dispatcher stopped')
@@ -158,15 +163,10 @@ export class Dispatcher {
     this.inFlight.add(work)
   }
 
-  private async cancelRound(): Promise<void> {
-    if (this.stopping) return
-    try {
-      await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
-      await processConfirmations(this.options.sql, this.client, this.accounts, this.options.log)
-    } catch (error) {
-      this.options.log.error({ err: (error as Error).message }, 'cancellation or confirmation round failed')
-    }
-  }
+  // One cancellation round at a time, however many notifications arrive.
+  private readonly cancels = new Rounds(async () => {
+    await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
+  }, () => this.stopping, (error) => this.options.log.error({ err: error.message }, 'cancellation round failed'))
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -182,3 +182,4 @@ export class Dispatcher {
     })
   }
 }
+

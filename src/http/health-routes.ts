@@ -10,6 +10,12 @@ export interface Readiness {
   listening(): boolean | null
 }
 
+/** Liveness only: no data, so it may be served on the public listener too. */
+export function registerLiveness(app: FastifyInstance): void {
+  app.get('/healthz', async () => ({ ok: true }))
+}
+
+/** Readiness and metrics: the operator's (admin listener). */
 export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; metrics: Metrics; readiness: Readiness }): void {
   const { sql, metrics, readiness } = deps
 
@@ -30,8 +36,6 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
     registers: [metrics.registry],
   })
   const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down)', labelNames: ['account'], registers: [metrics.registry] })
-
-  app.get('/healthz', async () => ({ ok: true }))
 
   app.get('/readyz', async (_request, reply) => {
     try {

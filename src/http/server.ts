@@ -1,13 +1,19 @@
-// The HTTP server: the webhook route, status, health and metrics. Fastify, for
-// its body limits and content-type handling (413/400 without custom code), its
-// speed, and pino logging built in.
+// The HTTP servers. Two listeners, because only one audience is the public:
+//  * public (HOST/PORT): the webhook route RunningHub calls, and /healthz;
+//  * admin (ADMIN_HOST/ADMIN_PORT, loopback by default): status, job views,
+//    the dashboard, readiness and metrics — balances, RunningHub's raw texts
+//    and every user's jobs, for the operator only.
+// /healthz is on both: it says only "this process is up", and a load balancer
+// in front of the public listener probes it there.
+// Fastify, for its body limits and content-type handling (413/400 without
+// custom code), its speed, and pino logging built in.
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { registerWebhookRoute } from '../webhook/route.ts'
 import { registerStatusRoutes } from './status-routes.ts'
-import { registerHealthRoutes, type Readiness } from './health-routes.ts'
+import { registerHealthRoutes, registerLiveness, type Readiness } from './health-routes.ts'
 import { registerDashboardRoutes } from './dashboard-routes.ts'
 
 export interface ServerDeps {
@@ -16,19 +22,35 @@ export interface ServerDeps {
   metrics: Metrics
   webhookSecret: string
   confirmCallbacks?: boolean
+  invalidDeliveriesPerMinute?: number
   readiness: Readiness
 }
 
-export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+function newServer(): FastifyInstance {
+  return Fastify({
     // rhpool logs what matters itself (pino, one story per job); per-request access logs would drown it.
     logger: false,
     // Only the webhook takes bodies; it sets its own limit.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   })
-  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks })
+}
+
+/** The public listener: the webhook route and /healthz, nothing else. */
+export async function buildPublicServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = newServer()
+  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks,
+    invalidDeliveriesPerMinute: deps.invalidDeliveriesPerMinute })
+  registerLiveness(app)
+  await app.ready()
+  return app
+}
+
+/** The operator's listener: status, jobs, dashboard, readiness, metrics. */
+export async function buildAdminServer(deps: Pick<ServerDeps, 'sql' | 'metrics' | 'readiness'>): Promise<FastifyInstance> {
+  const app = newServer()
   registerStatusRoutes(app, { sql: deps.sql })
+  registerLiveness(app)
   registerHealthRoutes(app, deps)
   registerDashboardRoutes(app, { sql: deps.sql })
   await app.ready()

@@ -1,8 +1,12 @@
 // POST /webhooks/runninghub/:jobTable/:jobId/:attempt/:signature
 //
 // Answers fast: one short transaction, no outbound HTTP (a slow answer makes
-// RunningHub resend). Every delivery is recorded, whatever became of it; only
-// a correctly signed TASK_END changes a job.
+// RunningHub resend). Every correctly signed delivery is recorded, whatever
+// became of it; only a correctly signed TASK_END changes a job. A delivery
+// whose signature does not verify costs the sender more than it costs rhpool:
+// it is counted (rhpool.record_unverified_delivery: a counter per minute, a few
+// short samples per hour), and a source that keeps sending them is answered
+// 429 before its body is read or the database is asked (SourceLimit).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Sql } from '../db/connect.ts'
 import { jobLabel, type Logger } from '../log.ts'
@@ -10,6 +14,7 @@ import type { Metrics } from '../metrics.ts'
 import { verifyJobReference, webhookRoutePrefix } from './job-reference.ts'
 import { CallbackFormatError, parseCallback } from './parse-callback.ts'
 import { jsonbSafe, jsonbSafeText, nestingExceeds } from '../db/json.ts'
+import { SourceLimit } from './source-limit.ts'
 
 export const webhookBodyLimit = 1024 * 1024
 /** RunningHub's callbacks nest a few levels; anything far deeper is not one. */
@@ -22,10 +27,24 @@ interface Params {
   signature: string
 }
 
-export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; secret: string; log: Logger; metrics?: Metrics; confirmCallbacks?: boolean }): void {
+export interface WebhookRouteDeps {
+  sql: Sql
+  secret: string
+  log: Logger
+  metrics?: Metrics
+  confirmCallbacks?: boolean
+  /** Unverifiable deliveries one source IP may send per minute before it gets 429s. */
+  invalidDeliveriesPerMinute?: number
+}
+
+export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDeps): void {
   const { sql, secret, log, metrics } = deps
-  // With confirmation on, a callback is only held; the dispatcher checks it with RunningHub.
-  const applyFunction = deps.confirmCallbacks ? 'hold_callback' : 'apply_callback'
+  const sources = new SourceLimit({ perMinute: deps.invalidDeliveriesPerMinute ?? 20 })
+  // Each request's signature check, made once when it arrives (before its body is read).
+  const verification = new WeakMap<FastifyRequest, ReturnType<typeof verifyJobReference>>()
+  const verificationOf = (request: FastifyRequest) => verification.get(request) ?? verifyJobReference(secret, request.params as Params)
+  // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
+  const applyFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
 
   const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
     metrics?.webhooks.inc({ outcome })
@@ -37,7 +56,26 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
     }
   }
 
+  // Counted, a short sample kept; never the whole body, never a row each.
+  const recordUnverified = async (outcome: string, status: number, detail: string, request: FastifyRequest, body: string | null) => {
+    metrics?.webhooks.inc({ outcome })
+    try {
+      await sql`select rhpool.record_unverified_delivery(${outcome}, ${status}, ${`from ${request.ip}: ${detail}`}, ${body === null ? null : jsonbSafeText(body.slice(0, 256))})`
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'could not count an unverified webhook delivery')
+    }
+  }
+
   app.register(async (scope) => {
+    scope.addHook('onRequest', async (request, reply) => {
+      const verified = verifyJobReference(secret, request.params as Params)
+      verification.set(request, verified)
+      if (verified.ok || sources.take(request.ip)) return
+      // Over the limit: refused before the body is read, without asking the database.
+      metrics?.webhooks.inc({ outcome: 'rate_limited' })
+      return reply.code(429).header('retry-after', String(sources.retryAfterSeconds(request.ip))).send({ error: 'too many deliveries with an invalid signature' })
+    })
+
     // Take the body as text: a malformed or oversized one is recorded, not just refused.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: webhookBodyLimit }, (_request, body, done) => done(null, body))
@@ -46,7 +84,8 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
       const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413
       const status = tooLarge ? 413 : error.statusCode && error.statusCode < 500 ? error.statusCode : 500
       if (status < 500) {
-        await record(tooLarge ? 'too_large' : 'malformed', status, error.message, null)
+        if (verificationOf(request).ok) await record(tooLarge ? 'too_large' : 'malformed', status, error.message, null)
+        else await recordUnverified(tooLarge ? 'too_large' : 'malformed', status, error.message, request, null)
         log.warn({ url: request.url.replace(/\/[^/]+$/, '/…'), status }, `webhook refused: ${error.message}`)
         return reply.code(status).send({ error: tooLarge ? `body over ${webhookBodyLimit} bytes` : error.message })
       }
@@ -56,10 +95,10 @@ export function registerWebhookRoute(app: FastifyInstance, deps: { sql: Sql; sec
 
     scope.post<{ Params: Params; Body: string }>(`${webhookRoutePrefix}/:jobTable/:jobId/:attempt/:signature`, async (request, reply) => {
       const raw = typeof request.body === 'string' ? request.body : ''
-      const verified = verifyJobReference(secret, request.params)
+      const verified = verificationOf(request)
       if (!verified.ok) {
-        await record('bad_signature', 401, verified.reason, jsonbSafeText(raw.slice(0, 4096)))
-        log.warn({ reason: verified.reason }, 'webhook with an invalid signature refused')
+        await recordUnverified('bad_signature', 401, verified.reason, request, raw)
+        log.warn({ reason: verified.reason, source: request.ip }, 'webhook with an invalid signature refused')
         return reply.code(401).send({ error: 'invalid webhook signature' })
       }
       const { ref } = verified

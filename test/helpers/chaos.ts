@@ -206,8 +206,12 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     // info: the supervisor tells a failed start from a crash by the process's own 'dispatcher started'.
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
+    // RHPOOL_CHAOS_CONFIRM=false runs the same chaos trusting callbacks, to compare (drain, throughput).
+    ...(process.env.RHPOOL_CHAOS_CONFIRM ? { RHPOOL_CONFIRM_CALLBACKS: process.env.RHPOOL_CHAOS_CONFIRM } : {}),
   }
-  webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port) }))
+  const adminPorts: number[] = []
+  for (let i = 0; i < options.webhookServers; i++) adminPorts.push(await freePort())
+  webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port), ADMIN_PORT: String(adminPorts[i]) }))
   const accountEnv = Object.fromEntries(keys.flatMap((key, i) => [
     [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key],
     [`RUNNINGHUB_SLOTS_${i + 1}`, String(options.slots)],

@@ -64,7 +64,10 @@ export interface System {
   files: { url: string; requests: string[] }
   logs: string[]
   port: number
+  /** The public listener: the webhook route and /healthz. */
   baseUrl: string
+  /** The operator's listener: status, jobs, dashboard, readiness, metrics. */
+  adminUrl: string
   waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs?: number): Promise<T>
   jobs(): Promise<Array<Record<string, unknown>>>
 }
@@ -80,6 +83,7 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
   t.teardown(() => sim.close())
   const files = await startFileServer(t)
   const port = await freePort()
+  const adminPort = await freePort()
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     RUNNINGHUB_BASE_URL: sim.url,
@@ -87,6 +91,7 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
     WEBHOOK_SECRET: testSecret,
     HOST: '127.0.0.1',
     PORT: String(port),
+    ADMIN_PORT: String(adminPort),
     RHPOOL_POLL_INTERVAL_MS: '200',
     RHPOOL_RETRY_BASE_MS: '50',
     RHPOOL_RETRY_MAX_MS: '200',
@@ -124,6 +129,7 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
     logs,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     // A bound on something observable, not a pause: generous, so a busy machine is slow, not red.
     async waitFor(what, check, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs

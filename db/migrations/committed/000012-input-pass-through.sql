@@ -1,5 +1,5 @@
---! Previous: sha1:fd98bfd5dec0ecfb60f49ab7d39fee501bc06cd0
---! Hash: sha1:a84edafe5af46fe7f84cfc228fdf47325b05d7d4
+--! Previous: sha1:09fc783864806cdac328035b4c96cf287bd6bc05
+--! Hash: sha1:4fa6e319ae659ca6bb17ba62d3a7c6fd151f8887
 
 -- Input URLs are passed through: the URL of a node_map "file" entry becomes
 -- the fieldValue and RunningHub fetches it (its docs say to pass a public URL

@@ -1,0 +1,182 @@
+-- Deliveries nobody can vouch for (the URL's signature does not verify), kept
+-- cheap: one counter row per minute and outcome, and a whole row in
+-- rhpool.webhook_deliveries only for the first few of each hour, with the
+-- body cut short. The webhook route also refuses a source that keeps sending
+-- them (429, in memory) before it reaches this function.
+
+-- The samples kept per hour, and how much of each body.
+create or replace function rhpool.rejection_sample_limits(out per_hour integer, out body_chars integer)
+language sql
+immutable
+as $$
+  select 5, 256
+$$;
+
+create or replace function rhpool.record_unverified_delivery(outcome text, http_status integer, detail text, body text)
+returns boolean
+language plpgsql
+volatile
+as $$
+declare
+  minute timestamptz := date_trunc('minute', now());
+  this_minute bigint;
+  earlier bigint;
+  limits record := rhpool.rejection_sample_limits();
+begin
+  -- The upsert serialises deliveries of the same minute on one row, so the
+  -- count it returns decides the sample without a race.
+  insert into rhpool.webhook_rejections as r (bucket, outcome, deliveries, last_detail)
+  values (minute, record_unverified_delivery.outcome, 1, left(record_unverified_delivery.detail, 200))
+  on conflict on constraint webhook_rejections_pkey do update set deliveries = r.deliveries + 1, last_detail = excluded.last_detail
+  returning r.deliveries into this_minute;
+  if this_minute = 1 then
+    -- A new minute: old counters go, so the table stays as small as the history kept.
+    delete from rhpool.webhook_rejections r
+     where r.bucket < now() - make_interval(days => rhpool.setting('retention_days', '30')::integer);
+  end if;
+  select coalesce(sum(r.deliveries), 0)::bigint into earlier from rhpool.webhook_rejections r
+   where r.outcome = record_unverified_delivery.outcome and r.bucket >= date_trunc('hour', now()) and r.bucket < minute;
+  if earlier + this_minute > limits.per_hour then
+    return false;
+  end if;
+  insert into rhpool.webhook_deliveries (outcome, http_status, detail, body)
+  values (record_unverified_delivery.outcome, record_unverified_delivery.http_status,
+          left(record_unverified_delivery.detail, 300), left(record_unverified_delivery.body, limits.body_chars));
+  return true;
+end
+$$;
+
+-- (After 950: it reads the rhpool.jobs view and task_id_holder.)
+-- Held callbacks are claims about one task of one job's attempt. Before anyone
+-- asks RunningHub, a claim that cannot be this attempt's is refused here: no
+-- task id, another task than the job's, a task another job holds, an attempt
+-- the job has left. Such a claim never finishes a job, whatever RunningHub
+-- says about the task it names. The rest are claimed (confirm_after, a lease)
+-- by one dispatcher holding the key of the job's account.
+create or replace function rhpool.claim_unconfirmed(accounts text[], max_rows integer, lease_seconds numeric)
+returns table (delivery_id bigint, job_table text, job_id uuid, api_account text, task_id text)
+language plpgsql
+volatile
+as $$
+declare
+  d record;
+  refusal text;
+begin
+  for d in
+    select w.id, w.job_table, w.job_id, w.attempt, w.task_id as claimed_task,
+           j.status, j.task_id as job_task, j.attempts, j.api_account as account
+    from rhpool.webhook_deliveries w
+    left join rhpool.jobs j on j.job_table = w.job_table and j.id = w.job_id
+    where w.outcome = 'unconfirmed' and w.resolved_at is null
+      and (w.confirm_after is null or w.confirm_after <= now())
+      and (j.api_account is null or j.api_account = any (claim_unconfirmed.accounts) or j.status = any (rhpool.terminal_statuses()))
+    order by w.received_at
+    limit claim_unconfirmed.max_rows
+    for update of w skip locked
+  loop
+    refusal := case
+      when d.status is null then 'no such job'
+      when d.status = any (rhpool.terminal_statuses()) then 'duplicate: job already ' || d.status
+      when d.claimed_task is null then 'refuted: the callback names no task'
+      when d.job_task is not null and d.job_task <> d.claimed_task then format('refuted: it names task %s, the job runs task %s', d.claimed_task, d.job_task)
+      when d.job_task is null and rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id) is not null then
+        format('refuted: task %s belongs to %s', d.claimed_task, rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id))
+      when d.attempts > d.attempt then format('refuted: callback for attempt %s, job is on attempt %s', d.attempt, d.attempts)
+    end;
+    if refusal is not null then
+      update rhpool.webhook_deliveries w set resolved_at = now(), resolution = refusal where w.id = d.id;
+      continue;
+    end if;
+    if d.account is null then
+      continue;
+    end if;
+    update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => claim_unconfirmed.lease_seconds) where w.id = d.id;
+    delivery_id := d.id;
+    job_table := d.job_table;
+    job_id := d.job_id;
+    api_account := d.account;
+    task_id := d.claimed_task;
+    return next;
+  end loop;
+end
+$$;
+
+-- RunningHub's answer (query, with the account's key) about a held callback's
+-- task, applied to the attempt the callback was for: a final status finishes
+-- the job with RunningHub's content, not the callback's. "Not over" refutes the
+-- claim (the true end brings its own callback, or reconciliation asks again).
+-- A job not yet far enough to take it (still claimed) is asked about again later.
+create or replace function rhpool.confirm_callback(delivery_id bigint, callback jsonb, retry_seconds numeric)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  d record;
+  result record;
+begin
+  select w.id, w.job_table, w.job_id, w.attempt, w.task_id, w.received_at into d
+  from rhpool.webhook_deliveries w where w.id = confirm_callback.delivery_id and w.resolved_at is null
+  for update;
+  if not found then
+    return null;
+  end if;
+  if confirm_callback.callback is null or coalesce(confirm_callback.callback ->> 'status', '') not in ('SUCCESS', 'FAILED', 'CANCEL') then
+    update rhpool.webhook_deliveries w set resolved_at = now(), resolution = 'refuted: RunningHub says ' || coalesce(confirm_callback.callback ->> 'status', 'nothing')
+     where w.id = d.id;
+    return 'refuted';
+  end if;
+  result := rhpool.apply_task_end(d.job_table, d.job_id, d.attempt, d.task_id, confirm_callback.callback);
+  if result.outcome = 'kept'
+     and d.received_at > now() - make_interval(secs => rhpool.setting('kept_callback_window_seconds', '3600')::numeric) then
+    update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => confirm_callback.retry_seconds) where w.id = d.id;
+    return 'kept';
+  end if;
+  update rhpool.webhook_deliveries w set resolved_at = now(), resolution = 'confirmed: ' || result.outcome || ': ' || result.detail where w.id = d.id;
+  return result.outcome;
+end
+$$;
+
+-- RunningHub could not be asked (timeout, 5xx): any dispatcher tries again after this.
+create or replace function rhpool.postpone_unconfirmed(delivery_id bigint, retry_seconds numeric)
+returns void
+language sql
+volatile
+as $$
+  update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => postpone_unconfirmed.retry_seconds)
+   where w.id = postpone_unconfirmed.delivery_id and w.resolved_at is null
+$$;
+
+-- The webhook's way in when callbacks are claims: one naming a task that
+-- cannot be this job's (the job runs another, or another job holds it) is
+-- refused on arrival, as the trusting path does, without being held or asked
+-- about; anything else is held for confirmation (hold_callback).
+create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(receive_claim.job_table, receive_claim.job_id);
+  holder text;
+  detail text;
+begin
+  if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
+    if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
+      detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
+    else
+      holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
+      if holder is not null then
+        detail := format('task %s belongs to %s', receive_claim.task_id, holder);
+      end if;
+    end if;
+  end if;
+  if detail is null then
+    return rhpool.hold_callback(receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+  end if;
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+  values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
+          detail, left(receive_claim.body, 65536), receive_claim.callback);
+  return 'task_mismatch';
+end
+$$;
