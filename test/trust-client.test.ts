@@ -109,10 +109,12 @@ for (const setup of setups) {
         new RegExp(`may not set ${column} on a new job`), `insert with ${column} refused`)
     }
     await t.rejects(client.as(me, (tx) => clientInsert(tx, 'upscaler_jobs', me, { status: 'running' })), /must start as 'pending' or 'queued'/)
-    const backdated = await client.as(me, (tx) => clientInsert(tx, 'upscaler_jobs', me, { created_at: new Date('2000-01-01'), priority: 3 }))
+    await t.rejects(client.as(me, (tx) => clientInsert(tx, 'upscaler_jobs', me, { priority: 3 })), /may not set priority on a new job/,
+      'a client cannot choose its priority (its place in the global queue)')
+    const backdated = await client.as(me, (tx) => clientInsert(tx, 'upscaler_jobs', me, { created_at: new Date('2000-01-01') }))
     const row = await snapshot(sql, 'upscaler_jobs', backdated)
     t.ok((row.created_at as Date).getTime() > Date.now() - 60_000, 'a client-supplied created_at is replaced by rhpool\'s time')
-    t.equal(row.priority, 3, 'priority may be chosen at insert')
+    t.equal(row.priority, 0, 'the default priority')
     const [entry] = await sql`select created_at from rhpool.queue where job_id = ${backdated}`
     t.same(entry!.created_at, row.created_at, 'and the queue keeps rhpool\'s time')
 

@@ -34,7 +34,7 @@ declare
     'completed_at', 'outputs', 'output_url', 'rh_usage', 'rh_cost', 'rh_cost_field', 'rh_cost_unit', 'error_code',
     'error_message', 'cancel_requested_at', 'waited_in_queue', 'queue_wait_seconds', 'updated_at'];
   -- A new row's value for those that have a default other than null.
-  defaults jsonb := '{"attempts": 0, "max_attempts": 5, "waited_in_queue": false}'::jsonb;
+  defaults jsonb := '{"attempts": 0, "max_attempts": 5, "waited_in_queue": false, "priority": 0}'::jsonb;
   before_row jsonb;
   after_row jsonb;
   refused text[];
@@ -65,7 +65,8 @@ begin
   after_row := to_jsonb(new);
   if tg_op = 'INSERT' then
     select array_agg(c order by c) into refused
-    from unnest(owned) c
+    -- priority too: a client choosing its own would choose its place in the global queue.
+    from unnest(owned || array['priority']) c
     where c <> 'updated_at' and after_row -> c is distinct from coalesce(defaults -> c, 'null'::jsonb);
     if refused is not null then
       raise exception '%: % may not set % on a new job; rhpool sets them',
