@@ -99,8 +99,8 @@ t.test('a job released because its account was full keeps its place', async (t) 
   const second = await insertJob(sql, 'veste_ai_jobs', { createdAt: at(2) })
   const [c] = await claim(sql)
   t.equal(c!.job_id, first)
-  await sql`select rhpool.begin_submission('upscaler_jobs', ${first}, 'test', 30)`
-  await sql`select rhpool.release_to_queue('upscaler_jobs', ${first}, 'TASK_QUEUE_MAXED')`
+  await sql`select rhpool.begin_submission('upscaler_jobs', ${first}, ${c!.claim_token}, 30)`
+  await sql`select rhpool.release_to_queue('upscaler_jobs', ${first}, ${c!.claim_token}, 'TASK_QUEUE_MAXED')`
   const row = await jobStatus(sql, 'upscaler_jobs', first)
   t.match(row, { status: 'queued', api_account: null, attempts: 0 }, 'back in the queue, attempt given back, no account')
   const [position] = await sql`select rhpool.queue_position('veste_ai_jobs', ${second}) as p`
@@ -114,10 +114,11 @@ t.test('backoff: a job waiting for not_before is skipped, not lost', async (t) =
   await setAccounts(sql, [{ name: 'primary', slots: 3 }])
   const waiting = await insertJob(sql, 'upscaler_jobs', { createdAt: at(1) })
   const ready = await insertJob(sql, 'upscaler_jobs', { createdAt: at(2) })
-  await sql`update upscaler_jobs set not_before = now() + interval '1 hour' where id = ${waiting}`
+  // not_before is the run's (rhpool.runs owns it); the claim decides at a time given to it.
+  await sql`update rhpool.runs set not_before = now() + interval '1 hour' where job_id = ${waiting}`
   t.same((await claim(sql)).map((c) => c.job_id), [ready])
-  await sql`update upscaler_jobs set not_before = now() - interval '1 second' where id = ${waiting}`
-  t.same((await claim(sql)).map((c) => c.job_id), [waiting])
+  const later = await sql`select job_id from rhpool.claim_account_slot(10, 'test', at => now() + interval '2 hours')`
+  t.same(later.map((c) => c.job_id), [waiting], 'claimable once its not_before has passed')
 })
 
 t.test('pending jobs are ignored until the client marks them queued', async (t) => {

@@ -27,7 +27,7 @@ t.test('bad rows are refused with a message that names the field, and nothing ch
   }
   const [counts] = await sql`select (select count(*)::int from upscaler_jobs) + (select count(*)::int from veste_ai_jobs)
     + (select count(*)::int from pose_changer_jobs) + (select count(*)::int from video_upscaler_jobs) as jobs,
-    (select count(*)::int from rhpool.queue) as queued, (select count(*)::int from rhpool.accounts) as accounts`
+    (select count(*)::int from rhpool.runs) as queued, (select count(*)::int from rhpool.accounts) as accounts`
   t.same(counts, { jobs: 0, queued: 0, accounts: 0 }, 'nothing was written')
 })
 
@@ -37,13 +37,18 @@ t.test('the state machine: no shortcuts into flight, terminal is final', async (
   const id = await insertJob(sql, 'upscaler_jobs')
   await t.rejects(sql`update upscaler_jobs set status = 'running', api_account = 'primary' where id = ${id}`, /cannot move from queued to running/,
     'a client cannot start a job by hand')
-  await t.rejects(sql`update upscaler_jobs set status = 'claimed', api_account = 'primary' where id = ${id}`, /without a slot on account primary/,
-    'nor claim it without a slot')
-  await t.rejects(sql`insert into rhpool.slots (job_table, job_id, account) values ('upscaler_jobs', gen_random_uuid(), 'nobody')`, /no account named nobody/)
+  await t.rejects(sql`update upscaler_jobs set status = 'claimed', api_account = 'primary' where id = ${id}`, /cannot move from queued to claimed by hand/,
+    'nor claim it outside claim_account_slot()')
+  await t.rejects(sql`update upscaler_jobs set api_account = 'primary' where id = ${id}`, /scheduling columns .* are written only by rhpool's transitions/,
+    'nor give it an account')
+  const intoFlight = (account: string) => sql`insert into rhpool.runs (job_table, job_id, status, fifo_at, account, claim_token)
+    values ('upscaler_jobs', gen_random_uuid(), 'running', now(), ${account}, null)`
+  await t.rejects(intoFlight('nobody'), /no account named nobody/)
   const [c] = await claim(sql)
-  await t.rejects(sql`insert into rhpool.slots (job_table, job_id, account) values ('upscaler_jobs', gen_random_uuid(), 'primary')`, /account primary is full \(1 of 1 slots in use\)/,
-    'the slots table itself refuses a slot over the limit')
-  await t.rejects(sql`update rhpool.slots set account = 'elsewhere'`, /cannot move to another account/)
+  await t.rejects(intoFlight('primary'), /account primary is full \(1 of 1 slots in use\)/,
+    'the runs table itself refuses a slot over the limit, whoever writes it')
+  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 1, position: 1 }, { name: 'elsewhere', slots: 1, position: 2 }])})`
+  await t.rejects(sql`update rhpool.runs set account = 'elsewhere'`, /a run cannot move from account primary to elsewhere/)
   await runClaimed(sql, c!, '1900000000000000001')
   await sql`select rhpool.finish_job('upscaler_jobs', ${id}, '1900000000000000001', false, null, null, '805', 'node 26 ran out of memory')`
   t.match(await jobStatus(sql, 'upscaler_jobs', id), { status: 'failed', error_code: '805', error_message: 'node 26 ran out of memory' })

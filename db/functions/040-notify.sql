@@ -1,15 +1,7 @@
--- Wake the dispatchers: a job became claimable or a slot was freed. NOTIFY is
--- only a hint (dispatchers also poll), and one per statement is enough.
-create or replace function rhpool.notify_wakeup()
-returns trigger
-language plpgsql
-as $$
-begin
-  perform pg_notify('rhpool_wakeup', tg_table_name);
-  return null;
-end
-$$;
-
+-- Wakeups. A job that became claimable or a slot that was freed is announced
+-- by the transition that did it (pg_notify('rhpool_wakeup'), folded to one per
+-- transaction by PostgreSQL); NOTIFY is only a hint (dispatchers also poll).
+-- A terminal event wakes whoever hangs refunds and notifications on them.
 create or replace function rhpool.notify_job_event()
 returns trigger
 language plpgsql
@@ -19,14 +11,6 @@ begin
   return null;
 end
 $$;
-
-create or replace trigger queue_wakeup
-  after insert on rhpool.queue
-  for each statement execute function rhpool.notify_wakeup();
-
-create or replace trigger slots_freed_wakeup
-  after delete on rhpool.slots
-  for each statement execute function rhpool.notify_wakeup();
 
 create or replace trigger job_events_notify
   after insert on rhpool.job_events

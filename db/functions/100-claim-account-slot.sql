@@ -1,30 +1,38 @@
 -- claim_account_slot(): the heart of rhpool.
 --
 -- Fills the free slots of usable accounts with the oldest eligible queued jobs
--- across every job table, atomically, and returns what it claimed in FIFO order.
+-- across every job table, atomically, and returns what it claimed in FIFO
+-- order, each with the claim's token: every later step names it, and a step
+-- under a claim that was recovered is refused (110-submission.sql).
 --
 --  * Never over a limit: admission is serialised by one advisory transaction
---    lock; under it the free slots are counted from rhpool.slots (filled slots,
---    not row positions) up to each account's effective limit (configured,
---    reported or learned, whichever is smallest: 045-account-limits.sql) and
---    the slot rows are inserted, each insert checked against the cap again by
---    the slots_cap trigger.
---  * Global FIFO: one index over rhpool.queue orders all tables by
---    priority desc, created_at, id.
+--    lock; under it the free slots are counted from rhpool.runs (the jobs in
+--    flight, by account) up to each account's effective limit (configured,
+--    reported or learned, whichever is smallest: 045-account-limits.sql), and
+--    each run that takes a slot is checked against the cap again by the
+--    runs_slot_cap trigger.
+--  * Global FIFO: one partial index over rhpool.runs orders the queued jobs of
+--    all tables by priority desc, fifo_at, job_id.
 --  * Strategies: 'fill-first' (account 1 until full, then 2, ...) and 'spread'
 --    (every claim goes to the least loaded account, by share of its slots).
---  * Fast at any queue depth: it reads only as many queue rows as there are free
---    slots, straight off the index.
+--    The live setting decides unless the caller names one.
+--  * accounts: only these accounts' slots are filled (a dispatcher claims for
+--    the accounts it holds keys for); null: every usable account.
+--  * at: the time the claim is decided at (leases, not-before, cooldowns).
+--  * Fast at any queue depth: it reads only as many queued runs as there are
+--    free slots, straight off the index.
 --
--- Must run in READ COMMITTED: each statement then sees the slots committed by
+-- Must run in READ COMMITTED: each statement then sees the runs committed by
 -- the previous holder of the lock.
 create or replace function rhpool.claim_account_slot(
   max_jobs integer default 10,
   claimed_by text default null,
   lease_seconds integer default null,
-  strategy text default null
+  strategy text default null,
+  accounts text[] default null,
+  at timestamptz default now()
 )
-returns table (job_table text, job_id uuid, api_account text)
+returns table (job_table text, job_id uuid, api_account text, claim_token bigint)
 language plpgsql
 volatile
 as $$
@@ -33,14 +41,9 @@ declare
   chosen_strategy text := coalesce(strategy, rhpool.setting('strategy'), 'fill-first');
   lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.setting('lease_seconds', '60')::integer));
   free_accounts text[];
-  candidate_tables text[];
-  candidate_ids uuid[];
-  claimable_keys text[] := array[]::text[];
-  claim_tables text[] := array[]::text[];
-  claim_ids uuid[] := array[]::uuid[];
-  claim_accounts text[] := array[]::text[];
-  one_table text;
-  locked_id uuid;
+  claim_tables text[];
+  claim_ids uuid[];
+  claim_accounts text[];
 begin
   if max_jobs is null or max_jobs < 1 or max_jobs > 10000 then
     raise exception 'claim_account_slot: max_jobs must be between 1 and 10000, got %', coalesce(max_jobs::text, 'NULL')
@@ -65,11 +68,12 @@ begin
            -- spread: the load an account has before this slot is filled
            case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
     from rhpool.accounts a
-    cross join lateral rhpool.account_limits(a, now()) lim
-    cross join lateral (select count(*)::integer as held from rhpool.slots s where s.account = a.name) load
+    cross join lateral rhpool.account_limits(a, claim_account_slot.at) lim
+    cross join lateral (select count(*)::integer as held from rhpool.runs r where r.account = a.name) load
     cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
     where a.enabled
-      and (a.cooldown_until is null or a.cooldown_until <= now())
+      and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
+      and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
     order by 4, 2, 3
     limit max_jobs
   ) free;
@@ -78,62 +82,62 @@ begin
     return;
   end if;
 
-  -- The oldest eligible queued jobs, as many as there are free slots.
-  select array_agg(q.job_table order by q.priority desc, q.created_at, q.job_id),
-         array_agg(q.job_id order by q.priority desc, q.created_at, q.job_id)
-    into candidate_tables, candidate_ids
-  from (
-    select q.job_table, q.job_id, q.priority, q.created_at
-    from rhpool.queue q
-    where q.not_before is null or q.not_before <= now()
-    order by q.priority desc, q.created_at, q.job_id
+  -- The oldest eligible queued runs, as many as there are free slots, paired
+  -- (FIFO order) with the free slots (strategy order). A run or a product row
+  -- another transaction holds right now (a cancel, another claim) is skipped
+  -- rather than waited for: neither lock is ever waited on here, so the lock
+  -- order of 020-job-rows.sql cannot deadlock with a claim.
+  with candidates as (
+    select r.job_table, r.job_id, r.priority, r.fifo_at
+    from rhpool.runs r
+    where r.status = 'queued' and (r.not_before is null or r.not_before <= claim_account_slot.at)
+    order by r.priority desc, r.fifo_at, r.job_id
     limit cardinality(free_accounts)
     for update skip locked
-  ) q;
+  ), rows_locked as (
+    select j.tableoid as relation, j.id
+    from rhpool.job_rows j
+    where j.id in (select c.job_id from candidates c) and j.status = 'queued'
+    for update of j skip locked
+  ), lockable as (
+    select c.job_table, c.job_id, c.priority, c.fifo_at
+    from candidates c
+    join rhpool.tools t on t.job_table = c.job_table
+    join rows_locked l on l.relation = t.relation and l.id = c.job_id
+  ), paired as (
+    select l.job_table, l.job_id,
+           row_number() over (order by l.priority desc, l.fifo_at, l.job_id) as ord
+    from lockable l
+  )
+  select array_agg(p.job_table order by p.ord), array_agg(p.job_id order by p.ord), array_agg(free_accounts[p.ord] order by p.ord)
+    into claim_tables, claim_ids, claim_accounts
+  from paired p;
 
-  if candidate_ids is null then
+  if claim_ids is null then
     return;
   end if;
 
-  -- Lock the job rows themselves; a row another transaction is changing right
-  -- now (a cancel, say) is skipped rather than waited for.
-  for one_table in select distinct t from unnest(candidate_tables) as t loop
-    for locked_id in execute format(
-      'select id from public.%I where id = any ($1) and status = ''queued'' for update skip locked', one_table)
-      using (select array_agg(c.id) from unnest(candidate_tables, candidate_ids) as c(t, id) where c.t = one_table)
-    loop
-      claimable_keys := claimable_keys || (one_table || ':' || locked_id::text);
-    end loop;
-  end loop;
-
-  -- Pair jobs (FIFO order) with free slots (strategy order).
-  for i in 1 .. cardinality(candidate_ids) loop
-    if (candidate_tables[i] || ':' || candidate_ids[i]::text) = any (claimable_keys) then
-      claim_tables := claim_tables || candidate_tables[i];
-      claim_ids := claim_ids || candidate_ids[i];
-      claim_accounts := claim_accounts || free_accounts[cardinality(claim_ids)];
-    end if;
-  end loop;
-
-  if cardinality(claim_ids) = 0 then
-    return;
-  end if;
-
-  insert into rhpool.slots (job_table, job_id, account, lease_expires_at, holder)
-  select c.t, c.id, c.account, now() + lease, claimed_by
-  from unnest(claim_tables, claim_ids, claim_accounts) as c(t, id, account);
-
-  for one_table in select distinct t from unnest(claim_tables) as t loop
-    execute format(
-      'update public.%I as j set status = ''claimed'', api_account = c.account
-       from unnest($1, $2, $3) as c(t, id, account)
-       where c.t = %L and j.id = c.id', one_table, one_table)
-      using claim_tables, claim_ids, claim_accounts;
-  end loop;
-
+  perform rhpool.begin_transition();
   return query
-    select c.t, c.id, c.account
-    from unnest(claim_tables, claim_ids, claim_accounts) with ordinality as c(t, id, account, ord)
-    order by c.ord;
+  with claimed as (
+    update rhpool.runs r
+       set status = 'claimed', account = c.account, claim_token = nextval('rhpool.claim_tokens'),
+           holder = claimed_by, lease_expires_at = claim_account_slot.at + lease, claimed_at = claim_account_slot.at
+      from unnest(claim_tables, claim_ids, claim_accounts) with ordinality as c(t, id, account, ord)
+     where r.job_table = c.t and r.job_id = c.id
+    returning r.job_table, r.job_id, r.account, r.claim_token, c.ord
+  ), shown as (
+    update rhpool.job_rows j
+       set status = 'claimed', api_account = c.account, claimed_at = claim_account_slot.at,
+           queue_wait_seconds = greatest(0, extract(epoch from claim_account_slot.at - j.created_at))::integer,
+           waited_in_queue = claim_account_slot.at - j.created_at > interval '1 second',
+           updated_at = claim_account_slot.at
+      from claimed c join rhpool.tools t on t.job_table = c.job_table
+     where j.tableoid = t.relation and j.id = c.job_id
+    returning j.id
+  )
+  select c.job_table, c.job_id, c.account, c.claim_token
+  from claimed c
+  order by c.ord;
 end
 $$;

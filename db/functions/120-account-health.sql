@@ -61,28 +61,33 @@ $$;
 -- learn_account_full) and the job goes back to its place with its attempt
 -- given back, so no claim can see the job queued while the account still
 -- looks free. Returns the cooldown's end, null when only the limit dropped.
-create or replace function rhpool.account_was_full(job_table text, job_id uuid, account text, reason text)
+create or replace function rhpool.account_was_full(job_table text, job_id uuid, claim_token bigint, account text, reason text)
 returns timestamptz
 language plpgsql
 volatile
 as $$
 declare
-  until timestamptz := (select l.cooldown_until from rhpool.learn_account_full(account_was_full.account, account_was_full.reason) l);
+  until timestamptz;
 begin
-  perform rhpool.release_to_queue(account_was_full.job_table, account_was_full.job_id, null);
+  -- Under the claim only: a stale worker's refusal says nothing about the
+  -- account the job is on now.
+  if not rhpool.release_to_queue(account_was_full.job_table, account_was_full.job_id, account_was_full.claim_token, null) then
+    return null;
+  end if;
+  until := (select l.cooldown_until from rhpool.learn_account_full(account_was_full.account, account_was_full.reason) l);
   return until;
 end
 $$;
 
 -- RunningHub said "this account is broken" (bad key, no balance): disabled
 -- with the reason, and the job back to its place for the other accounts, at once.
-create or replace function rhpool.account_was_broken(job_table text, job_id uuid, account text, reason text)
+create or replace function rhpool.account_was_broken(job_table text, job_id uuid, claim_token bigint, account text, reason text)
 returns void
 language plpgsql
 volatile
 as $$
 begin
   perform rhpool.disable_account(account_was_broken.account, account_was_broken.reason);
-  perform rhpool.release_to_queue(account_was_broken.job_table, account_was_broken.job_id, null);
+  perform rhpool.release_to_queue(account_was_broken.job_table, account_was_broken.job_id, account_was_broken.claim_token, null);
 end
 $$;

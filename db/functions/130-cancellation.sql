@@ -1,5 +1,5 @@
 -- RunningHub confirmed the cancel (or no longer knows the task): the job ends
--- cancelled, its slot freed and its terminal event written.
+-- cancelled, its run ended (slot freed) and its terminal event written.
 create or replace function rhpool.finish_cancel(job_table text, job_id uuid)
 returns text
 language plpgsql
@@ -8,23 +8,28 @@ as $$
 declare
   job jsonb := rhpool.lock_job(finish_cancel.job_table, finish_cancel.job_id);
 begin
-  if job is null or job ->> 'status' = any (rhpool.terminal_statuses()) then
-    return job ->> 'status';
+  if job is null then
+    return null;
   end if;
-  perform rhpool.set_job_fields(finish_cancel.job_table, finish_cancel.job_id, jsonb_build_object(
-    'status', 'cancelled', 'error_code', 'CANCELLED'));
-  return 'cancelled';
+  if rhpool.settle_job(finish_cancel.job_table, finish_cancel.job_id, 'cancelled', 'CANCELLED') then
+    return 'cancelled';
+  end if;
+  return job ->> 'status';
 end
 $$;
 
--- A dispatcher still working on a claim (uploading a large input) keeps it.
-create or replace function rhpool.renew_lease(job_table text, job_id uuid, claimed_by text, lease_seconds integer)
-returns boolean
+-- Running jobs whose cancellation was requested (rhpool.cancel_job): the
+-- dispatcher cancels each at RunningHub with the key of the account that runs
+-- it, then finishes it with finish_cancel(). Jobs still being submitted wait
+-- until their task id is known.
+create or replace function rhpool.pending_cancellations(max_jobs integer default 50)
+returns table (job_table text, job_id uuid, api_account text, task_id text, status text)
 language sql
-volatile
+stable
 as $$
-  update rhpool.slots s set lease_expires_at = now() + make_interval(secs => renew_lease.lease_seconds)
-   where s.job_table = renew_lease.job_table and s.job_id = renew_lease.job_id
-     and s.holder is not distinct from renew_lease.claimed_by and s.lease_expires_at is not null
-  returning true
+  select r.job_table, r.job_id, r.account, r.task_id, r.status
+  from rhpool.runs r
+  where r.cancel_requested_at is not null and r.status in ('running', 'outcome_unknown')
+  order by r.cancel_requested_at
+  limit max_jobs
 $$;

@@ -45,7 +45,7 @@ begin
   else
     if status = 'CANCEL' then
       if apply_task_end.task_id is not null and job ->> 'task_id' is null then
-        perform rhpool.set_job_fields(apply_task_end.job_table, apply_task_end.job_id, jsonb_build_object('task_id', apply_task_end.task_id));
+        perform rhpool.note_task_id(apply_task_end.job_table, apply_task_end.job_id, apply_task_end.task_id);
       end if;
       finished := rhpool.finish_cancel(apply_task_end.job_table, apply_task_end.job_id);
     elsif status = 'SUCCESS' and coalesce(jsonb_array_length(case when jsonb_typeof(callback -> 'outputs') = 'array' then callback -> 'outputs' end), 0) = 0 then
@@ -56,7 +56,7 @@ begin
       return;
     elsif status = 'FAILED' and coalesce((callback ->> 'retryable')::boolean, false) then
       if apply_task_end.task_id is not null and job ->> 'task_id' is null then
-        perform rhpool.set_job_fields(apply_task_end.job_table, apply_task_end.job_id, jsonb_build_object('task_id', apply_task_end.task_id));
+        perform rhpool.note_task_id(apply_task_end.job_table, apply_task_end.job_id, apply_task_end.task_id);
       end if;
       finished := rhpool.retry_failed_task(apply_task_end.job_table, apply_task_end.job_id,
         coalesce(callback ->> 'error_code', 'TASK_FAILED'), coalesce(callback ->> 'error_message', 'the task failed on RunningHub''s machine'));

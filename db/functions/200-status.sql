@@ -28,21 +28,21 @@ select
   lim.next_probe_at
 from rhpool.accounts a
 cross join lateral rhpool.account_limits(a, now()) lim
-left join (select s.account, count(*)::integer as held from rhpool.slots s group by s.account) load on load.account = a.name;
+left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load on load.account = a.name;
 
 -- Queue depth and oldest wait per tool.
 create or replace view rhpool.queue_status as
 select
   t.tool,
   t.job_table,
-  count(q.job_id)::integer as queued,
-  coalesce(extract(epoch from now() - min(q.created_at)), 0)::integer as oldest_wait_seconds
+  count(r.job_id)::integer as queued,
+  coalesce(extract(epoch from now() - min(r.fifo_at)), 0)::integer as oldest_wait_seconds
 from rhpool.tools t
-left join rhpool.queue q on q.job_table = t.job_table
+left join rhpool.runs r on r.job_table = t.job_table and r.status = 'queued'
 group by t.tool, t.job_table;
 
 -- The plan's JSON, exactly, plus what an operator needs at a glance. The
--- queue is read once (one pass over rhpool.queue), the accounts once.
+-- queue is read once (one pass over the queued runs), the accounts once.
 -- SECURITY DEFINER: clients may call it (the README promises it) without any
 -- right on rhpool's tables; it shows counts and account names, never a job.
 create or replace function rhpool.pool_status()
@@ -90,9 +90,8 @@ $$;
 -- queue moves. Null when the job is not queued.
 --
 -- SECURITY INVOKER: the job is read as the caller, so under RLS a client gets
--- a place only for a job it can see; the count of jobs ahead is rhpool's
--- (queue_ahead). The job row holds the same FIFO keys as its queue entry
--- (030-job-sync.sql keeps them equal).
+-- a place only for a job it can see; the place itself is rhpool's
+-- (queue_ahead), from the job's run.
 create or replace function rhpool.queue_position(job_table text, job_id uuid)
 returns integer
 language plpgsql
@@ -100,23 +99,22 @@ stable
 as $$
 #variable_conflict use_variable
 declare
-  job_status text;
-  job_priority integer;
-  job_created_at timestamptz;
+  visible boolean;
 begin
   perform rhpool.require_job_table(job_table, 'queue_position');
-  execute format('select status, priority, created_at from public.%I where id = $1', job_table)
-    into job_status, job_priority, job_created_at using job_id;
-  if job_status is distinct from 'queued' then
+  execute format('select true from public.%I where id = $1 and status = ''queued''', job_table) into visible using job_id;
+  if visible is null then
     return null;
   end if;
-  return rhpool.queue_ahead(job_priority, job_created_at, job_id) + 1;
+  return rhpool.queue_ahead(job_table, job_id) + 1;
 end
 $$;
 
--- How many queued jobs start before a job with these FIFO keys. SECURITY
--- DEFINER so queue_position works for clients; it tells a count, never a job.
-create or replace function rhpool.queue_ahead(priority integer, created_at timestamptz, job_id uuid)
+drop function if exists rhpool.queue_ahead(integer, timestamptz, uuid);
+
+-- How many queued jobs start before this queued job. SECURITY DEFINER so
+-- queue_position works for clients; it tells a count, never a job.
+create or replace function rhpool.queue_ahead(job_table text, job_id uuid)
 returns integer
 language sql
 stable
@@ -124,7 +122,9 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
   select count(*)::integer
-  from rhpool.queue q
-  where q.priority > queue_ahead.priority
-     or (q.priority = queue_ahead.priority and (q.created_at, q.job_id) < (queue_ahead.created_at, queue_ahead.job_id))
+  from rhpool.runs me, rhpool.runs q
+  where me.job_table = queue_ahead.job_table and me.job_id = queue_ahead.job_id and me.status = 'queued'
+    and q.status = 'queued'
+    and (q.priority > me.priority
+         or (q.priority = me.priority and (q.fifo_at, q.job_id) < (me.fifo_at, me.job_id)))
 $$;

@@ -12,44 +12,128 @@ as $$
 $$;
 
 -- Claims whose lease ran out: the dispatcher holding them died or hung.
---  * claimed (nothing sent yet): back to the queue, in its place;
---  * submitting (the request may have gone out): outcome unknown, never resubmitted.
-create or replace function rhpool.expire_leases()
+--  * claimed (nothing sent yet): back to the queue, in its place, counting an
+--    attempt (so an input that crashes every dispatcher fails after
+--    max_attempts instead of looping); the claim's token is void, so the
+--    worker, should it wake up, is refused at its next step;
+--  * submitting (the request may have gone out): outcome unknown, never
+--    resubmitted; the claim stays the job's (a worker that wakes up with
+--    RunningHub's answer may still record it: that is the task it paid for).
+-- A job whose product row is held right now (a client's cancel) is left for
+-- the next round rather than waited for.
+create or replace function rhpool.expire_leases(at timestamptz default now())
 returns integer
 language plpgsql
 volatile
 as $$
 declare
   expired record;
-  job jsonb;
   repaired integer := 0;
 begin
   for expired in
-    select s.job_table, s.job_id, s.account, s.holder from rhpool.slots s
-    where s.lease_expires_at < now()
-    order by s.lease_expires_at
-    for update skip locked
+    select r.job_table, r.job_id
+    from rhpool.runs r
+    where r.lease_expires_at < expire_leases.at
+    order by r.lease_expires_at
   loop
-    job := rhpool.lock_job(expired.job_table, expired.job_id);
-    if job ->> 'status' = 'claimed' then
-      -- Nothing was sent, but the holder died or hung with this job, perhaps on
-      -- its input: the try counts an attempt (retry_later), so an input that
-      -- crashes every dispatcher fails after max_attempts instead of looping.
-      if rhpool.retry_later(expired.job_table, expired.job_id, 'LEASE_EXPIRED', 'claim expired: the dispatcher holding it stopped before sending', 0) = 'failed' then
-        perform rhpool.log_repair('lease_expired_failed', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?') || ', attempts used up');
+    perform 1 from rhpool.job_rows j
+     where j.tableoid = rhpool.job_relation(expired.job_table) and j.id = expired.job_id
+     for update skip locked;
+    continue when not found;
+    declare
+      run rhpool.runs;
+    begin
+      select r.* into run from rhpool.runs r
+       where r.job_table = expired.job_table and r.job_id = expired.job_id and r.lease_expires_at < expire_leases.at
+       for update skip locked;
+      continue when run.job_id is null;
+      if run.status = 'claimed' then
+        if rhpool.requeue_or_fail(run, 'LEASE_EXPIRED', 'claim expired: the dispatcher holding it stopped before sending', 0) = 'failed' then
+          perform rhpool.log_repair('lease_expired_failed', run.job_table, run.job_id, run.account,
+            'holder ' || coalesce(run.holder, '?') || ', claim ' || run.claim_token || ', attempts used up');
+        else
+          perform rhpool.log_repair('lease_expired_requeued', run.job_table, run.job_id, run.account,
+            'holder ' || coalesce(run.holder, '?') || ', claim ' || run.claim_token);
+        end if;
+        repaired := repaired + 1;
+      elsif run.status = 'submitting' then
+        perform rhpool.to_outcome_unknown(run.job_table, run.job_id, 'the dispatcher stopped while submitting: waiting for the callback, never resubmitted');
+        perform rhpool.log_repair('lease_expired_outcome_unknown', run.job_table, run.job_id, run.account,
+          'holder ' || coalesce(run.holder, '?') || ', claim ' || run.claim_token);
+        repaired := repaired + 1;
       else
-        perform rhpool.log_repair('lease_expired_requeued', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?'));
+        update rhpool.runs r set lease_expires_at = null where r.job_table = run.job_table and r.job_id = run.job_id;
       end if;
-      repaired := repaired + 1;
-    elsif job ->> 'status' = 'submitting' then
-      perform rhpool.mark_outcome_unknown(expired.job_table, expired.job_id, 'the dispatcher stopped while submitting: waiting for the callback, never resubmitted');
-      perform rhpool.log_repair('lease_expired_outcome_unknown', expired.job_table, expired.job_id, expired.account, 'holder ' || coalesce(expired.holder, '?'));
-      repaired := repaired + 1;
-    else
-      update rhpool.slots s set lease_expires_at = null where s.job_table = expired.job_table and s.job_id = expired.job_id;
-    end if;
+    end;
   end loop;
   return repaired;
+end
+$$;
+
+-- An unknown outcome that no callback resolved within the tool's callback
+-- deadline (from submission, never from created_at): RunningHub did not run it
+-- as far as anyone can tell. The job fails with a clear code and its terminal
+-- event, so the product can refund; it is never resubmitted blindly.
+create or replace function rhpool.fail_unresolved_unknowns(at timestamptz default now())
+returns integer
+language sql
+volatile
+as $$
+  with stale as (
+    select r.job_table, r.job_id, r.account, t.callback_deadline
+    from rhpool.runs r join rhpool.tools t on t.job_table = r.job_table
+    where r.status = 'outcome_unknown' and r.submitted_at < fail_unresolved_unknowns.at - t.callback_deadline
+  ), failed as (
+    select rhpool.fail_job(s.job_table, s.job_id, 'SUBMISSION_OUTCOME_UNKNOWN',
+             'RunningHub never answered the submission and no callback came within ' || s.callback_deadline::text) as status,
+           rhpool.log_repair('unknown_outcome_failed', s.job_table, s.job_id, s.account, s.callback_deadline::text) as logged
+    from stale s
+  )
+  select count(*)::integer from failed where status = 'failed'
+$$;
+
+-- Running jobs whose callback is overdue (the tool's callback deadline from
+-- submission), for the dispatcher to ask RunningHub about with the account's
+-- key. Each is handed out once per reconcile interval.
+create or replace function rhpool.overdue_jobs(at timestamptz default now())
+returns table (job_table text, job_id uuid, api_account text, task_id text, past_hard_deadline boolean)
+language sql
+volatile
+as $$
+  update rhpool.runs r set checked_at = overdue_jobs.at
+    from rhpool.tools t
+   where t.job_table = r.job_table
+     and r.status = 'running' and r.task_id is not null
+     and r.submitted_at < overdue_jobs.at - t.callback_deadline
+     and (r.checked_at is null
+          or r.checked_at < overdue_jobs.at - make_interval(secs => rhpool.setting('reconcile_interval_seconds', '60')::numeric))
+  returning r.job_table, r.job_id, r.account, r.task_id, r.submitted_at < overdue_jobs.at - t.hard_deadline
+$$;
+
+-- The consistency of rhpool.runs with the product's rows is not repaired
+-- here: each transition writes both in one transaction (there is no copy
+-- kept in step afterwards to drift). The function of the design before it
+-- goes with it.
+drop function if exists rhpool.repair_slot_drift();
+
+-- One maintenance round. Safe to call from pg_cron and from any number of
+-- dispatchers at once: a round that finds another running skips.
+create or replace function rhpool.run_maintenance(at timestamptz default now())
+returns jsonb
+language plpgsql
+volatile
+as $$
+begin
+  if not pg_try_advisory_xact_lock(7263541, 2) then
+    return jsonb_build_object('skipped', 'another maintenance round is running');
+  end if;
+  return jsonb_build_object(
+    'leasesExpired', rhpool.expire_leases(run_maintenance.at),
+    'unknownOutcomesFailed', rhpool.fail_unresolved_unknowns(run_maintenance.at),
+    'keptCallbacksApplied', rhpool.retry_kept_callbacks(),
+    'cooldownsEnded', rhpool.end_cooldowns(),
+    'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(),
+    'historyPruned', rhpool.prune_history());
 end
 $$;
 

@@ -1,52 +1,65 @@
--- Attaches rhpool's triggers to a job table. Every table in rhpool.tools gets
--- them; a fifth tool is a table, a row in rhpool.tools and this call.
+-- Attaches a job table: it inherits rhpool.job_rows (so rhpool's static
+-- transitions reach it), and gets rhpool's triggers. Every table in
+-- rhpool.tools gets them; a fifth tool is a table, a row in rhpool.tools and
+-- this call. A table that lacks one of rhpool.job_rows' columns, or has it
+-- with another type, is refused by PostgreSQL naming the column.
 create or replace function rhpool.attach_job_table(job_table text)
 returns void
 language plpgsql
 volatile
 as $$
+declare
+  table_relation regclass := format('public.%I', job_table)::regclass;
 begin
+  update rhpool.tools t set relation = table_relation
+   where t.job_table = attach_job_table.job_table and t.relation is distinct from table_relation;
+  if not exists (select 1 from pg_inherits i where i.inhrelid = table_relation and i.inhparent = 'rhpool.job_rows'::regclass) then
+    execute format('alter table public.%I inherit rhpool.job_rows', job_table);
+  end if;
   -- Fires first (triggers fire in name order): the writer's rights are
   -- checked before rhpool's guard acts on the row.
   execute format('create or replace trigger rhpool_job_client_guard before insert or update or delete on public.%I
                   for each row execute function rhpool.job_client_guard()', job_table);
   execute format('create or replace trigger rhpool_job_client_truncate before truncate on public.%I
                   for each statement execute function rhpool.job_client_guard()', job_table);
-  execute format('create or replace trigger rhpool_job_guard before insert or update on public.%I
+  execute format('create or replace trigger rhpool_job_guard before insert or update or delete on public.%I
                   for each row execute function rhpool.job_guard()', job_table);
-  -- cancel_requested_at: a cancellation request changes the status in the
-  -- guard, not in the statement's SET list.
-  execute format('create or replace trigger rhpool_job_sync after insert or update of status, priority, not_before, created_at, cancel_requested_at on public.%I
-                  for each row execute function rhpool.job_sync()', job_table);
-  execute format('create or replace trigger rhpool_job_forget after delete on public.%I
-                  for each row execute function rhpool.job_forget()', job_table);
-end
-$$;
-
--- rhpool.jobs: every job table's scheduling columns as one view, so the
--- scheduler's own queries (cancellations, overdue jobs, drift checks, the CLI)
--- are plain SQL over one relation. Rebuilt whenever a job table is attached.
-create or replace function rhpool.rebuild_jobs_view()
-returns void
-language plpgsql
-volatile
-as $$
-declare
-  branches text;
-begin
-  -- Each branch is a plain scan of one table (names as constants, no join), so
-  -- the planner can merge the branches' indexes: newest-first listings and
-  -- lookups by id read a few rows, not four whole tables.
-  select string_agg(format(
-    'select %L::text as job_table, %L::text as tool, j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
-            j.attempts, j.created_at, j.claimed_at, j.submitted_at, j.completed_at, j.cancel_requested_at,
-            j.error_code, j.error_message, j.rh_cost, j.output_url, j.rh_cost_field, j.rh_cost_unit
-       from public.%I j', tool.job_table, tool.tool, tool.job_table), ' union all ' order by tool.job_table)
-    into branches
-  from rhpool.tools tool;
-  execute 'create or replace view rhpool.jobs as ' || branches;
+  -- The triggers of the design before rhpool.runs (a copy of the state kept
+  -- in step after each write) are gone with it.
+  execute format('drop trigger if exists rhpool_job_sync on public.%I', job_table);
+  execute format('drop trigger if exists rhpool_job_forget on public.%I', job_table);
 end
 $$;
 
 select rhpool.attach_job_table(t.job_table) from rhpool.tools t;
-select rhpool.rebuild_jobs_view();
+
+drop function if exists rhpool.rebuild_jobs_view();
+
+-- rhpool.jobs: every job table's rhpool columns as one relation, with the
+-- table it lives in: what the scheduler's own reports, the CLI and tests read.
+-- The job table is found per row from the row's table (a scalar lookup, so
+-- the scan below stays a plain append of each table's indexes: newest-first
+-- listings and lookups by id read a few rows, not four whole tables).
+create or replace view rhpool.jobs as
+select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) as job_table,
+       (select t.tool from rhpool.tools t where t.relation = j.tableoid) as tool,
+       j.id, j.status, j.api_account, j.task_id, j.user_id::text as user_id, j.priority,
+       j.attempts, j.created_at, j.claimed_at, j.submitted_at, j.completed_at, j.cancel_requested_at,
+       j.error_code, j.error_message, j.rh_cost, j.output_url, j.rh_cost_field, j.rh_cost_unit
+from rhpool.job_rows j;
+
+-- The other job, in any job table, that already holds this RunningHub task id
+-- ('table/id'), or null. A task id names one task: two jobs holding one id
+-- could not be told apart by query, cancel or reconciliation, so the second is
+-- never given it (each table's unique index would refuse it anyway).
+create or replace function rhpool.task_id_holder(task_id text, job_table text, job_id uuid)
+returns text
+language sql
+stable
+as $$
+  select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) || '/' || j.id
+  from rhpool.job_rows j
+  where j.task_id = task_id_holder.task_id
+    and not (j.tableoid = rhpool.job_relation(task_id_holder.job_table) and j.id = task_id_holder.job_id)
+  limit 1
+$$;

@@ -24,9 +24,10 @@ as $$
     where j.status = 'completed' and j.completed_at > now() - interval '24 hours' and j.api_account is not null
     group by j.api_account
   ), in_flight as (
-    select s.job_table, count(*)::integer as held
-    from rhpool.slots s
-    group by s.job_table
+    select r.job_table, count(*)::integer as held
+    from rhpool.runs r
+    where r.account is not null
+    group by r.job_table
   ), latest as (
     select j.tool, j.id, j.status, j.api_account, j.created_at, j.error_code, j.rh_cost
     from rhpool.jobs j

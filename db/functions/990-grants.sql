@@ -104,7 +104,7 @@ grant execute on function
   rhpool.user_message(text, text),
   -- called by those as the caller
   rhpool.require_job_table(text, text),
-  rhpool.queue_ahead(integer, timestamptz, uuid)
+  rhpool.queue_ahead(text, uuid)
 to rhpool_client;
 grant execute on function
   rhpool.unprocessed_events(integer),

@@ -115,7 +115,7 @@ export class Dispatcher {
       let claimed: Claim[] = []
       if (capacity > 0) {
         try {
-          claimed = (await sql`select * from rhpool.claim_account_slot(${capacity}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy})`) as unknown as Claim[]
+          claimed = (await sql`select * from rhpool.claim_account_slot(${capacity}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy}, ${[...this.accounts.keys()]}::text[])`) as unknown as Claim[]
           failures = 0
         } catch (error) {
           failures++

@@ -21,6 +21,15 @@ export interface Claim {
   job_table: string
   job_id: string
   api_account: string
+  /** Names this claim in every later step; a step under a recovered claim is refused. */
+  claim_token: string
+}
+
+/** The claim was recovered (its lease ran out) and may be another worker's now: stop working on the job. */
+export class ClaimLostError extends Error {
+  constructor(readonly claim: Claim) {
+    super(`claim ${claim.claim_token} on ${claim.job_table}/${claim.job_id} was recovered; this worker stops working on the job`)
+  }
 }
 
 export interface SubmitContext {
@@ -44,12 +53,12 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   const account = ctx.accounts.get(claim.api_account)
   if (!account) {
     // Another process's configuration has this account; this one cannot use it.
-    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${'no key for this account in the dispatcher that claimed it'})`
+    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${'no key for this account in the dispatcher that claimed it'})`
     log.warn({ job, account: claim.api_account }, 'claimed a job on an account this dispatcher has no key for; released it')
     return 'released'
   }
 
-  const [held] = await sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${ctx.holder}) as held`
+  const [held] = await sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as held`
   if (!held?.held) return 'lost'
   const { job: row, tool } = held.held as { job: JobRow; tool: ToolDefinition }
 
@@ -58,16 +67,22 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   try {
     webappId = chooseApp(tool, row)
     // The lease is renewed before the download and again before the upload: each is bounded by less than a lease.
+    // A renewal that fails means the claim was recovered: the work on this job stops here.
     const renew = async () => {
-      await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${ctx.config.dispatcher.leaseSeconds})`
+      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as ok`
+      if (!renewed?.ok) throw new ClaimLostError(claim)
     }
     nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
       await renew()
       return await transferInput(ctx.client, ctx.fetchInput, account.apiKey, url, field, renew)
     })
   } catch (error) {
+    if (error instanceof ClaimLostError) {
+      log.warn({ job, account: account.name, claim: claim.claim_token }, error.message)
+      return 'lost'
+    }
     if (error instanceof JobInputError) {
-      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${error.code}, ${error.message})`
+      await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message})`
       log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
       return 'failed'
     }
@@ -78,12 +93,15 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   }
 
   if (ctx.isStopping()) {
-    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${null})`
+    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${null})`
     return 'released'
   }
 
-  const [begun] = await sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000)}) as job`
-  if (!begun?.job) return 'lost'
+  const [begun] = await sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000)}) as job`
+  if (!begun?.job) {
+    log.warn({ job, account: account.name, claim: claim.claim_token }, 'the claim is no longer this worker\'s: nothing sent')
+    return 'lost'
+  }
   const attempt = (begun.job as JobRow).attempts
   const webhookUrl = ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
 
@@ -95,14 +113,14 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   })
 
   if (answer.ok) {
-    const [recorded] = await sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${answer.value.taskId}) as status`
+    const [recorded] = await sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${answer.value.taskId}) as status`
     await sql`select rhpool.account_accepted_task(${account.name})`
     ctx.metrics?.submissions.inc({ account: account.name, result: 'accepted' })
     log.info({ job, account: account.name, taskId: answer.value.taskId, status: recorded?.status }, 'RunningHub accepted the task')
     return 'running'
   }
   if (answer.kind === 'unknown') {
-    await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`})`
+    await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`})`
     ctx.metrics?.submissions.inc({ account: account.name, result: 'unknown' })
     log.warn({ job, account: account.name, error: answer.code }, 'the request was sent but no answer came back; the outcome will be reconciled')
     return 'outcome_unknown'
@@ -117,14 +135,14 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
   const reason = `${code}: ${message}`.slice(0, 500)
   switch (cls) {
     case 'account_full': {
-      const [until] = await sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${account.name}, ${reason}) as until`
+      const [until] = await sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account.name}, ${reason}) as until`
       const [limit] = await sql`select rhpool.effective_limit(${account.name}) as limit`
       log.info({ job, account: account.name, code, limit: limit?.limit, cooldownUntil: until?.until },
         until?.until ? 'account full at one slot: job back in its place, account cooling down' : 'account full: job back in its place, account limit lowered by one')
       return 'released'
     }
     case 'account_broken': {
-      await sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${account.name}, ${reason})`
+      await sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account.name}, ${reason})`
       log.error({ job, account: account.name, code }, `account disabled: ${message}`)
       return 'released'
     }
@@ -132,13 +150,13 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
     case 'task_failed':
     // "No such task" in answer to a create call: nothing ran, and resending the same request cannot help.
     case 'task_gone': {
-      await sql`select rhpool.fail_job(${claim.job_table}, ${claim.job_id}, ${code}, ${message})`
+      await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message})`
       log.warn({ job, account: account.name, code }, `job failed: ${message}`)
       return 'failed'
     }
     case 'transient': {
       const delayMs = retryDelayMs(attempt, ctx.config.dispatcher.retryBaseMs, ctx.config.dispatcher.retryMaxMs)
-      const [result] = await sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${code}, ${message}, ${delayMs / 1000}) as status`
+      const [result] = await sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message}, ${delayMs / 1000}) as status`
       log.warn({ job, account: account.name, code, attempt, delayMs, status: result?.status }, `transient failure: ${message}`)
       return String(result?.status)
     }

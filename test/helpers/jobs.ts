@@ -51,6 +51,7 @@ export interface Claim {
   job_table: string
   job_id: string
   api_account: string
+  claim_token: string
 }
 
 export async function claim(sql: Sql, maxJobs = 10, strategy?: 'fill-first' | 'spread', holder = 'test'): Promise<Claim[]> {
@@ -63,8 +64,14 @@ export async function jobStatus(sql: Sql, table: string, id: string): Promise<Re
 }
 
 /** Takes a claimed job through submission to running, as the dispatcher does. */
-export async function runClaimed(sql: Sql, c: Claim, taskId: string, holder = 'test'): Promise<void> {
-  const job = await sql`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${holder}, 30) as job`
+export async function runClaimed(sql: Sql, c: Claim, taskId: string): Promise<void> {
+  const job = await sql`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, 30) as job`
   if (!job[0]?.job) throw new Error(`begin_submission refused ${c.job_table} ${c.job_id}`)
-  await sql`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${taskId})`
+  await sql`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, ${taskId})`
+}
+
+/** The token of a job's current claim (null when it has none). */
+export async function claimToken(sql: Sql, table: string, id: string): Promise<string | null> {
+  const [run] = await sql`select claim_token from rhpool.runs where job_table = ${table} and job_id = ${id}`
+  return (run?.claim_token as string | null | undefined) ?? null
 }

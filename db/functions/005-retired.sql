@@ -1,0 +1,31 @@
+-- Functions earlier releases had and this one does not (renamed, or with
+-- another argument list: an old overload left beside a new one would make
+-- calls ambiguous). Dropped before the layer is applied. Triggers that used
+-- the retired trigger functions were rhpool's own and go with them.
+
+-- The design before rhpool.runs: copies of the state kept in step by triggers.
+drop function if exists rhpool.job_sync() cascade;
+drop function if exists rhpool.job_forget() cascade;
+drop function if exists rhpool.slot_immutable_account() cascade;
+drop function if exists rhpool.notify_wakeup() cascade;
+drop function if exists rhpool.set_job_fields(text, uuid, jsonb);
+drop function if exists rhpool.rebuild_jobs_view();
+drop function if exists rhpool.repair_slot_drift();
+
+-- Steps after a claim now name the claim's token.
+drop function if exists rhpool.claim_account_slot(integer, text, integer, text);
+drop function if exists rhpool.claimed_job(text, uuid, text);
+drop function if exists rhpool.renew_lease(text, uuid, text, integer);
+drop function if exists rhpool.begin_submission(text, uuid, text, integer);
+drop function if exists rhpool.record_submission(text, uuid, text);
+drop function if exists rhpool.release_to_queue(text, uuid, text);
+drop function if exists rhpool.retry_later(text, uuid, text, text, numeric);
+drop function if exists rhpool.mark_outcome_unknown(text, uuid, text);
+drop function if exists rhpool.account_was_full(text, uuid, text, text);
+drop function if exists rhpool.account_was_broken(text, uuid, text, text);
+
+-- Maintenance decides at a time given as a parameter.
+drop function if exists rhpool.expire_leases();
+drop function if exists rhpool.fail_unresolved_unknowns();
+drop function if exists rhpool.overdue_jobs();
+drop function if exists rhpool.run_maintenance();
