@@ -16,6 +16,7 @@ interface ClaimRecord {
   job_table: string
   job_id: string
   api_account: string
+  claim_token: string
 }
 
 t.test('many clients at once: never over a limit, never claimed twice, strict FIFO', async (t) => {
@@ -59,7 +60,7 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
           union all select api_account from video_upscaler_jobs where status in ('claimed', 'submitting', 'outcome_unknown', 'running')
         )
         select a.name, a.slots,
-               (select count(*)::int from rhpool.slots s where s.account = a.name) as slot_rows,
+               (select count(*)::int from rhpool.runs r where r.account = a.name) as slot_rows,
                (select count(*)::int from in_flight f where f.api_account = a.name) as jobs_in_flight
         from rhpool.accounts a`
       for (const row of rows) {
@@ -86,7 +87,7 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
     let idleRounds = 0
     while (idleRounds < 40) {
       const batch = (await db.begin(async (tx) => tx`
-        select nextval('test_claim_seq')::int as seq, c.job_table, c.job_id, c.api_account
+        select nextval('test_claim_seq')::int as seq, c.job_table, c.job_id, c.api_account, c.claim_token
         from rhpool.claim_account_slot(${1 + (n % 4)}, ${holder}, 60) with ordinality as c
         order by c.ordinality`)) as unknown as ClaimRecord[]
       if (batch.length === 0) {
@@ -98,16 +99,16 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
       claims.push(...batch)
       for (const c of batch) {
         const key = `${c.job_table}:${c.job_id}`
-        const job = await db`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${holder}, 30) as job`
+        const job = await db`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, 30) as job`
         if (!job[0]!.job) throw new Error(`claim of ${key} was taken from ${holder}`)
         // One submission in seven is answered "account full": back to the queue in its place.
         if (++taskCounter % 7 === 0) {
-          await db`select rhpool.release_to_queue(${c.job_table}, ${c.job_id}, 'TASK_QUEUE_MAXED')`
+          await db`select rhpool.release_to_queue(${c.job_table}, ${c.job_id}, ${c.claim_token}, 'TASK_QUEUE_MAXED')`
           releases.set(key, (releases.get(key) ?? 0) + 1)
           continue
         }
         const taskId = `19${String(taskCounter).padStart(17, '0')}`
-        await db`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${taskId})`
+        await db`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, ${taskId})`
         await db`select rhpool.finish_job(${c.job_table}, ${c.job_id}, ${taskId}, true, ${db.json([{ url: 'https://out.example/x.png' }])}, ${db.json({ consumeMoney: '0.05' })})`
       }
     }
@@ -128,8 +129,8 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
       + (select count(*)::int from veste_ai_jobs where status = 'completed') + (select count(*)::int from video_upscaler_jobs where status = 'completed') as completed,
       (select count(*)::int from rhpool.job_events) as events,
       (select count(distinct (job_table, job_id))::int from rhpool.job_events) as jobs_with_events,
-      (select count(*)::int from rhpool.slots) as slots_held,
-      (select count(*)::int from rhpool.queue) as queued`
+      (select count(*)::int from rhpool.runs where account is not null) as slots_held,
+      (select count(*)::int from rhpool.runs where status = 'queued') as queued`
   t.same(counts, { completed: total, events: total, jobs_with_events: total, slots_held: 0, queued: 0 },
     'every job completed once, one terminal event each, no slot left held')
 

@@ -45,13 +45,13 @@ t.test('upgrading a first-version database keeps every row and maps its states',
   const [video] = await sql`select status from video_upscaler_jobs`
   t.equal(video!.status, 'running', 'starting with a task id: RunningHub has it')
 
-  const slots = await sql`select job_table, account from rhpool.slots order by job_table, job_id`
+  const slots = await sql`select job_table, account from rhpool.runs where account is not null order by job_table, job_id`
   t.same(slots.map((s) => [s.job_table, s.account]), [['upscaler_jobs', 'primary'], ['upscaler_jobs', 'primary'], ['video_upscaler_jobs', 'primary']],
     'the three tasks in flight hold primary\'s three slots')
   const [account] = await sql`select enabled, disabled_reason, slots from rhpool.accounts where name = 'primary'`
   t.same(account, { enabled: false, disabled_reason: 'no key configured yet', slots: 3 })
 
-  const queue = await sql`select job_table, job_id from rhpool.queue order by created_at`
+  const queue = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by fifo_at`
   t.same(queue.map((q) => q.job_id), ['00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-000000000002'], 'queued rows are in the global queue')
 
   await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])

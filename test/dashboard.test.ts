@@ -101,7 +101,7 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
   // Work that has to wait: primary is full and account_2 is cooling down.
   const waiting: JobTable[] = ['upscaler_jobs', 'upscaler_jobs', 'veste_ai_jobs', 'video_upscaler_jobs']
   for (const [i, table] of waiting.entries()) await insertJob(sql, table, { createdAt: ago(95 - i * 20) })
-  const [queuedState] = await sql`select count(*)::int as n from rhpool.queue`
+  const [queuedState] = await sql`select count(*)::int as n from rhpool.runs where status = 'queued'`
   t.equal(queuedState!.n, 4, 'four jobs wait in the queue')
 
   const browser: Browser = await chromium.launch({

@@ -80,7 +80,7 @@ t.test('timeout after sending: outcome unknown, never resubmitted; the callback 
   sys.sim.inject({ kind: 'acceptThenHang' })
   const id = await insertJob(sys.db.sql, 'video_upscaler_jobs')
   await sys.waitFor('the outcome to be unknown', async () => (await sys.db.sql`select 1 from video_upscaler_jobs where id = ${id} and status = 'outcome_unknown'`).length > 0)
-  const [slot] = await sys.db.sql`select count(*)::int as n from rhpool.slots`
+  const [slot] = await sys.db.sql`select count(*)::int as n from rhpool.runs where account is not null`
   t.equal(slot!.n, 1, 'the job keeps its slot while RunningHub may be running it')
   await sys.waitFor('the callback to complete the job', async () => (await completedCount(sys)) === 1, 15_000)
   const [job] = await sys.db.sql`select attempts, task_id from video_upscaler_jobs where id = ${id}`

@@ -33,7 +33,7 @@ t.test('killed while uploading inputs (claimed, nothing sent): the lease returns
   t.same(repairs.map((r) => r.action), ['lease_expired_requeued'], 'the recovery is on record')
   const [done] = await sys.db.sql`select attempts, error_code from upscaler_jobs where id = ${id}`
   t.same(done, { attempts: 2, error_code: null }, 'the crashed claim counted an attempt (so a crash-looping input runs out), the completion cleared its error')
-  const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.slots`
+  const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.runs where account is not null`
   t.equal(slots!.n, 0, 'no slot leaked')
 })
 
@@ -100,6 +100,6 @@ t.test('SIGTERM drains: calls on the wire finish and are recorded, unsent claims
   t.match(byId.get(sending), { attempts: 1, task_id: /^\d+$/ }, 'the call on the wire finished and its task id was saved')
   t.ok(['running', 'completed'].includes(byId.get(sending)!.status as string))
   t.match(byId.get(uploading), { status: 'queued', attempts: 0, task_id: null }, 'the unsent claim went back to the queue')
-  const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.slots where job_id = ${uploading}`
+  const [slots] = await sys.db.sql`select count(*)::int as n from rhpool.runs where account is not null and job_id = ${uploading}`
   t.equal(slots!.n, 0, 'its slot was freed')
 })

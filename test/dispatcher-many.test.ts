@@ -27,7 +27,7 @@ for (const dispatchers of [2, 4]) {
     const perJob = tasksPerJob(sys.sim)
     t.equal(perJob.size, total, 'every job reached RunningHub')
     t.same([...perJob.values()].filter((n) => n !== 1), [], 'none twice')
-    const holders = await sys.db.sql`select count(distinct holder)::int as n from rhpool.slots`
+    const holders = await sys.db.sql`select count(distinct holder)::int as n from rhpool.runs where account is not null`
     t.equal(holders[0]!.n, 0, 'no slot left held')
     for (const p of processes) t.equal(await p.kill('SIGTERM'), 0, 'each dispatcher stops cleanly')
   })

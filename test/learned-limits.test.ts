@@ -46,12 +46,12 @@ t.test('admission and the slot cap count against the effective limit; status say
   const claimed = await claim(sql, 10)
   t.equal(claimed.length, 3)
   // RunningHub refuses the third: its job goes back in its place, attempt given back.
-  await sql`select rhpool.begin_submission(${claimed[2]!.job_table}, ${claimed[2]!.job_id}, 'test', 30)`
-  const [until] = await sql`select rhpool.account_was_full(${claimed[2]!.job_table}, ${claimed[2]!.job_id}, 'primary', '421: TASK_QUEUE_MAXED') as until`
+  await sql`select rhpool.begin_submission(${claimed[2]!.job_table}, ${claimed[2]!.job_id}, ${claimed[2]!.claim_token}, 30)`
+  const [until] = await sql`select rhpool.account_was_full(${claimed[2]!.job_table}, ${claimed[2]!.job_id}, ${claimed[2]!.claim_token}, 'primary', '421: TASK_QUEUE_MAXED') as until`
   t.equal(until!.until, null, 'no cooldown')
   t.match(await jobStatus(sql, 'upscaler_jobs', claimed[2]!.job_id), { status: 'queued', attempts: 0 })
   t.same(await claim(sql, 10), [], 'two in flight at a learned limit of 2: nothing more')
-  await t.rejects(sql`insert into rhpool.slots (job_table, job_id, account) values ('upscaler_jobs', ${ids[3]!}, 'primary')`,
+  await t.rejects(sql`update rhpool.runs set status = 'running', account = 'primary', claim_token = 0 where job_id = ${ids[3]!}`,
     /account primary is full \(2 of 2 slots in use\)/, 'the trigger counts against the effective limit too')
 
   const [status] = await sql`select rhpool.pool_status() as s`
@@ -91,14 +91,14 @@ t.test('many claimers while the limit is lowered and raised: no admission ever e
         // Still inside the claim's transaction, so still under the admission lock:
         // what was just admitted must fit the limit in force.
         for (const account of new Set(rows.map((r) => r.api_account as string))) {
-          const [row] = await tx`select (select count(*)::int from rhpool.slots where account = ${account}) as held, rhpool.effective_limit(${account}) as limit`
+          const [row] = await tx`select (select count(*)::int from rhpool.runs where account is not null and account = ${account}) as held, rhpool.effective_limit(${account}) as limit`
           seenLimits.add(`${account}:${row!.limit}`)
           if (row!.held > row!.limit) violations.push(`${account}: ${row!.held} held, effective limit ${row!.limit}`)
         }
         return rows
       })
       admissions += got.length
-      for (const r of got) await db`select rhpool.release_to_queue(${r.job_table}, ${r.job_id}, null)`
+      for (const r of got) await db`select rhpool.release_to_queue(${r.job_table}, ${r.job_id}, ${r.claim_token}, null)`
     }
   })())
   const changer = (async () => {

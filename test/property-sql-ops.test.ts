@@ -1,9 +1,11 @@
 // Property: any sequence of the scheduler's SQL operations (claims by several holders,
 // begin/record submission, releases, retries, finishes, cancels, unknown outcomes,
 // callbacks, expired leases, maintenance, accounts full/broken/back) keeps the
-// invariants after every step: no account over its slots, one slot row per job in
-// flight (on the job's account), the queue holding exactly the queued jobs, one terminal
-// event per finished job (saying what it ended as), and a finished job staying finished.
+// invariants after every step: no account over its slots, one run per unfinished job in
+// the job's status (on the job's account while in flight), no run for a finished job, one
+// terminal event per finished job (saying what it ended as), and a finished job staying
+// finished. Steps after a claim carry a token: the claim's own, or a stale one (which
+// must change nothing).
 import fc from 'fast-check'
 import t from 'tap'
 import { freshDatabase, type Sql } from './helpers/db.ts'
@@ -25,7 +27,7 @@ type Op =
   | { op: 'enable'; account: number }
 
 const job = fc.nat({ max: 50 })
-/** holders.length means "the holder the job's slot names" (a dispatcher acting on its own claim). */
+/** holders.length means "the job's current claim" (a dispatcher acting on its own claim); others a stale one. */
 const holder = fc.nat({ max: holders.length })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), table: fc.nat({ max: 3 }), priority: fc.constantFrom(0, 0, 0, 5, -5) }) },
@@ -54,7 +56,7 @@ const relevant: Partial<Record<Op['op'], string[]>> = {
 }
 
 async function reset(sql: Sql): Promise<void> {
-  await sql.unsafe(`truncate ${jobTables.join(', ')}, rhpool.slots, rhpool.queue, rhpool.job_events, rhpool.webhook_deliveries, rhpool.maintenance_log`)
+  await sql.unsafe(`truncate ${jobTables.join(', ')}, rhpool.runs, rhpool.job_events, rhpool.webhook_deliveries, rhpool.maintenance_log`)
   await sql`update rhpool.accounts set enabled = true, disabled_reason = null, cooldown_until = null, cooldown_streak = 0, learned_limit = null, learned_at = null, learned_reason = null`
   await sql`update rhpool.tools set callback_deadline = interval '10 minutes'`
 }
@@ -68,24 +70,18 @@ async function violations(sql: Sql): Promise<string[]> {
       union all select 'veste_ai_jobs', id, status, api_account, priority, created_at, not_before, attempts from veste_ai_jobs
       union all select 'video_upscaler_jobs', id, status, api_account, priority, created_at, not_before, attempts from video_upscaler_jobs
     )
-    select format('account %s holds %s slots, limit %s', a.name, count(s.*), a.slots) as problem
-      from rhpool.accounts a left join rhpool.slots s on s.account = a.name group by a.name, a.slots having count(s.*) > a.slots
+    select format('account %s holds %s slots, limit %s', a.name, count(r.*), a.slots) as problem
+      from rhpool.accounts a left join rhpool.runs r on r.account = a.name group by a.name, a.slots having count(r.*) > a.slots
     union all
-    select format('slot of %s/%s on %s, job is %s on %s', s.job_table, s.job_id, s.account, coalesce(j.status, 'missing'), coalesce(j.api_account, '-'))
-      from rhpool.slots s left join jobs j on j.job_table = s.job_table and j.id = s.job_id
-     where j.id is null or not (j.status = any (rhpool.in_flight_statuses())) or j.api_account is distinct from s.account
+    select format('run of %s/%s is %s on %s, job is %s on %s', r.job_table, r.job_id, r.status, coalesce(r.account, '-'), coalesce(j.status, 'missing'), coalesce(j.api_account, '-'))
+      from rhpool.runs r left join jobs j on j.job_table = r.job_table and j.id = r.job_id
+     where j.id is null or j.status is distinct from r.status
+        or (r.account is not null and j.api_account is distinct from r.account)
+        or (r.priority, r.not_before, r.attempts) is distinct from (j.priority, j.not_before, j.attempts)
     union all
-    select format('%s/%s is %s without a slot', j.job_table, j.id, j.status)
-      from jobs j where j.status = any (rhpool.in_flight_statuses())
-       and not exists (select 1 from rhpool.slots s where s.job_table = j.job_table and s.job_id = j.id)
-    union all
-    select format('%s/%s is queued but not in rhpool.queue (or with other keys)', j.job_table, j.id)
-      from jobs j where j.status = 'queued' and not exists (
-        select 1 from rhpool.queue q where q.job_table = j.job_table and q.job_id = j.id
-           and (q.priority, q.created_at, q.not_before) is not distinct from (j.priority, j.created_at, j.not_before))
-    union all
-    select format('queue row for %s/%s, job is %s', q.job_table, q.job_id, coalesce(j.status, 'missing'))
-      from rhpool.queue q left join jobs j on j.job_table = q.job_table and j.id = q.job_id where j.status is distinct from 'queued'
+    select format('%s/%s is %s without a run', j.job_table, j.id, j.status)
+      from jobs j where not (j.status = any (rhpool.terminal_statuses()))
+       and not exists (select 1 from rhpool.runs r where r.job_table = j.job_table and r.job_id = j.id)
     union all
     select format('%s/%s is %s with %s terminal events', j.job_table, j.id, j.status, count(e.*))
       from jobs j left join rhpool.job_events e on e.job_table = j.job_table and e.job_id = j.id
@@ -125,10 +121,13 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
       for (const [step, op] of ops.entries()) {
         const target = 'job' in op ? await pickJob(op.job, op.op) : null
         if ('job' in op && !target) continue
-        let h = 'holder' in op ? holders[op.holder] ?? holders[0]! : holders[0]!
-        if ('holder' in op && op.holder === holders.length && target) {
-          const [slot] = await sql`select holder from rhpool.slots where job_table = ${target.table} and job_id = ${target.id}`
-          h = (slot?.holder as string | undefined) ?? h
+        const h = 'holder' in op ? holders[op.holder] ?? holders[0]! : holders[0]!
+        // The job's current claim, or a stale one: the claim before it (or none at all).
+        let token = '0'
+        if ('holder' in op && target) {
+          const [run] = await sql`select claim_token from rhpool.runs where job_table = ${target.table} and job_id = ${target.id}`
+          const current = (run?.claim_token as string | null | undefined) ?? null
+          token = op.holder === holders.length && current ? current : String(BigInt(current ?? '1') - 1n)
         }
         try {
           switch (op.op) {
@@ -142,19 +141,19 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
               await sql`select * from rhpool.claim_account_slot(${op.max}, ${h}, 60, ${op.strategy})`
               break
             case 'begin':
-              await sql`select rhpool.begin_submission(${target!.table}, ${target!.id}, ${h}, 30)`
+              await sql`select rhpool.begin_submission(${target!.table}, ${target!.id}, ${token}, 30)`
               break
             case 'record':
-              await sql`select rhpool.record_submission(${target!.table}, ${target!.id}, ${String(taskCounter++)})`
+              await sql`select rhpool.record_submission(${target!.table}, ${target!.id}, ${token}, ${String(taskCounter++)})`
               break
             case 'release':
-              await sql`select rhpool.release_to_queue(${target!.table}, ${target!.id}, 'test')`
+              await sql`select rhpool.release_to_queue(${target!.table}, ${target!.id}, ${token}, 'test')`
               break
             case 'retry':
-              await sql`select rhpool.retry_later(${target!.table}, ${target!.id}, '1000', 'transient', 0)`
+              await sql`select rhpool.retry_later(${target!.table}, ${target!.id}, ${token}, '1000', 'transient', 0)`
               break
             case 'unknown':
-              await sql`select rhpool.mark_outcome_unknown(${target!.table}, ${target!.id}, 'no answer')`
+              await sql`select rhpool.mark_outcome_unknown(${target!.table}, ${target!.id}, ${token}, 'no answer')`
               break
             case 'cancel':
               await sql`select rhpool.cancel_job(${target!.table}, ${target!.id})`
@@ -176,15 +175,14 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
               break
             }
             case 'expire':
-              await sql`update rhpool.slots set lease_expires_at = now() - interval '1 second' where job_table = ${target!.table} and job_id = ${target!.id} and lease_expires_at is not null`
-              await sql`select rhpool.expire_leases()`
+              await sql`select rhpool.expire_leases(now() + interval '1 hour')`
               break
             case 'full':
             case 'broken': {
               const [row] = await sql`select api_account from ${sql(target!.table)} where id = ${target!.id}`
               const account = (row?.api_account as string | null) ?? 'primary'
-              if (op.op === 'full') await sql`select rhpool.account_was_full(${target!.table}, ${target!.id}, ${account}, '421')`
-              else await sql`select rhpool.account_was_broken(${target!.table}, ${target!.id}, ${account}, '802')`
+              if (op.op === 'full') await sql`select rhpool.account_was_full(${target!.table}, ${target!.id}, ${token}, ${account}, '421')`
+              else await sql`select rhpool.account_was_broken(${target!.table}, ${target!.id}, ${token}, ${account}, '802')`
               break
             }
             case 'enable':

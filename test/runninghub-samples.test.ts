@@ -4,7 +4,7 @@
 // outputs and cost (with the field and unit it came from).
 import t from 'tap'
 import { createServer } from 'node:http'
-import { insertJob, type JobTable } from './helpers/jobs.ts'
+import { insertJob, setTaskId, type JobTable } from './helpers/jobs.ts'
 import { startSystem, testKeys, testSecret } from './helpers/system.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
 import { RunningHubClient } from '../src/runninghub/client.ts'
@@ -21,7 +21,7 @@ async function runningJobFor(sys: Sys, table: JobTable, sampleTaskId: string) {
     const rows = await sys.db.sql`select attempts from rhpool.jobs where id = ${id} and status = 'running'`
     return rows.length ? rows : null
   })
-  await sys.db.sql`update ${sys.db.sql(table)} set task_id = ${sampleTaskId} where id = ${id}`
+  await setTaskId(sys.db.sql, table, id, sampleTaskId)
   return { id, path: webhookPath(testSecret, { jobTable: table, jobId: id, attempt: job!.attempts as number }) }
 }
 

@@ -120,6 +120,6 @@ t.test('random client operations interleaved with the running service: no guaran
   t.same(events.filter((e) => e.n > 1), [], 'one terminal event per job')
   const terminal = jobs.filter((j) => ['completed', 'failed', 'cancelled'].includes(j.status))
   t.equal(events.length, terminal.length, 'every finished job has its event, and only those')
-  const [slotsLeft] = await sql`select count(*)::int as n from rhpool.slots`
+  const [slotsLeft] = await sql`select count(*)::int as n from rhpool.runs where account is not null`
   t.equal(slotsLeft!.n, 0, 'no slot left held')
 })

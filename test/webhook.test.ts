@@ -60,7 +60,7 @@ t.test('callbacks of both shapes complete and fail jobs; every delivery is recor
   t.same(done, { status: 'completed', output_url: 'https://cdn.example/out.png', rh_cost: '0.08',
     rh_usage: { consumeMoney: '0.08', consumeCoins: '8', taskCostTime: '12', thirdPartyConsumeMoney: '0' }, error_code: null },
   'completed with RunningHub\'s outputs and cost, as sent')
-  const [slot] = await sql`select count(*)::int as n from rhpool.slots where job_id = ${a.id}`
+  const [slot] = await sql`select count(*)::int as n from rhpool.runs where account is not null and job_id = ${a.id}`
   t.equal(slot!.n, 0, 'its slot is free')
 
   const b = await runningJob(sys)

@@ -75,3 +75,16 @@ export async function claimToken(sql: Sql, table: string, id: string): Promise<s
   const [run] = await sql`select claim_token from rhpool.runs where job_table = ${table} and job_id = ${id}`
   return (run?.claim_token as string | null | undefined) ?? null
 }
+
+/**
+ * Gives a job in flight another task id, as a test's setup (to send a captured
+ * callback as it is): the run and the product's row together, as rhpool's own
+ * transitions write them.
+ */
+export async function setTaskId(sql: Sql, table: string, id: string, taskId: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`update rhpool.runs set task_id = ${taskId} where job_table = ${table} and job_id = ${id}`
+    await tx`select rhpool.begin_transition()`
+    await tx`update ${tx(table)} set task_id = ${taskId} where id = ${id}`
+  })
+}
