@@ -84,7 +84,7 @@ t.test('a signed callback naming a task another job holds changes nothing and is
   const holderClaim = claims.find((c) => c.job_id === holder)!
   await runClaimed(sql, holderClaim, '1999000000000000001')
   const waitingClaim = claims.find((c) => c.job_id === waiting)!
-  await sql`select rhpool.begin_submission(${waitingClaim.job_table}, ${waiting}, 'test', 30)`
+  await sql`select rhpool.begin_submission(${waitingClaim.job_table}, ${waiting}, ${waitingClaim.claim_token}, 30)`
 
   const service = await startService(loadConfig({ ...sys.env, RHPOOL_DISPATCHER: 'false' }), createLogger('silent'))
   t.teardown(() => service.stop())

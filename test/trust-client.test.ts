@@ -74,10 +74,10 @@ for (const setup of setups) {
 
     const forge = async (id: string, set: Record<string, unknown>, refused: RegExp, what: string) => {
       const before = await snapshot(sql, 'upscaler_jobs', id)
-      const queueBefore = await sql`select * from rhpool.queue order by job_id`
+      const queueBefore = await sql`select * from rhpool.runs order by job_id`
       await t.rejects(client.as(me, (tx) => tx`update upscaler_jobs set ${tx(set)} where id = ${id}`), refused, what)
       t.same(await snapshot(sql, 'upscaler_jobs', id), before, `${what}: the job is unchanged`)
-      t.same(await sql`select * from rhpool.queue order by job_id`, queueBefore, `${what}: the queue is unchanged`)
+      t.same(await sql`select * from rhpool.runs order by job_id`, queueBefore, `${what}: the runs are unchanged`)
     }
 
     for (const status of ['claimed', 'submitting', 'running', 'completed', 'failed', 'cancelled', 'pending']) {
@@ -115,8 +115,8 @@ for (const setup of setups) {
     const row = await snapshot(sql, 'upscaler_jobs', backdated)
     t.ok((row.created_at as Date).getTime() > Date.now() - 60_000, 'a client-supplied created_at is replaced by rhpool\'s time')
     t.equal(row.priority, 0, 'the default priority')
-    const [entry] = await sql`select created_at from rhpool.queue where job_id = ${backdated}`
-    t.same(entry!.created_at, row.created_at, 'and the queue keeps rhpool\'s time')
+    const [entry] = await sql`select fifo_at from rhpool.runs where job_id = ${backdated}`
+    t.same(entry!.fifo_at, row.created_at, 'and its place in the queue is rhpool\'s time')
 
     const jobsBefore = (await sql`select count(*)::int as n from upscaler_jobs`)[0]!.n
     t.equal(jobsBefore, 4, 'no refused insert left a row')
@@ -141,11 +141,12 @@ for (const setup of setups) {
     t.equal((await sql`select count(*)::int as n from upscaler_jobs`)[0]!.n, 4, 'truncate refused: every job is still there')
 
     // rhpool's tables and views: no rights at all.
-    for (const relation of ['queue', 'slots', 'job_events', 'accounts', 'tools', 'settings', 'allowed_roles', 'webhook_deliveries', 'maintenance_log', 'jobs', 'account_status', 'queue_status']) {
+    for (const relation of ['runs', 'job_rows', 'job_events', 'accounts', 'tools', 'settings', 'allowed_roles', 'webhook_deliveries', 'maintenance_log', 'jobs', 'account_status', 'queue_status']) {
       await t.rejects(client.as(me, (tx) => tx.unsafe(`select * from rhpool.${relation}`)), /permission denied for (table|view)/, `select from rhpool.${relation}`)
     }
-    await t.rejects(client.as(me, (tx) => tx`insert into rhpool.queue (job_table, job_id, priority, created_at) values ('upscaler_jobs', ${queued}, 1000, '2000-01-01')`),
-      /permission denied for table queue/)
+    await t.rejects(client.as(me, (tx) => tx`insert into rhpool.runs (job_table, job_id, status, priority, fifo_at) values ('upscaler_jobs', ${queued}, 'queued', 1000, '2000-01-01')`),
+      /permission denied for table runs/)
+    await t.rejects(client.as(me, (tx) => tx`update rhpool.job_rows set status = 'completed'`), /permission denied for table job_rows/)
     await t.rejects(client.as(me, (tx) => tx`update rhpool.job_events set processed_at = now()`), /permission denied for table job_events/)
     // rhpool's own functions: not the client's.
     for (const call of [
@@ -155,7 +156,9 @@ for (const setup of setups) {
       `select rhpool.run_maintenance()`,
       `select rhpool.mark_event_processed(1)`,
       `select rhpool.allow_client('public')`,
-      `select rhpool.set_job_fields('upscaler_jobs', '${queued}', '{"priority": 1000}')`,
+      `select rhpool.begin_transition()`,
+      `select rhpool.settle_job('upscaler_jobs', '${running}', 'completed')`,
+      `select rhpool.requeue_run('upscaler_jobs', '${running}', 0, null)`,
     ]) {
       await t.rejects(client.as(me, (tx) => tx.unsafe(call)), /permission denied for function/, call)
     }

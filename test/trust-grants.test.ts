@@ -47,7 +47,7 @@ t.test('a fresh and an upgraded database have the same grants; PUBLIC has none',
     where p.pronamespace = 'rhpool'::regnamespace and a.grantee = ${role}::regrole and a.privilege_type = 'EXECUTE' order by 1`).map((r) => r.name)
   t.same(await held('rhpool_client'), [
     'rhpool.cancel_job(text,uuid,text)', 'rhpool.job_view(text,uuid)', 'rhpool.pool_status()',
-    'rhpool.queue_ahead(integer,timestamp with time zone,uuid)', 'rhpool.queue_position(text,uuid)',
+    'rhpool.queue_ahead(text,uuid)', 'rhpool.queue_position(text,uuid)',
     'rhpool.require_job_table(text,text)', 'rhpool.user_message(text,text)',
   ], 'rhpool_client: the README\'s client interface and what it calls as the caller')
   t.same(await held('authenticated'), await held('rhpool_client'), 'authenticated holds the same, directly')

@@ -60,7 +60,7 @@ t.test('no sequence of client operations lands a forged write', async (t) => {
   let refused = 0
 
   await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), async (ops) => {
-    await sql`truncate upscaler_jobs, rhpool.slots, rhpool.queue, rhpool.job_events`
+    await sql`truncate upscaler_jobs, rhpool.runs, rhpool.job_events`
     // Both users' jobs in every kind of state, made by rhpool.
     for (const user of [me, other]) {
       await insertJob(sql, 'upscaler_jobs', { userId: user, createdAt: new Date('2026-01-01') })
@@ -126,13 +126,14 @@ t.test('no sequence of client operations lands a forged write', async (t) => {
         if (Date.now() - (row.created_at as Date).getTime() > 60_000) throw new Error(`a new row is backdated to ${row.created_at}`)
       }
       const queue = await sql`
-        select j.id from upscaler_jobs j left join rhpool.queue q on q.job_id = j.id
-        where (j.status = 'queued') is distinct from (q.job_id is not null)
-           or (q.job_id is not null and (q.priority, q.created_at) is distinct from (j.priority, j.created_at))`
-      if (queue.length > 0) throw new Error(`queue out of step for ${queue.map((q) => q.id).join(', ')}`)
+        select j.id from upscaler_jobs j left join rhpool.runs r on r.job_table = 'upscaler_jobs' and r.job_id = j.id
+        where (j.status in ('completed', 'failed', 'cancelled')) = (r.job_id is not null)
+           or (r.job_id is not null and (r.status, r.priority) is distinct from (j.status, j.priority))`
+      if (queue.length > 0) throw new Error(`runs out of step for ${queue.map((q) => q.id).join(', ')}`)
       const slots = await sql`
-        select j.id from upscaler_jobs j left join rhpool.slots s on s.job_id = j.id
-        where (j.status in ('claimed', 'submitting', 'outcome_unknown', 'running')) is distinct from (s.job_id is not null)`
+        select j.id from upscaler_jobs j left join rhpool.runs r on r.job_table = 'upscaler_jobs' and r.job_id = j.id
+        where (j.status in ('claimed', 'submitting', 'outcome_unknown', 'running')) is distinct from (r.account is not null)
+           or (r.account is not null and r.account is distinct from j.api_account)`
       if (slots.length > 0) throw new Error(`slots out of step for ${slots.map((s) => s.id).join(', ')}`)
     }
   }), { numRuns: 40 })
