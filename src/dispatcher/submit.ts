@@ -69,7 +69,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     // The lease is renewed before the download and again before the upload: each is bounded by less than a lease.
     // A renewal that fails means the claim was recovered: the work on this job stops here.
     const renew = async () => {
-      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as ok`
+      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${ctx.config.dispatcher.leaseSeconds}) as ok`
       if (!renewed?.ok) throw new ClaimLostError(claim)
     }
     nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
