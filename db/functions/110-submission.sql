@@ -4,7 +4,8 @@
 -- another worker, on another account. A step under a claim that is no longer
 -- the job's is refused (it returns null or false and changes nothing) and
 -- logged as stale_claim_refused. A job that finished meanwhile (a callback can
--- beat the create answer, a cancel) just returns its status.
+-- beat the create answer, a cancel) is no longer the claim's either: the
+-- step returns null, and the worker stops working on the job.
 
 -- The run a step under this claim may act on, locked (product row first, then
 -- the run: 020-job-rows.sql), or null. A different token is logged.
@@ -62,20 +63,32 @@ end
 $$;
 
 -- A dispatcher still working on a claim (uploading a large input) keeps it.
--- False when the claim is gone: the worker must stop working on the job.
+-- False when the claim is gone (recovered after its lease, perhaps claimed
+-- again by another worker): the worker must stop working on the job.
 create or replace function rhpool.renew_lease(job_table text, job_id uuid, claim_token bigint, lease_seconds integer default null, at timestamptz default now())
 returns boolean
-language sql
+language plpgsql
 volatile
 as $$
-  with renewed as (
-    update rhpool.runs r
-       set lease_expires_at = renew_lease.at + make_interval(secs => coalesce(renew_lease.lease_seconds, rhpool.setting('lease_seconds', '60')::integer))
-     where r.job_table = renew_lease.job_table and r.job_id = renew_lease.job_id
-       and r.claim_token = renew_lease.claim_token and r.status in ('claimed', 'submitting')
-    returning 1
-  )
-  select exists (select 1 from renewed)
+declare
+  run rhpool.runs;
+begin
+  update rhpool.runs r
+     set lease_expires_at = renew_lease.at + make_interval(secs => coalesce(renew_lease.lease_seconds, rhpool.setting('lease_seconds', '60')::integer))
+   where r.job_table = renew_lease.job_table and r.job_id = renew_lease.job_id
+     and r.claim_token = renew_lease.claim_token and r.status in ('claimed', 'submitting')
+  returning r.* into run;
+  if run.job_id is not null then
+    return true;
+  end if;
+  select r.* into run from rhpool.runs r where r.job_table = renew_lease.job_table and r.job_id = renew_lease.job_id;
+  if run.job_id is not null and run.claim_token is distinct from renew_lease.claim_token then
+    perform rhpool.log_repair('stale_claim_refused', renew_lease.job_table, renew_lease.job_id, run.account,
+      format('renew_lease under claim %s refused: the job is %s under %s', coalesce(renew_lease.claim_token::text, 'none'),
+             run.status, coalesce('claim ' || run.claim_token::text, 'no claim')));
+  end if;
+  return false;
+end
 $$;
 
 -- claimed → submitting, just before the HTTP call. Extends the lease to cover
@@ -218,7 +231,8 @@ declare
   run rhpool.runs := rhpool.lock_claim(retry_later.job_table, retry_later.job_id, retry_later.claim_token, 'retry_later');
 begin
   if run.job_id is null then
-    return (rhpool.lock_job(retry_later.job_table, retry_later.job_id)) ->> 'status';
+    -- Not this claim's job any more (recovered, or finished meanwhile).
+    return null;
   end if;
   if run.status not in ('claimed', 'submitting') then
     return run.status;
@@ -237,7 +251,8 @@ declare
   run rhpool.runs := rhpool.lock_claim(fail_claim.job_table, fail_claim.job_id, fail_claim.claim_token, 'fail_claim');
 begin
   if run.job_id is null then
-    return (rhpool.lock_job(fail_claim.job_table, fail_claim.job_id)) ->> 'status';
+    -- Not this claim's job any more (recovered, or finished meanwhile).
+    return null;
   end if;
   perform rhpool.settle_job(fail_claim.job_table, fail_claim.job_id, 'failed', fail_claim.error_code, fail_claim.error_message);
   return 'failed';
@@ -271,7 +286,8 @@ declare
   run rhpool.runs := rhpool.lock_claim(mark_outcome_unknown.job_table, mark_outcome_unknown.job_id, mark_outcome_unknown.claim_token, 'mark_outcome_unknown');
 begin
   if run.job_id is null then
-    return (rhpool.lock_job(mark_outcome_unknown.job_table, mark_outcome_unknown.job_id)) ->> 'status';
+    -- Not this claim's job any more (recovered, or finished meanwhile).
+    return null;
   end if;
   if run.status <> 'submitting' then
     return run.status;

@@ -77,12 +77,10 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
       return await transferInput(ctx.client, ctx.fetchInput, account.apiKey, url, field, renew)
     })
   } catch (error) {
-    if (error instanceof ClaimLostError) {
-      log.warn({ job, account: account.name, claim: claim.claim_token }, error.message)
-      return 'lost'
-    }
+    if (error instanceof ClaimLostError) return claimLost(ctx, claim, 'nothing sent')
     if (error instanceof JobInputError) {
-      await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message})`
+      const [failed] = await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message}) as status`
+      if (!failed?.status) return claimLost(ctx, claim, 'not failed')
       log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
       return 'failed'
     }
@@ -93,15 +91,12 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   }
 
   if (ctx.isStopping()) {
-    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${null})`
-    return 'released'
+    const [released] = await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${null}) as ok`
+    return released?.ok ? 'released' : claimLost(ctx, claim, 'not released')
   }
 
   const [begun] = await sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000)}) as job`
-  if (!begun?.job) {
-    log.warn({ job, account: account.name, claim: claim.claim_token }, 'the claim is no longer this worker\'s: nothing sent')
-    return 'lost'
-  }
+  if (!begun?.job) return claimLost(ctx, claim, 'nothing sent')
   const attempt = (begun.job as JobRow).attempts
   const webhookUrl = ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
 
@@ -120,7 +115,8 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     return 'running'
   }
   if (answer.kind === 'unknown') {
-    await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`})`
+    const [marked] = await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`}) as status`
+    if (!marked?.status) return claimLost(ctx, claim, 'its outcome is the job\'s current claim\'s to settle')
     ctx.metrics?.submissions.inc({ account: account.name, result: 'unknown' })
     log.warn({ job, account: account.name, error: answer.code }, 'the request was sent but no answer came back; the outcome will be reconciled')
     return 'outcome_unknown'
@@ -150,15 +146,23 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
     case 'task_failed':
     // "No such task" in answer to a create call: nothing ran, and resending the same request cannot help.
     case 'task_gone': {
-      await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message})`
+      const [failed] = await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message}) as status`
+      if (!failed?.status) return claimLost(ctx, claim, 'not failed')
       log.warn({ job, account: account.name, code }, `job failed: ${message}`)
       return 'failed'
     }
     case 'transient': {
       const delayMs = retryDelayMs(attempt, ctx.config.dispatcher.retryBaseMs, ctx.config.dispatcher.retryMaxMs)
       const [result] = await sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message}, ${delayMs / 1000}) as status`
+      if (!result?.status) return claimLost(ctx, claim, 'not retried')
       log.warn({ job, account: account.name, code, attempt, delayMs, status: result?.status }, `transient failure: ${message}`)
       return String(result?.status)
     }
   }
+}
+
+/** A step under this claim was refused: the claim was recovered (and the job may be another worker's now). */
+function claimLost(ctx: SubmitContext, claim: Claim, what: string): string {
+  ctx.log.warn({ job: jobLabel(claim.job_table, claim.job_id), account: claim.api_account, claim: claim.claim_token }, `${new ClaimLostError(claim).message} (${what})`)
+  return 'lost'
 }

@@ -297,7 +297,7 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       const rows = await sql`
         select s.account, count(*)::int as held,
                count(*) filter (where j.status is null or not (j.status = any (rhpool.in_flight_statuses())) or j.api_account is distinct from s.account)::int as stale
-        from rhpool.slots s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
+        from (select * from rhpool.runs where account is not null) s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
         group by s.account`
       for (const row of rows) {
         run.dbMaxSlots.set(row.account, Math.max(run.dbMaxSlots.get(row.account) ?? 0, row.held))
@@ -308,7 +308,7 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
         const states = await sql`
           select j.status, s.holder from unnest(${sql.array(kill.orphans.map((o) => o.job_table))}::text[], ${sql.array(kill.orphans.map((o) => o.job_id))}::uuid[]) as o(t, id)
           join rhpool.jobs j on j.job_table = o.t and j.id = o.id
-          left join rhpool.slots s on s.job_table = o.t and s.job_id = o.id`
+          left join rhpool.runs s on s.job_table = o.t and s.job_id = o.id`
         const mine = (holder: string | null) => holder !== null && holder.split(':')[1] === String(kill.pid)
         const now = Date.now() - kill.at
         if (kill.releasedMs === null && states.every((s) => !mine(s.holder) || !['claimed', 'submitting'].includes(s.status))) kill.releasedMs = now
@@ -341,7 +341,7 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       if (role === 'dispatcher' && random() < 0.5 && !postgresDown) {
         // Half the time, the one holding the most claims: a kill that matters.
         try {
-          const held = await sql`select split_part(holder, ':', 2) as pid, count(*)::int as n from rhpool.slots where lease_expires_at is not null group by 1 order by 2 desc`
+          const held = await sql`select split_part(holder, ':', 2) as pid, count(*)::int as n from rhpool.runs where lease_expires_at is not null group by 1 order by 2 desc`
           const busiest = alive.find((m) => String(m.process?.child.pid) === held[0]?.pid)
           if (busiest) victim = busiest
         } catch {
@@ -353,7 +353,7 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       const kill: KillRecord = { at, name: victim.name, role, pid, orphans: [], releasedMs: null, settledMs: null }
       if (role === 'dispatcher' && !postgresDown) {
         try {
-          kill.orphans = (await sql`select s.job_table, s.job_id::text, j.status from rhpool.slots s join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
+          kill.orphans = (await sql`select s.job_table, s.job_id::text, j.status from rhpool.runs s join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
                                     where s.lease_expires_at is not null and split_part(s.holder, ':', 2) = ${String(pid)}`) as unknown as KillRecord['orphans']
         } catch {
           // unknown: no recovery time for this one
@@ -570,7 +570,7 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
   check("a completed job's task succeeded at RunningHub", contradicted.length === 0, sample(contradicted.map((j) => `${j.job_table}/${j.id}: ${sim.task(j.task_id)?.status}`)))
 
   // Slots: none leaked, none held by a finished job.
-  const slots = await sql`select s.job_table, s.job_id::text, s.account, j.status from rhpool.slots s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id`
+  const slots = await sql`select s.job_table, s.job_id::text, s.account, j.status from (select * from rhpool.runs where account is not null) s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id`
   const leaked = slots.filter((s) => !inFlight.includes(s.status))
   check('no slot row belongs to a finished job', leaked.length === 0, sample(leaked))
   check('no slot left held after the drain', slots.length === 0, sample(slots))
