@@ -1,10 +1,9 @@
-// The configuration and the retry backoff as pure functions: no database, no
-// process. Accounts are detected from the environment (1..N, no upper bound,
-// gaps allowed, blank = absent); every refusal names its variable.
+// src/config/ as pure functions: no database, no process. Accounts are detected
+// from the environment (1..N, no upper bound, gaps allowed, blank = absent);
+// every refusal names its variable. (The retry backoff: unit-backoff.test.ts.)
 import t from 'tap'
 import { accountsFromEnv } from '../src/config/accounts.ts'
 import { ConfigError, loadConfig } from '../src/config/index.ts'
-import { retryDelayMs } from '../src/dispatcher/backoff.ts'
 
 const key = (n: number) => `rh-key-${String(n).padStart(4, '0')}-abcdef`
 
@@ -75,13 +74,4 @@ t.test('loadConfig: a production configuration, and what it refuses', async (t) 
   }
   t.equal(loadConfig({ ...env, RHPOOL_DISPATCHER: 'false', RUNNINGHUB_API_KEY: undefined, PUBLIC_BASE_URL: undefined }).dispatcher.enabled, false,
     'a webhook-only process needs no key and no public URL')
-})
-
-t.test('retry backoff: exponential in the attempt, capped, jittered between half and one and a half', async (t) => {
-  t.equal(retryDelayMs(1, 1000, 60_000, () => 0.5), 1000)
-  t.equal(retryDelayMs(4, 1000, 60_000, () => 0.5), 8000)
-  t.equal(retryDelayMs(30, 1000, 60_000, () => 0.5), 60_000, 'capped')
-  t.equal(retryDelayMs(3, 1000, 60_000, () => 0), 2000, 'half at the least')
-  t.equal(retryDelayMs(3, 1000, 60_000, () => 0.999999), 6000, 'one and a half at the most')
-  t.equal(retryDelayMs(0, 1000, 60_000, () => 0.5), 1000, 'an attempt below 1 counts as the first')
 })
