@@ -13,7 +13,7 @@
 //   npx tsx bench/utilisation.ts --quick         # 150 jobs
 //   npx tsx bench/utilisation.ts --help
 import { migrate } from '../src/db/migrate.ts'
-import type { ConcurrencyChange } from '../src/simulator/index.ts'
+import type { ConcurrencyChange } from '../simulator/index.ts'
 import { connect } from './lib/bench-database.ts'
 import { BadArgument, oneOf, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { summarize } from './lib/latency-stats.ts'

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { insertJob, markUpload, type JobTable } from './helpers/jobs.ts'
 import { startSystem, tasksPerJob, testKeys } from './helpers/system.ts'
-import { fingerprint } from '../src/simulator/index.ts'
+import { fingerprint } from '../simulator/index.ts'
 
 t.test('jobs on all four tables run with the right app and nodeInfoList, on the account that claimed them', async (t) => {
   const sys = await startSystem(t, { slots: [3, 3] })

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { startSimulator } from '../src/simulator/index.ts';
+import { startSimulator } from '../simulator/index.ts';
 import { startReceiver } from './helpers/sim-receiver.ts';
 import { call, runV2, sleep, until } from './helpers/sim-client.ts';
 
@@ -69,7 +69,7 @@ t.test('queue/status: key types, and a site where it never answers (404 or an er
 });
 
 t.test('standalone entry: prints URL and fingerprints, serves, stops on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/main.ts', '--port', '0', '--keys', `${KEY},other-key-9`, '--task-ms', '20'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/main.ts', '--port', '0', '--keys', `${KEY},other-key-9`, '--task-ms', '20'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

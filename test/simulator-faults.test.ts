@@ -1,6 +1,6 @@
 // Fault injection: every kind, in the shape a client would really meet it.
 import t from 'tap';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { startSimulator, type Simulator } from '../simulator/index.ts';
 import { startReceiver, type Receiver } from './helpers/sim-receiver.ts';
 import { call, nodeInfo, runV2, sleep, until } from './helpers/sim-client.ts';
 

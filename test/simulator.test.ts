@@ -1,6 +1,6 @@
 // The simulator's normal behaviour: round trips, limits, accounts, files, classic API.
 import t from 'tap';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { startSimulator, type Simulator } from '../simulator/index.ts';
 import { startReceiver, type Receiver } from './helpers/sim-receiver.ts';
 import { call, nodeInfo, runV2, sleep, until } from './helpers/sim-client.ts';
 

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/index.ts'
 import { freePort } from '../../src/localdb/cluster.ts'
 import { createLogger } from '../../src/log.ts'
 import { startService, type Service } from '../../src/service.ts'
-import { startSimulator, type Simulator } from '../../src/simulator/index.ts'
+import { startSimulator, type Simulator } from '../../simulator/index.ts'
 import type { Sql } from './bench-database.ts'
 
 export const benchWebhookSecret = 'bench-webhook-secret-0123456789abcdef0123456789'

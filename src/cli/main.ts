@@ -7,8 +7,8 @@ import { migrate } from '../db/migrate.ts'
 import { runService } from '../run-service.ts'
 import { cancelJob, showAccounts, showJobs, showStatus } from './commands.ts'
 import { inspectionDatabase, UsageError } from './database.ts'
-import { runDemo } from './demo.ts'
-import { prepareRuntime } from './runtime.ts'
+// demo.ts and runtime.ts (which loads the simulator) and simulator/ itself are imported inside
+// their commands only: `rhpool start` never loads them (test/start-imports.test.ts).
 
 const positiveInteger = (name: string, max: number) => (value: string) => {
   const n = Number(value)
@@ -51,6 +51,7 @@ export function buildProgram(): Command {
     .command('dev')
     .description('like start, but fills in what is missing for development: embedded PostgreSQL, the RunningHub simulator, a random webhook secret')
     .action(async () => {
+      const { prepareRuntime } = await import('./runtime.ts')
       const runtime = await prepareRuntime(process.env, { announce: (note) => process.stderr.write(`rhpool dev: ${note}\n`) })
       try {
         await runService(runtime.env)
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
     .option('--jobs <n>', 'jobs in the sample workload', positiveInteger('--jobs', 10000), 24)
     .option('--speed <n>', 'divide task times by this', positiveInteger('--speed', 1000), 1)
     .action(async (options: { jobs: number; speed: number }) => {
+      const { runDemo } = await import('./demo.ts')
       await runDemo(options)
     })
 
@@ -100,14 +102,14 @@ export function buildProgram(): Command {
 
   program
     .command('simulate')
-    .description('run the RunningHub simulator alone (see --help of src/simulator/main.ts)')
+    .description('run the RunningHub simulator alone (see --help of simulator/main.ts)')
     .allowUnknownOption()
     .helpOption(false)
     .argument('[args...]')
     .action(async () => {
       const at = process.argv.indexOf('simulate')
       process.argv.splice(2, at - 1)
-      await import('../simulator/main.ts')
+      await import('../../simulator/main.ts')
     })
 
   return program

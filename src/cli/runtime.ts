@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { migrate } from '../db/migrate.ts'
 import { freePort } from '../localdb/cluster.ts'
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../localdb/embedded.ts'
-import type { Simulator } from '../simulator/index.ts'
+import type { Simulator } from '../../simulator/index.ts'
 
 export interface Runtime {
   env: NodeJS.ProcessEnv
@@ -44,7 +44,7 @@ export async function prepareRuntime(
   if (!hasKey(env)) {
     const keys = ['sim-key-primary-0001', 'sim-key-second-0002']
     // Loaded only here: a production start never has the simulator in its process.
-    const { startSimulator } = await import('../simulator/index.ts')
+    const { startSimulator } = await import('../../simulator/index.ts')
     simulator = await startSimulator({
       accounts: keys.map((apiKey) => ({ apiKey, concurrency: 3 })),
       config: { taskDurationMs: options.defaultTaskMs ?? 2000, taskDurationByApp: options.simulatorTaskMs ?? {} },

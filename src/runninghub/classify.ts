@@ -1,5 +1,6 @@
 // RunningHub's answers, classified once, here, by what the scheduler must do
 // (the table in runninghub-api.md). Every other module acts on the class.
+// Pure: the client (client.ts) does the HTTP and hands the status and body here.
 
 export type AnswerClass =
   /** The account is at its limit right now: the job keeps its place, the account cools down. */
@@ -69,4 +70,79 @@ export function isMachineFailure(failedReason: Record<string, unknown> | null | 
   const node = [reason.node_name, reason.class_type, reason.node_type, reason.traceback, reason.exception_message]
     .filter((p): p is string => typeof p === 'string').join('\n')
   return fileLoaders.test(node)
+}
+
+/** An answer as it came back: the HTTP status, the body as text, and the body as a JSON object when it is one. */
+export interface RawAnswer {
+  status: number
+  json: Record<string, unknown> | null
+  text: string
+}
+
+/** An answer that is not what was asked for, by class; `code` is RunningHub's, or rhpool's own (HTTP_<status>, NOT_JSON, MALFORMED_ANSWER). */
+export interface AnswerError {
+  ok: false
+  kind: 'answer'
+  cls: AnswerClass
+  code: string
+  message: string
+  httpStatus: number
+}
+
+/** The body read without assuming JSON: a proxy's HTML page or a cut-off body gives `json: null`. */
+export function readAnswer(status: number, text: string): RawAnswer {
+  let json: Record<string, unknown> | null = null
+  try {
+    const parsed: unknown = JSON.parse(text)
+    json = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null
+  } catch {
+    json = null
+  }
+  return { status, json, text }
+}
+
+function describeBody(answer: RawAnswer): string {
+  const looksHtml = /^\s*</.test(answer.text)
+  return looksHtml ? `HTTP ${answer.status} with an HTML page instead of JSON` : `HTTP ${answer.status} with a body that is not JSON`
+}
+
+/**
+ * The class of an answer that is not a success: RunningHub's error code when it
+ * gives one (errorCode, or a non-zero code), else the HTTP status, else
+ * transient (NOT_JSON for a body that is not a JSON object, such as an HTML page;
+ * MALFORMED_ANSWER for JSON that says nothing usable).
+ */
+export function classifyAnswer(answer: RawAnswer): AnswerError {
+  const json = answer.json
+  const code = json ? String(json.errorCode || json.code || '') : ''
+  const message = json ? String(json.errorMessage || json.msg || json.message || '') : describeBody(answer)
+  if (code && code !== '0') {
+    return { ok: false, kind: 'answer', cls: classifyErrorCode(code), code, message: message || code, httpStatus: answer.status }
+  }
+  const byStatus = classifyHttpStatus(answer.status)
+  if (byStatus) return { ok: false, kind: 'answer', cls: byStatus, code: `HTTP_${answer.status}`, message: message || `HTTP ${answer.status}`, httpStatus: answer.status }
+  return { ok: false, kind: 'answer', cls: 'transient', code: json ? 'MALFORMED_ANSWER' : 'NOT_JSON', message: message || 'unexpected answer', httpStatus: answer.status }
+}
+
+const taskStates = new Set(['CREATE', 'QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCEL'])
+
+/**
+ * A v2 task endpoint's answer (run, query): the task object, or the error it is.
+ * Some answers wrap the task in a {code, data} envelope; both are accepted.
+ */
+export function readTaskAnswer(answer: RawAnswer): { ok: true; task: Record<string, unknown>; taskId: string } | AnswerError {
+  const json = answer.json
+  const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
+  const hasError = errorCode !== undefined && errorCode !== null && !['', '0'].includes(String(errorCode).trim())
+  if (answer.status >= 200 && answer.status < 300 && json) {
+    const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
+    const taskId = task.taskId === undefined || task.taskId === null ? '' : String(task.taskId)
+    // An answer about a real task is one, even with an errorCode: a FAILED
+    // task carries its failure code (805). An error code beside an empty
+    // taskId is an error answer, whatever state it also names: RunningHub
+    // answers a full account with {"taskId":"","status":"FAILED","errorCode":"421",…}.
+    const describesTask = taskId !== '' && typeof task.status === 'string' && taskStates.has(task.status.toUpperCase())
+    if (!hasError || describesTask) return { ok: true, task, taskId }
+  }
+  return classifyAnswer(answer)
 }

@@ -8,7 +8,7 @@
 // means it may have started the task, so the outcome is unknown.
 import { Agent, request, FormData } from 'undici'
 import { z } from 'zod'
-import { classifyErrorCode, classifyHttpStatus, type AnswerClass } from './classify.ts'
+import { classifyAnswer, readAnswer, readTaskAnswer, type AnswerError, type RawAnswer } from './classify.ts'
 
 export interface NodeInfo {
   nodeId: string
@@ -18,7 +18,7 @@ export interface NodeInfo {
 
 export type CallOutcome<T> =
   | { ok: true; value: T }
-  | { ok: false; kind: 'answer'; cls: AnswerClass; code: string; message: string; httpStatus: number }
+  | AnswerError
   /** Never reached RunningHub (connection refused, DNS, connect timeout): safe to retry. */
   | { ok: false; kind: 'not_sent'; cls: 'transient'; code: string; message: string }
   /** Sent, but no answer came back: RunningHub may have acted on it. */
@@ -58,7 +58,6 @@ export interface AccountStatus {
   currentTaskCounts: string | null
 }
 
-const taskStates = new Set(['CREATE', 'QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCEL'])
 const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 export class RunningHubClient {
@@ -108,7 +107,7 @@ export class RunningHubClient {
     const outcome = await this.send('GET', '/openapi/v2/queue/status', { authorization: `Bearer ${apiKey}` }, undefined)
     if (!outcome.ok) return outcome
     const answer = outcome.value
-    if (answer.status < 200 || answer.status >= 300 || !answer.json || Number(answer.json.code) !== 0) return this.errorFrom(answer)
+    if (answer.status < 200 || answer.status >= 300 || !answer.json || Number(answer.json.code) !== 0) return classifyAnswer(answer)
     const parsed = queueStatusAnswer.safeParse(answer.json)
     if (parsed.success) return { ok: true, value: parsed.data.data }
     const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
@@ -141,7 +140,7 @@ export class RunningHubClient {
     if (answer.json && Number(answer.json.code) === 0 && typeof data.fileName === 'string') {
       return { ok: true, value: { fileName: data.fileName } }
     }
-    return this.errorFrom(answer)
+    return classifyAnswer(answer)
   }
 
   private async callV2(
@@ -153,26 +152,11 @@ export class RunningHubClient {
   ): Promise<CallOutcome<RunningHubTask>> {
     const outcome = await this.send(method, path, { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body))
     if (!outcome.ok) return outcome
-    const answer = outcome.value
-    const json = answer.json
-    const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
-    const hasError = errorCode !== undefined && errorCode !== null && !['', '0'].includes(String(errorCode).trim())
-    if (answer.status >= 200 && answer.status < 300 && json) {
-      // Some answers wrap the task in a {code, data} envelope; accept both.
-      const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
-      const taskId = task.taskId === undefined || task.taskId === null ? '' : String(task.taskId)
-      // An answer about a real task is one, even with an errorCode: a FAILED
-      // task carries its failure code (805). An error code beside an empty
-      // taskId is an error answer, whatever state it also names: RunningHub
-      // answers a full account with {"taskId":"","status":"FAILED","errorCode":"421",…}.
-      const describesTask = taskId !== '' && typeof task.status === 'string' && taskStates.has(task.status.toUpperCase())
-      if (!hasError || describesTask) {
-        const refused = refuse(task, answer.status)
-        if (refused) return refused
-        return { ok: true, value: { ...(task as unknown as RunningHubTask), taskId } }
-      }
-    }
-    return this.errorFrom(answer)
+    const read = readTaskAnswer(outcome.value)
+    if (!read.ok) return read
+    const refused = refuse(read.task, outcome.value.status)
+    if (refused) return refused
+    return { ok: true, value: { ...(read.task as unknown as RunningHubTask), taskId: read.taskId } }
   }
 
   private async callClassic(path: string, body: Record<string, unknown>): Promise<CallOutcome<unknown>> {
@@ -182,33 +166,13 @@ export class RunningHubClient {
     if (answer.status >= 200 && answer.status < 300 && answer.json && Number(answer.json.code) === 0) {
       return { ok: true, value: answer.json.data ?? null }
     }
-    return this.errorFrom(answer)
-  }
-
-  private errorFrom(answer: RawAnswer): CallOutcome<never> {
-    const json = answer.json
-    const code = json ? String(json.errorCode || json.code || '') : ''
-    const message = json ? String(json.errorMessage || json.msg || json.message || '') : describeBody(answer)
-    if (code && code !== '0') {
-      return { ok: false, kind: 'answer', cls: classifyErrorCode(code), code, message: message || code, httpStatus: answer.status }
-    }
-    const byStatus = classifyHttpStatus(answer.status)
-    if (byStatus) return { ok: false, kind: 'answer', cls: byStatus, code: `HTTP_${answer.status}`, message: message || `HTTP ${answer.status}`, httpStatus: answer.status }
-    return { ok: false, kind: 'answer', cls: 'transient', code: json ? 'MALFORMED_ANSWER' : 'NOT_JSON', message: message || 'unexpected answer', httpStatus: answer.status }
+    return classifyAnswer(answer)
   }
 
   private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: string | FormData | undefined): Promise<CallOutcome<RawAnswer>> {
     try {
       const response = await request(`${this.baseUrl}${path}`, { method, headers, body, dispatcher: this.agent })
-      const text = await response.body.text()
-      let json: Record<string, unknown> | null = null
-      try {
-        const parsed: unknown = JSON.parse(text)
-        json = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null
-      } catch {
-        json = null
-      }
-      return { ok: true, value: { status: response.statusCode, json, text } }
+      return { ok: true, value: readAnswer(response.statusCode, await response.body.text()) }
     } catch (error) {
       const code = String((error as { code?: string }).code ?? (error as Error).name ?? 'ERROR')
       const message = (error as Error).message
@@ -216,17 +180,6 @@ export class RunningHubClient {
       return { ok: false, kind: 'unknown', code, message }
     }
   }
-}
-
-interface RawAnswer {
-  status: number
-  json: Record<string, unknown> | null
-  text: string
-}
-
-function describeBody(answer: RawAnswer): string {
-  const looksHtml = /^\s*</.test(answer.text)
-  return looksHtml ? `HTTP ${answer.status} with an HTML page instead of JSON` : `HTTP ${answer.status} with a body that is not JSON`
 }
 
 /**

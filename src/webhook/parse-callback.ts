@@ -40,14 +40,16 @@ const classicData = z.object({
   data: z.union([z.array(z.record(z.string(), z.unknown())), z.record(z.string(), z.unknown())]).optional().nullable(),
 })
 
-function describe(error: z.ZodError): string {
+/** The first issue, where it is (`root` when it is the value itself, e.g. the whole body). */
+function describe(error: z.ZodError, root?: string): string {
   const issue = error.issues[0]!
-  return `${issue.path.join('.') || 'body'}: ${issue.message}`
+  const where = issue.path.join('.') || root
+  return where ? `${where}: ${issue.message}` : issue.message
 }
 
 export function parseCallback(body: unknown): ParsedCallback {
   const outer = envelope.safeParse(body)
-  if (!outer.success) throw new CallbackFormatError(`not a RunningHub callback (${describe(outer.error)})`)
+  if (!outer.success) throw new CallbackFormatError(`not a RunningHub callback (${describe(outer.error, 'body')})`)
   const { event, taskId } = outer.data
   if (event !== 'TASK_END') return { kind: 'ignored', event, taskId: taskId ?? null }
 

@@ -10,7 +10,7 @@ import { projectRoot } from '../../src/db/migrate.ts'
 import { freePort } from '../../src/localdb/cluster.ts'
 import { createLogger } from '../../src/log.ts'
 import { startService, type Service } from '../../src/service.ts'
-import { startSimulator, type Simulator, type SimulatorConfig } from '../../src/simulator/index.ts'
+import { startSimulator, type Simulator, type SimulatorConfig } from '../../simulator/index.ts'
 import { freshDatabase, type TestDatabase } from './db.ts'
 
 interface TestLike {

@@ -1,5 +1,5 @@
 // Runs the simulator on its own, for manual testing and for rhpool processes started
-// against it:  npx tsx src/simulator/main.ts --port 8099 --keys key1,key2 --concurrency 3 --task-ms 2000
+// against it:  npx tsx simulator/main.ts --port 8099 --keys key1,key2 --concurrency 3 --task-ms 2000
 import { parseArgs } from 'node:util';
 import { startSimulator } from './index.ts';
 
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write(
-    'usage: tsx src/simulator/main.ts [--port 8099] [--keys k1,k2] [--concurrency 3] [--task-ms 50]\n' +
+    'usage: tsx simulator/main.ts [--port 8099] [--keys k1,k2] [--concurrency 3] [--task-ms 50]\n' +
       '                                [--balance 100.00] [--callback-shape v2|classic] [--seed 1]\n',
   );
   process.exit(0);
