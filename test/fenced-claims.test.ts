@@ -9,7 +9,7 @@ import { spawnRhpool, startSystem, tasksPerJob, testKeys } from './helpers/syste
 import { loadConfig } from '../src/config/index.ts'
 import { createLogger } from '../src/log.ts'
 import { startService } from '../src/service.ts'
-import { fingerprint } from '../src/simulator/fingerprint.ts'
+import { fingerprint } from '../simulator/fingerprint.ts'
 
 t.test('every step under a recovered claim is refused, changes nothing, and is logged', async (t) => {
   const { sql } = await freshDatabase(t)
