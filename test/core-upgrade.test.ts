@@ -2,8 +2,10 @@
 // tables (no api_account, no constraints, the old statuses) with rows in them.
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
-import { readdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { migrate as graphileMigrate } from 'graphile-migrate'
 import { migrate, projectRoot } from '../src/db/migrate.ts'
 import { claim, setAccounts } from './helpers/jobs.ts'
 import { firstVersionSchema } from './helpers/first-version.ts'
@@ -81,4 +83,80 @@ t.test('a fresh database and an upgraded one end up with the same schema', async
   t.same(await constraints(upgraded), await constraints(fresh), 'same constraints')
   const triggers = (db: typeof fresh) => db.sql`select tgrelid::regclass::text as rel, tgname from pg_trigger where not tgisinternal order by 1, 2`
   t.same(await triggers(upgraded), await triggers(fresh), 'same triggers')
+})
+
+// A database built by the migrations before rhpool.runs (000001-000012), with jobs in
+// every state as that release left them: product rows, rhpool.queue rows for the queued
+// ones and rhpool.slots rows (holder, lease, last check) for the ones in flight.
+t.test('a database of the release before rhpool.runs upgrades with its jobs, queued, in flight and finished', async (t) => {
+  const { sql, url } = await freshDatabase(t, { template: null })
+  const before = mkdtempSync(join(tmpdir(), 'rhpool-before-runs-'))
+  t.teardown(() => rmSync(before, { recursive: true, force: true }))
+  mkdirSync(join(before, 'committed'))
+  const committed = join(projectRoot, 'db', 'migrations', 'committed')
+  for (const file of readdirSync(committed).filter((f) => f.endsWith('.sql') && f < '000013')) copyFileSync(join(committed, file), join(before, 'committed', file))
+  await graphileMigrate({ connectionString: url, migrationsFolder: before }, false, false)
+
+  const id = (n: number) => `00000000-0000-0000-0000-0000000000${String(n).padStart(2, '0')}`
+  await sql`insert into rhpool.accounts (name, position, slots, key_fingerprint) values ('primary', 1, 3, 'fp1'), ('account_2', 2, 3, 'fp2')`
+  await sql.unsafe(`
+    insert into upscaler_jobs (id, status, input_url, api_account, priority, attempts, task_id, created_at, submitted_at, completed_at, output_url) values
+      ('${id(1)}', 'queued', 'u', null, 0, 1, null, '2026-01-01 00:00:01', null, null, null),
+      ('${id(2)}', 'queued', 'u', null, 5, 0, null, '2026-01-01 00:00:02', null, null, null),
+      ('${id(3)}', 'claimed', 'u', 'primary', 0, 0, null, '2026-01-01 00:00:03', null, null, null),
+      ('${id(4)}', 'submitting', 'u', 'primary', 0, 1, null, '2026-01-01 00:00:04', '2026-01-01 00:01:04', null, null),
+      ('${id(5)}', 'running', 'u', 'account_2', 0, 1, '1900000000000000005', '2026-01-01 00:00:05', '2026-01-01 00:01:05', null, null),
+      ('${id(6)}', 'outcome_unknown', 'u', 'account_2', 0, 1, null, '2026-01-01 00:00:06', '2026-01-01 00:01:06', null, null),
+      ('${id(7)}', 'completed', 'u', 'primary', 0, 1, '1900000000000000007', '2026-01-01 00:00:07', '2026-01-01 00:01:07', '2026-01-01 00:02:07', 'https://out/7.png'),
+      ('${id(8)}', 'failed', 'u', 'primary', 0, 5, null, '2026-01-01 00:00:08', null, '2026-01-01 00:02:08', null),
+      ('${id(9)}', 'pending', null, null, 0, 0, null, '2026-01-01 00:00:09', null, null, null);
+    insert into rhpool.queue (job_table, job_id, priority, created_at) values
+      ('upscaler_jobs', '${id(1)}', 0, '2026-01-01 00:00:01'), ('upscaler_jobs', '${id(2)}', 5, '2026-01-01 00:00:02');
+    insert into rhpool.slots (job_table, job_id, account, claimed_at, lease_expires_at, holder, checked_at) values
+      ('upscaler_jobs', '${id(3)}', 'primary', '2026-01-01 00:01:03', '2026-01-01 00:02:03', 'host:1:aaa', null),
+      ('upscaler_jobs', '${id(4)}', 'primary', '2026-01-01 00:01:04', '2026-01-01 00:02:04', 'host:1:aaa', null),
+      ('upscaler_jobs', '${id(5)}', 'account_2', '2026-01-01 00:01:05', null, 'host:2:bbb', '2026-01-01 00:20:05'),
+      ('upscaler_jobs', '${id(6)}', 'account_2', '2026-01-01 00:01:06', null, 'host:2:bbb', null);
+    insert into rhpool.job_events (job_table, job_id, status, api_account, error_code) values
+      ('upscaler_jobs', '${id(7)}', 'completed', 'primary', null), ('upscaler_jobs', '${id(8)}', 'failed', 'primary', '805');
+  `)
+  const productBefore = await sql`select * from upscaler_jobs order by id`
+
+  await migrate(url)
+  await migrate(url)
+
+  t.same(await sql`select * from upscaler_jobs order by id`, productBefore, 'every product row is exactly as it was')
+  const runs = await sql`select job_id, status, account, priority, fifo_at, attempts, holder, lease_expires_at, task_id, checked_at,
+                                claim_token is not null as has_claim from rhpool.runs order by job_id`
+  t.same(runs.map((r) => [r.job_id, r.status, r.account, r.priority, r.attempts, r.holder, r.task_id, r.has_claim]), [
+    [id(1), 'queued', null, 0, 1, null, null, false],
+    [id(2), 'queued', null, 5, 0, null, null, false],
+    [id(3), 'claimed', 'primary', 0, 0, 'host:1:aaa', null, true],
+    [id(4), 'submitting', 'primary', 0, 1, 'host:1:aaa', null, true],
+    [id(5), 'running', 'account_2', 0, 1, 'host:2:bbb', '1900000000000000005', false],
+    [id(6), 'outcome_unknown', 'account_2', 0, 1, 'host:2:bbb', null, false],
+    [id(9), 'pending', null, 0, 0, null, null, false],
+  ], 'one run per unfinished job, in its state, on its account, with its claim; none for the finished ones')
+  t.same(runs.find((r) => r.job_id === id(3))!.lease_expires_at, new Date('2026-01-01T00:02:03Z'), 'a claim keeps its lease (long expired: maintenance recovers it)')
+  t.same(runs.find((r) => r.job_id === id(5))!.checked_at, new Date('2026-01-01T00:20:05Z'), 'and a running job its last reconciliation check')
+  t.same(runs.find((r) => r.job_id === id(1))!.fifo_at, new Date('2026-01-01T00:00:01Z'), 'a queued job keeps its place')
+  t.equal((await sql`select to_regclass('rhpool.queue') as q, to_regclass('rhpool.slots') as s`)[0]!.q, null, 'the old copies are gone')
+  t.equal((await sql`select count(*)::int as n from rhpool.job_events`)[0]!.n, 2, 'the history of events is kept, none added')
+
+  // The carried-over state runs on the new core.
+  await sql`select rhpool.run_maintenance()`
+  t.match((await sql`select status, attempts from rhpool.runs where job_id = ${id(3)}`)[0], { status: 'queued', attempts: 1 }, 'the stale claim was recovered')
+  // The stale submission became an unknown outcome (never resent) and, like the unknown
+  // outcome carried over, is long past its callback deadline: failed, for a refund.
+  const unknowns = await sql`select id, status, error_code from upscaler_jobs where id in (${id(4)}, ${id(6)}) order by id`
+  t.same(unknowns.map((j) => [j.status, j.error_code]), [['failed', 'SUBMISSION_OUTCOME_UNKNOWN'], ['failed', 'SUBMISSION_OUTCOME_UNKNOWN']])
+  const actions = await sql`select action from rhpool.maintenance_log where job_id = ${id(4)} order by id`
+  t.same(actions.map((a) => a.action), ['lease_expired_outcome_unknown', 'unknown_outcome_failed'], 'never resubmitted, on record')
+  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])
+  const claims = await claim(sql, 10)
+  t.same(claims.map((c) => [c.job_id, c.api_account]), [[id(2), 'primary'], [id(1), 'primary'], [id(3), 'primary']],
+    'priority, then FIFO, fill-first: the queued jobs and the recovered claim')
+  t.equal((await sql`select rhpool.finish_job('upscaler_jobs', ${id(5)}, '1900000000000000005', true, ${sql.json([{ fileUrl: 'https://out/5.png' }])}) as r`)[0]!.r, 'applied',
+    'a task that ran before the upgrade completes after it')
+  t.match((await sql`select status, api_account from upscaler_jobs where id = ${id(5)}`)[0], { status: 'completed', api_account: 'account_2' })
 })
