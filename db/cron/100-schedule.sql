@@ -1,4 +1,4 @@
--- Installs the maintenance schedule when pg_cron is installed in this database
+-- Installs the maintenance schedule and the claim round when pg_cron is installed in this database
 -- (pg_cron serves the one database named by cron.database_name). pg_cron 1.4
 -- (Debian 12) schedules by the minute; 1.5+ accepts seconds, and gets a
 -- 10-second round. Without pg_cron the dispatcher runs the same function on
@@ -36,6 +36,9 @@ begin
   every := case when string_to_array(split_part(version, '-', 1), '.')::int[] >= array[1, 5] then '10 seconds' else '* * * * *' end;
   begin
     perform cron.schedule('rhpool-maintenance', every, 'select rhpool.run_maintenance()');
+    -- Claims in the database, with no dispatcher awake: dispatchers holding
+    -- the accounts' keys adopt and submit them (100-claim-account-slot.sql).
+    perform cron.schedule('rhpool-claim-round', every, 'select rhpool.claim_round()');
   exception when insufficient_privilege then
     raise notice 'rhpool: % may not use pg_cron; the dispatcher runs maintenance', current_user;
   end;

@@ -141,3 +141,54 @@ begin
   order by c.ord;
 end
 $$;
+
+-- A claim round in the database itself (pg_cron runs it every minute, see
+-- db/cron): queued jobs get their account with no dispatcher awake. Its
+-- claims have no holder; a dispatcher holding the account's key adopts them
+-- (adopt_claims) and submits them. One nobody adopts within its lease goes
+-- back to the queue with its attempt given back (expire_leases): nothing was
+-- tried. Returns how many jobs it claimed.
+create or replace function rhpool.claim_round(max_jobs integer default 100, at timestamptz default now())
+returns integer
+language plpgsql
+volatile
+as $$
+declare
+  claimed integer;
+begin
+  select count(*)::integer into claimed
+  from rhpool.claim_account_slot(claim_round.max_jobs, null,
+    rhpool.setting('unadopted_claim_seconds', '120')::integer, null, null, claim_round.at);
+  if claimed > 0 then
+    perform pg_notify('rhpool_wakeup', 'claimed');
+  end if;
+  return claimed;
+end
+$$;
+
+-- The claims a claim round made (no holder) on accounts this dispatcher holds
+-- keys for, taken over: each gets this holder, a new token and a lease, as if
+-- the dispatcher had claimed it itself. A run another transaction holds is
+-- skipped, never waited for.
+create or replace function rhpool.adopt_claims(
+  claimed_by text, accounts text[], max_jobs integer default 10, lease_seconds integer default null, at timestamptz default now()
+)
+returns table (job_table text, job_id uuid, api_account text, claim_token bigint)
+language sql
+volatile
+as $$
+  with orphans as (
+    select r.job_table, r.job_id
+    from rhpool.runs r
+    where r.status = 'claimed' and r.holder is null and r.account = any (adopt_claims.accounts)
+    order by r.claimed_at, r.job_id
+    limit adopt_claims.max_jobs
+    for update skip locked
+  )
+  update rhpool.runs r
+     set holder = adopt_claims.claimed_by, claim_token = nextval('rhpool.claim_tokens'),
+         lease_expires_at = adopt_claims.at + make_interval(secs => coalesce(adopt_claims.lease_seconds, rhpool.setting('lease_seconds', '60')::integer))
+    from orphans o
+   where r.job_table = o.job_table and r.job_id = o.job_id
+  returning r.job_table, r.job_id, r.account, r.claim_token
+$$;

@@ -12,6 +12,8 @@ as $$
 $$;
 
 -- Claims whose lease ran out: the dispatcher holding them died or hung.
+--  * claimed by a claim round and adopted by no dispatcher: back to the
+--    queue, in its place, its attempt given back (nothing was tried);
 --  * claimed (nothing sent yet): back to the queue, in its place, counting an
 --    attempt (so an input that crashes every dispatcher fails after
 --    max_attempts instead of looping); the claim's token is void, so the
@@ -47,7 +49,13 @@ begin
        where r.job_table = expired.job_table and r.job_id = expired.job_id and r.lease_expires_at < expire_leases.at
        for update skip locked;
       continue when run.job_id is null;
-      if run.status = 'claimed' then
+      if run.status = 'claimed' and run.holder is null then
+        -- A claim round's claim no dispatcher adopted: nothing was tried.
+        perform rhpool.requeue_run(run.job_table, run.job_id, run.attempts, run.not_before);
+        perform rhpool.log_repair('unadopted_claim_requeued', run.job_table, run.job_id, run.account,
+          'claim ' || run.claim_token || ': no dispatcher holding the account''s key took it');
+        repaired := repaired + 1;
+      elsif run.status = 'claimed' then
         if rhpool.requeue_or_fail(run, 'LEASE_EXPIRED', 'claim expired: the dispatcher holding it stopped before sending', 0) = 'failed' then
           perform rhpool.log_repair('lease_expired_failed', run.job_table, run.job_id, run.account,
             'holder ' || coalesce(run.holder, '?') || ', claim ' || run.claim_token || ', attempts used up');

@@ -115,7 +115,12 @@ export class Dispatcher {
       let claimed: Claim[] = []
       if (capacity > 0) {
         try {
-          claimed = (await sql`select * from rhpool.claim_account_slot(${capacity}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy}, ${[...this.accounts.keys()]}::text[])`) as unknown as Claim[]
+          const held = [...this.accounts.keys()]
+          // Claims a claim round (pg_cron) made for the accounts this dispatcher holds come first: they waited longest.
+          claimed = (await sql`select * from rhpool.adopt_claims(${this.holder}, ${held}::text[], ${capacity}, ${config.dispatcher.leaseSeconds})`) as unknown as Claim[]
+          if (claimed.length < capacity) {
+            claimed.push(...((await sql`select * from rhpool.claim_account_slot(${capacity - claimed.length}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy}, ${held}::text[])`) as unknown as Claim[]))
+          }
           failures = 0
         } catch (error) {
           failures++
