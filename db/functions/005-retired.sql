@@ -29,3 +29,6 @@ drop function if exists rhpool.expire_leases();
 drop function if exists rhpool.fail_unresolved_unknowns();
 drop function if exists rhpool.overdue_jobs();
 drop function if exists rhpool.run_maintenance();
+drop function if exists rhpool.retry_kept_callbacks();
+drop function if exists rhpool.prune_history();
+drop function if exists rhpool.end_cooldowns();

@@ -138,16 +138,16 @@ begin
   return jsonb_build_object(
     'leasesExpired', rhpool.expire_leases(run_maintenance.at),
     'unknownOutcomesFailed', rhpool.fail_unresolved_unknowns(run_maintenance.at),
-    'keptCallbacksApplied', rhpool.retry_kept_callbacks(),
-    'cooldownsEnded', rhpool.end_cooldowns(),
-    'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(),
-    'historyPruned', rhpool.prune_history());
+    'keptCallbacksApplied', rhpool.retry_kept_callbacks(run_maintenance.at),
+    'cooldownsEnded', rhpool.end_cooldowns(run_maintenance.at),
+    'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(run_maintenance.at),
+    'historyPruned', rhpool.prune_history(run_maintenance.at));
 end
 $$;
 
 -- Callbacks kept because no job could take them yet are tried again; past the
 -- window they are marked expired (and stay visible in the status).
-create or replace function rhpool.retry_kept_callbacks()
+create or replace function rhpool.retry_kept_callbacks(at timestamptz default now())
 returns integer
 language plpgsql
 volatile
@@ -171,7 +171,7 @@ begin
       update rhpool.webhook_deliveries d set resolved_at = now(), resolution = result.outcome || ': ' || result.detail where d.id = kept.id;
       perform rhpool.log_repair('kept_callback_' || result.outcome, kept.job_table, kept.job_id, null, result.detail);
       applied := applied + 1;
-    elsif kept.received_at < now() - make_interval(secs => window_seconds) then
+    elsif kept.received_at < retry_kept_callbacks.at - make_interval(secs => window_seconds) then
       update rhpool.webhook_deliveries d set resolved_at = now(), resolution = 'expired: ' || result.detail where d.id = kept.id;
       perform rhpool.log_repair('kept_callback_expired', kept.job_table, kept.job_id, null, result.detail);
     end if;
@@ -182,13 +182,13 @@ $$;
 
 -- Retention: recorded callbacks and processed terminal events older than
 -- retention_days. The job rows are the product's and are never touched.
-create or replace function rhpool.prune_history()
+create or replace function rhpool.prune_history(at timestamptz default now())
 returns integer
 language plpgsql
 volatile
 as $$
 declare
-  cutoff timestamptz := now() - make_interval(days => rhpool.setting('retention_days', '30')::integer);
+  cutoff timestamptz := prune_history.at - make_interval(days => rhpool.setting('retention_days', '30')::integer);
   deliveries integer;
   events integer;
   logs integer;
@@ -204,7 +204,7 @@ end
 $$;
 
 -- Ended cooldowns are cleared and the dispatchers woken: the account can take work.
-create or replace function rhpool.end_cooldowns()
+create or replace function rhpool.end_cooldowns(at timestamptz default now())
 returns integer
 language plpgsql
 volatile
@@ -213,7 +213,7 @@ declare
   ended integer;
 begin
   update rhpool.accounts a set cooldown_until = null, cooldown_reason = null, updated_at = now()
-   where a.cooldown_until is not null and a.cooldown_until <= now();
+   where a.cooldown_until is not null and a.cooldown_until <= end_cooldowns.at;
   get diagnostics ended = row_count;
   if ended > 0 then
     perform pg_notify('rhpool_wakeup', 'cooldown ended');
