@@ -3,21 +3,24 @@
 //
 //   1. Drop rhpool's functions and views that nothing outside the layer
 //      depends on, so a changed return type, argument list or view column
-//      list is simply created anew. Trigger functions stay: their signature
-//      (`returns trigger`, no arguments) cannot change, and dropping them would
-//      drop rhpool's triggers on the product's job tables, whose ACCESS
-//      EXCLUSIVE lock would block even reads of those tables until commit.
-//      What the product (or a migration) depends on stays, and is redefined
-//      in place by `create or replace`.
+//      list is simply created anew (and their grants are the files' alone).
+//      Trigger functions stay: their signature (`returns trigger`, no
+//      arguments) cannot change, and dropping them would drop rhpool's
+//      triggers on the product's job tables, whose ACCESS EXCLUSIVE lock
+//      would block even reads of those tables until commit. What the product
+//      (or a migration) depends on stays too, redefined in place by
+//      `create or replace`.
 //   2. Run the files.
 //   3. Whatever rhpool function or view the files did not (re)define is a
-//      leftover of an older release: dropped, unless something outside the
-//      layer still uses it; then the whole layer is refused, naming both,
-//      rather than cascading into the product's objects.
-//   Within the same transaction the release is recorded (rhpool.function_layer).
+//      leftover of an older release: dropped with what only it needs (an old
+//      trigger of rhpool's), unless something outside the layer, or
+//      something the files just defined, still depends on it; then the whole
+//      layer is refused, naming both, rather than cascading into the
+//      product's objects.
+//   The release is recorded (rhpool.function_layer) in the same transaction.
 import { readFileSync } from 'node:fs'
 import type postgres from 'postgres'
-import { dropStatement, layerObjects, stillThere, type LayerObject } from './layer-objects.ts'
+import { dropStatement, layerObjects, markKept, stillThere, type LayerObject } from './layer-objects.ts'
 import { newestMigration, type Release } from './release.ts'
 
 export interface LayerFile {
@@ -27,7 +30,7 @@ export interface LayerFile {
 }
 
 export interface LayerResult {
-  /** Leftovers of an older release, dropped. */
+  /** What an older release defined and this one does not: gone. */
   dropped: string[]
   /** Kept across the layer (not dropped first) because something outside it depends on them. */
   kept: string[]
@@ -68,10 +71,11 @@ export async function applyFunctionLayer(sql: postgres.Sql, files: LayerFile[], 
 async function applyOnce(tx: postgres.TransactionSql, files: Array<LayerFile & { text: string }>, release: Release): Promise<LayerResult> {
   const before = await layerObjects(tx)
   const kept = before.filter((o) => o.heldBy.length > 0)
-  for (const object of before) {
-    if (object.triggerFunction || object.heldBy.length > 0) continue
+  const keep = (o: LayerObject) => o.triggerFunction || o.heldBy.length > 0
+  for (const object of before.filter((o) => !keep(o))) {
     if (await stillThere(tx, object)) await tx.unsafe(dropStatement(object))
   }
+  for (const object of before.filter(keep)) await markKept(tx, object)
 
   for (const file of files) {
     try {
@@ -89,7 +93,8 @@ async function applyOnce(tx: postgres.TransactionSql, files: Array<LayerFile & {
     on conflict (id) do update set release = excluded.release, last_migration = excluded.last_migration, applied_at = now()
     returning xmin::text as xid`)
 
-  const leftovers = (await layerObjects(tx, recorded!.xid as string)).filter((o) => !o.written)
+  const after = await layerObjects(tx, recorded!.xid as string)
+  const leftovers = after.filter((o) => !o.written)
   const refusals: string[] = []
   for (const object of leftovers) {
     if (object.heldBy.length > 0) {
@@ -100,13 +105,13 @@ async function applyOnce(tx: postgres.TransactionSql, files: Array<LayerFile & {
     }
   }
   if (refusals.length > 0) throw new FunctionLayerError(`the function layer of rhpool ${release.version} was not applied (nothing was changed): ${refusals.join('; ')}`)
-  const dropped: string[] = []
   for (const object of leftovers) {
-    if (await stillThere(tx, object)) {
-      await tx.unsafe(dropStatement(object))
-      dropped.push(object.identity)
-    }
+    if (await stillThere(tx, object)) await tx.unsafe(dropStatement(object))
   }
+
+  // Gone: dropped before the files and not defined again, or a leftover dropped now.
+  const defined = new Set(after.filter((o) => o.written).map((o) => o.identity))
+  const dropped = before.map((o) => o.identity).filter((identity) => !defined.has(identity))
   return { dropped, kept: kept.map((o) => o.identity) }
 }
 

@@ -1,16 +1,24 @@
 // The function layer's objects as the catalog has them: every function and
 // view in schema rhpool, with what depends on it (what a DROP ... CASCADE of
-// it would take along) and whether the current transaction wrote it.
+// it would take along) and whether this release's files (re)defined it.
 //
-// "Written here" is the xmin of the row a definition writes: `create or
-// replace` rewrites the pg_proc row of a function, the _RETURN rule of a
-// view, the pg_trigger row of a trigger, so a row the transaction did not
-// write was not defined by this release's files. A row written inside a
-// savepoint or a PL/pgSQL exception block carries that subtransaction's xid,
-// not the top one (pg_current_xact_id()), so "written here" is "xmin is one of
-// this transaction's xids": widened to 64 bits within [top xid, newest xid
-// of this transaction] and still in progress. The newest xid comes from a row
-// the caller wrote in a savepoint just before (snapshots do not help: their
+// How "(re)defined here" is told, object by object:
+// - A view: the xmin of its _RETURN rule, which `create or replace view`
+//   rewrites and nothing else in the files touches.
+// - A trigger: the xmin of its pg_trigger row (`create or replace trigger`).
+// - A function: not its pg_proc xmin, because GRANT and REVOKE rewrite that
+//   row too, and 990-grants.sql revokes on all functions of the schema. Every
+//   function still there when the files start was marked first (an absurd
+//   COST, see `markKept`); `create or replace function` resets the cost to
+//   the file's, so a function still marked afterwards was not redefined.
+//   (An aggregate's own row is pg_aggregate's; a procedure has no COST and is
+//   judged by its pg_proc xmin.)
+//
+// xmin is "one of this transaction's xids", not `= pg_current_xact_id()`: a
+// row written inside a savepoint or a PL/pgSQL exception block carries that
+// subtransaction's xid. So xmin is widened to 64 bits within [top xid, newest
+// xid of this transaction] and must still be in progress. The newest xid is
+// the xmin of a row the caller wrote in a savepoint just before (a snapshot's
 // xmax may be at or below this transaction's own xids). Rows of other
 // transactions still in progress are invisible here, so an in-progress xmin
 // of a visible row is ours.
@@ -25,13 +33,16 @@ export interface LayerObject {
   identity: string
   /** A trigger function: `returns trigger` and no arguments, so `create or replace` can always redefine it. */
   triggerFunction: boolean
-  /** Whether this transaction (re)defined it. */
+  /** Whether this release's files (re)defined it (meaningful only after `markKept` and the files). */
   written: boolean
   /** Objects that depend on it and are not the layer's to recreate: the product's, or a migration's (a default, an index). */
   heldBy: string[]
-  /** rhpool objects this transaction wrote that depend on it. */
+  /** rhpool objects this release's files (re)defined that depend on it. */
   neededBy: string[]
 }
+
+/** 2^-10: exact in a float4, and no file declares it. */
+const keptMark = '0.0009765625'
 
 // A row's xmin belongs to this transaction (top level or a subtransaction).
 const writtenHere = (xmin: string) => `coalesce((
@@ -84,11 +95,16 @@ judged as (
              case when tgc.relnamespace = 'rhpool'::regnamespace or tg.tgname like 'rhpool\\_%' then 'rhpool' else 'foreign' end
            else 'foreign'
          end as side,
-         ${writtenHere('coalesce(p.xmin, vr.xmin, tg.xmin)')} as written,
-         pg_describe_object(r.classid, r.objid, 0) as description
+         case
+           when p.prokind in ('f', 'w') then p.procost <> ${keptMark}
+           when p.prokind = 'a' then ${writtenHere('ag.xmin')}
+           else ${writtenHere('coalesce(p.xmin, vr.xmin, tg.xmin)')}
+         end as written,
+         (select i.type || ' ' || i.identity from pg_identify_object(r.classid, r.objid, 0) i) as description
   from reach r
   cross join me
   left join pg_proc p on r.classid = 'pg_proc'::regclass and p.oid = r.objid
+  left join pg_aggregate ag on ag.aggfnoid = p.oid
   left join pg_class c on r.classid = 'pg_class'::regclass and c.oid = r.objid
   left join pg_rewrite vr on c.relkind = 'v' and vr.ev_class = c.oid and vr.rulename = '_RETURN'
   left join pg_rewrite w on r.classid = 'pg_rewrite'::regclass and w.oid = r.objid
@@ -112,11 +128,16 @@ order by identity`
 
 /**
  * newestXid: the xmin of a row this transaction wrote last (in a savepoint);
- * without it nothing counts as written here.
+ * without it no view or trigger counts as written here.
  */
 export async function layerObjects(tx: postgres.TransactionSql, newestXid: string | null = null): Promise<LayerObject[]> {
   const rows = await tx.unsafe(query, [newestXid])
   return rows.map((row) => ({ ...(row as unknown as LayerObject), oid: Number(row.oid) }))
+}
+
+/** Marks a function the files are about to redefine in place, so that one they do not redefine is told apart afterwards. */
+export async function markKept(tx: postgres.TransactionSql, object: LayerObject): Promise<void> {
+  if (object.kind === 'function') await tx.unsafe(`alter function ${object.identity} cost ${keptMark}`)
 }
 
 /** Whether the row (pg_proc or pg_class oid) is still there: an earlier CASCADE may have taken it. */

@@ -10,15 +10,13 @@
 // release migrated is refused (database-version.ts).
 import { readdirSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { migrate as graphileMigrate } from 'graphile-migrate'
 import postgres from 'postgres'
 import { refuseNewerDatabase } from './database-version.ts'
 import { applyFunctionLayer, type LayerFile, type LayerResult } from './function-layer.ts'
-import { readRelease, type Release } from './release.ts'
+import { defaultDbFolder, thisRelease } from './release.ts'
 
-export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const defaultDbFolder = join(projectRoot, 'db')
+export { projectRoot } from './release.ts'
 
 export interface MigrateOptions {
   /** A folder laid out like db/ (migrations/committed, functions, cron). For tests: a copy with a file changed. */
@@ -26,9 +24,6 @@ export interface MigrateOptions {
   /** Where rhpool says what it did (graphile-migrate prints its own lines to the console). */
   log?: (line: string) => void
 }
-
-/** This checkout's release: package.json's version and its committed migrations. */
-export const thisRelease = (dbFolder = defaultDbFolder): Release => readRelease(projectRoot, dbFolder)
 
 /** The db/functions then db/cron files, in the order they are applied. */
 export function layerFiles(dbFolder = defaultDbFolder): LayerFile[] {

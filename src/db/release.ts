@@ -2,7 +2,11 @@
 // version (package.json) and the committed migrations it ships. Read from the
 // files, so a test can point it at a copy of the db folder.
 import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const defaultDbFolder = join(projectRoot, 'db')
 
 export interface CommittedMigration {
   /** graphile-migrate's key in graphile_migrate.migrations: the number, e.g. `000014.sql`. */
@@ -21,7 +25,8 @@ export interface Release {
 // graphile-migrate's own pattern (dist/migration.js isMigrationFilename).
 const migrationFilename = /^([0-9]{6,})(-[-_a-zA-Z0-9]*)?\.sql$/
 
-export function readRelease(projectRoot: string, dbFolder: string): Release {
+/** This checkout's release; dbFolder: a folder laid out like db/ (for tests, a copy). */
+export function thisRelease(dbFolder = defaultDbFolder): Release {
   const { version } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }
   const folder = join(dbFolder, 'migrations', 'committed')
   const migrations = readdirSync(folder)
