@@ -122,8 +122,10 @@ function describeFailure(file: LayerFile & { text: string }, error: PgError, kep
   if (error.hint) parts.push(`hint: ${error.hint}`)
   if (error.where) parts.push(`where: ${error.where.replace(/\n/g, ' / ')}`)
   if (error.code && cannotRedefine.has(error.code) && kept.length > 0) {
-    parts.push(`these rhpool objects could not be dropped and recreated because objects outside rhpool depend on them: ${
-      kept.map((o) => `${o.identity} (by ${o.heldBy.join(', ')})`).join('; ')}`)
+    // Postgres names the object in its message or hint when it can; otherwise every kept object is a suspect.
+    const said = `${error.message} ${error.hint ?? ''}`
+    const named = kept.filter((o) => said.includes(o.identity))
+    parts.push((named.length > 0 ? named : kept).map((o) => `${o.identity} was not dropped and recreated because ${o.heldBy.join(', ')} depends on it`).join('; '))
   }
   return `the function layer was not applied (nothing was changed): ${parts.join('; ')}`
 }
