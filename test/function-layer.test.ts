@@ -177,17 +177,35 @@ t.test('the product\'s objects that depend on rhpool functions are never dropped
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
 })
 
-t.test('a fresh database and one upgraded from the first version have the same functions, views, triggers and grants', async (t) => {
+t.test('a fresh database and ones upgraded from the first version have the same functions, views, triggers and grants', async (t) => {
   const fresh = await freshDatabase(t)
-  const upgraded = await freshDatabase(t, { template: null })
-  await upgraded.sql.unsafe(firstVersionSchema)
-  await migrate(upgraded.url, quiet)
-  const [shapeFresh, shapeUpgraded] = [await catalogShape(fresh.sql), await catalogShape(upgraded.sql)]
+  const direct = await freshDatabase(t, { template: null })
+  await direct.sql.unsafe(firstVersionSchema)
+  await migrate(direct.url, quiet)
+  // Through an earlier release first, whose apply_callback took ten arguments
+  // (db/functions/140-callbacks.sql before the maintenance commit): this
+  // release's six-argument one is an overload, not a replacement.
+  const earlier = dbFolderCopy(t, {
+    'functions/141-earlier-callbacks.sql': `
+      create or replace function rhpool.apply_callback(
+        job_table text, job_id uuid, attempt integer, task_id text, status text,
+        outputs jsonb, usage jsonb, error_code text, error_message text, body text
+      ) returns text language plpgsql volatile as $$ begin return 'applied'; end $$;`,
+  })
+  const stepwise = await freshDatabase(t, { template: null })
+  await stepwise.sql.unsafe(firstVersionSchema)
+  await migrate(stepwise.url, { ...quiet, dbFolder: earlier })
+  await migrate(stepwise.url, quiet)
+
+  const shapeFresh = await catalogShape(fresh.sql)
   t.ok(shapeFresh.functions.length > 50 && shapeFresh.views.length >= 3 && shapeFresh.triggers.length >= 20, 'the comparison covers the layer')
-  t.same(shapeUpgraded.functions, shapeFresh.functions, 'functions: name, arguments, result, body, security definer, config')
-  t.same(shapeUpgraded.views, shapeFresh.views, 'views')
-  t.same(shapeUpgraded.triggers, shapeFresh.triggers, 'triggers')
-  t.same(shapeUpgraded.grants, shapeFresh.grants, 'grants on the schema, its tables and functions, and the job tables')
-  const [recorded] = await upgraded.sql`select release, last_migration from rhpool.function_layer`
-  t.same(recorded, { release: thisRelease().version, last_migration: thisRelease().migrations.at(-1)!.realFilename }, 'the release that applied the layer is recorded')
+  for (const [name, db] of [['upgraded', direct], ['upgraded through an earlier release', stepwise]] as const) {
+    const shape = await catalogShape(db.sql)
+    t.same(shape.functions, shapeFresh.functions, `${name}: functions (name, arguments, result, body, security definer, config)`)
+    t.same(shape.views, shapeFresh.views, `${name}: views`)
+    t.same(shape.triggers, shapeFresh.triggers, `${name}: triggers`)
+    t.same(shape.grants, shapeFresh.grants, `${name}: grants on the schema, its tables and functions, and the job tables`)
+    const [recorded] = await db.sql`select release, last_migration from rhpool.function_layer`
+    t.same(recorded, { release: thisRelease().version, last_migration: thisRelease().migrations.at(-1)!.realFilename }, `${name}: the release that applied the layer is recorded`)
+  }
 })
