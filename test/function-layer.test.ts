@@ -10,7 +10,7 @@ import { firstVersionSchema } from './helpers/first-version.ts'
 import { rhpool } from './helpers/cli.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { NewerDatabaseError } from '../src/db/database-version.ts'
-import { thisRelease } from '../src/db/release.ts'
+import { compareVersions, thisRelease } from '../src/db/release.ts'
 
 const quiet = { log: () => {} }
 const exists = async (sql: Sql, object: string) => (object.includes('(')
@@ -109,6 +109,16 @@ t.test('an older release over a newer database is refused with a clear error, an
   t.equal(cli.code, 57, '`rhpool migrate` exits 57')
   t.match(cli.stderr, /rhpool: rhpool \S+ will not migrate this database: .* rhpool 99\.0\.0 .*Nothing was changed \(exit code 57\)/)
   t.same(await catalogSnapshot(sql), before, 'nothing changed by the CLI either')
+})
+
+t.test('releases are ordered as semver orders them', async (t) => {
+  const order = ['0.1.0', '0.1.1', '0.2.0-rc.1', '0.2.0-rc.2', '0.2.0-rc.10', '0.2.0', '0.10.0', '1.0.0', '99.0.0']
+  for (let i = 0; i + 1 < order.length; i++) {
+    t.equal(compareVersions(order[i]!, order[i + 1]!), -1, `${order[i]} < ${order[i + 1]}`)
+    t.equal(compareVersions(order[i + 1]!, order[i]!), 1)
+  }
+  t.equal(compareVersions('1.2.3+build.5', '1.2.3'), 0, 'build metadata does not count')
+  t.equal(compareVersions('not a version', '1.0.0'), null)
 })
 
 t.test('a database with a committed migration this release does not have is refused before graphile-migrate sees it', async (t) => {

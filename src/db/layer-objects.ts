@@ -80,8 +80,8 @@ reach(root_classid, root_objid, classid, objid) as (
   ) x
 ),
 -- rhpool: a function or view in schema rhpool, a trigger on an rhpool table,
--- or one of rhpool's triggers on a job table (named rhpool_*, recreated by
--- rhpool.attach_job_table). part: a view's rule or row type, judged with the
+-- or one of rhpool's triggers on a job table of rhpool.tools (named rhpool_*,
+-- recreated by rhpool.attach_job_table). part: a view's rule or row type, judged with the
 -- view. foreign: anything else (the product's objects; a migration's
 -- defaults, constraints, indexes, tables).
 judged as (
@@ -92,7 +92,9 @@ judged as (
            when w.oid is not null and w.rulename = '_RETURN' then 'part'
            when ty.oid is not null and (ty.typrelid <> 0 or ty.typcategory = 'A') then 'part'
            when tg.oid is not null then
-             case when tgc.relnamespace = 'rhpool'::regnamespace or tg.tgname like 'rhpool\\_%' then 'rhpool' else 'foreign' end
+             case when tgc.relnamespace = 'rhpool'::regnamespace
+                    or (tg.tgname like 'rhpool\\_%' and tgc.relnamespace = 'public'::regnamespace
+                        and tgc.relname in (select t.job_table from rhpool.tools t)) then 'rhpool' else 'foreign' end
            else 'foreign'
          end as side,
          case
