@@ -3,6 +3,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.ts'
 import { connectDatabase, type Sql } from './db/connect.ts'
+import { refuseNewerDatabase } from './db/database-version.ts'
+import { thisRelease } from './db/release.ts'
 import { Dispatcher } from './dispatcher/dispatcher.ts'
 import { buildAdminServer, buildPublicServer } from './http/server.ts'
 import type { Logger } from './log.ts'
@@ -33,6 +35,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
   if (!schema?.ready) {
     await sql.end()
     throw new Error('the database has no rhpool schema: run `npm run migrate` (or `rhpool migrate`) against DATABASE_URL first')
+  }
+  // An older release's dispatcher would call a newer release's functions by its own idea of them.
+  try {
+    await refuseNewerDatabase(sql, thisRelease(), 'start')
+  } catch (error) {
+    await sql.end()
+    throw error
   }
   const metrics = new Metrics()
   const dispatcher = config.dispatcher.enabled ? new Dispatcher({ sql, config, log, metrics }) : null

@@ -57,6 +57,14 @@ t.test('start does not migrate: on a database without the schema it says what to
   t.match(run.stderr, /no rhpool schema: run `npm run migrate`/)
 })
 
+t.test('start refuses a database a newer release migrated: exit 57, naming both releases', async (t) => {
+  const { url, sql } = await freshDatabase(t)
+  await sql`update rhpool.function_layer set release = '99.0.0'`
+  const run = await rhpool(['start'], productionEnv(url, await freePort()))
+  t.equal(run.code, 57)
+  t.match(run.stderr, /rhpool: rhpool \S+ will not start on this database: the database's function layer was applied by rhpool 99\.0\.0 .*newer than this release/)
+})
+
 t.test('two `rhpool migrate` at once on an empty database: both succeed', async (t) => {
   const { url, sql } = await freshDatabase(t, { template: null })
   const runs = await Promise.all([rhpool(['migrate'], { DATABASE_URL: url }, 120_000), rhpool(['migrate'], { DATABASE_URL: url }, 120_000)])

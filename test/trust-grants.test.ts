@@ -6,6 +6,7 @@ import { freshDatabase, type Sql } from './helpers/db.ts'
 import { firstVersionSchema } from './helpers/first-version.ts'
 import { supabaseRoles } from './helpers/roles.ts'
 import { migrate } from '../src/db/migrate.ts'
+import { dbFolderCopy } from './helpers/db-folder.ts'
 
 /** Every ACL on rhpool's schema, relations, columns and functions, and on the job tables. */
 const grants = (sql: Sql) => sql`
@@ -64,13 +65,18 @@ t.test('an allowed role gets what rhpool_client gains in a later version, at the
   await db.sql`select rhpool.allow_client('authenticated')`
   await db.sql`select rhpool.allow_client('authenticated')`
   t.same(await db.sql`select role_name, grants from rhpool.allowed_roles`, [{ role_name: 'authenticated', grants: 'rhpool_client' }], 'allowed once')
-  // A later version's new client function (granted in 990-grants.sql).
-  await db.sql`create function rhpool.new_in_next_version() returns int language sql as 'select 1'`
-  await db.sql`revoke execute on function rhpool.new_in_next_version() from public`
-  await db.sql`grant execute on function rhpool.new_in_next_version() to rhpool_client`
-  const can = async () => (await db.sql`select has_function_privilege('authenticated', 'rhpool.new_in_next_version()', 'execute') as ok`)[0]!.ok
+  // A later version's new client function, granted to rhpool_client in its 990-grants.sql.
+  const nextVersion = dbFolderCopy(t, {
+    'functions/500-next-version.sql': "create or replace function rhpool.new_in_next_version() returns int language sql as 'select 1';\n",
+    'functions/990-grants.sql': (text) => text.replace('  rhpool.queue_ahead(integer, timestamptz, uuid)\nto rhpool_client;',
+      '  rhpool.queue_ahead(integer, timestamptz, uuid),\n  rhpool.new_in_next_version()\nto rhpool_client;'),
+  })
+  const can = async () => (await db.sql`
+    select to_regprocedure('rhpool.new_in_next_version()') is not null
+           and has_function_privilege('authenticated', 'rhpool.new_in_next_version()', 'execute') as ok`)[0]!.ok
   t.equal(await can(), false, 'not before the migrate')
-  await migrate(db.url)
+  await migrate(db.url, { dbFolder: nextVersion })
   t.equal(await can(), true, 'the migrate gave it to authenticated too')
+  t.equal((await db.sql`select has_function_privilege('rhpool_client', 'rhpool.new_in_next_version()', 'execute') as ok`)[0]!.ok, true)
   await t.rejects(db.sql`select rhpool.allow_client('no_such_role')`, /allow_client: no role named 'no_such_role'/)
 })

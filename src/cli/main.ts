@@ -1,8 +1,10 @@
 // The rhpool command line (commander): run the service or the demo, inspect
 // and control the pool, run the simulator alone. Every command has --help;
-// a bad argument gets a message naming it and exit code 2.
+// a bad argument gets a message naming it and exit code 2; a database that a
+// newer release migrated, exit code 57 (migrate, start, dev, demo).
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { ConfigError } from '../config/index.ts'
+import { NewerDatabaseError } from '../db/database-version.ts'
 import { migrate } from '../db/migrate.ts'
 import { runService } from '../run-service.ts'
 import { cancelJob, showAccounts, showJobs, showStatus } from './commands.ts'
@@ -33,7 +35,7 @@ export function buildProgram(): Command {
 
   program
     .command('migrate')
-    .description('apply the schema (migrations, functions, pg_cron schedule) to DATABASE_URL')
+    .description('apply the schema to DATABASE_URL: new migrations, then the functions and pg_cron schedule in one transaction (exit 57: a newer release migrated it)')
     .action(async () => {
       const url = process.env.DATABASE_URL?.trim()
       if (!url) throw new UsageError('DATABASE_URL is required for `rhpool migrate` (`rhpool start` sets up its embedded database itself)')
@@ -120,6 +122,11 @@ export async function runCli(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv)
   } catch (error) {
     if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2)
+    if (error instanceof NewerDatabaseError) {
+      // Its own code, as graphile-worker's 57: a deploy script can tell "run the newer release" from a failure.
+      process.stderr.write(`rhpool: ${error.message}\n`)
+      process.exit(error.exitCode)
+    }
     if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`rhpool: ${error.message}\n`)
       process.exit(2)
