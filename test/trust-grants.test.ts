@@ -68,8 +68,8 @@ t.test('an allowed role gets what rhpool_client gains in a later version, at the
   // A later version's new client function, granted to rhpool_client in its 990-grants.sql.
   const nextVersion = dbFolderCopy(t, {
     'functions/500-next-version.sql': "create or replace function rhpool.new_in_next_version() returns int language sql as 'select 1';\n",
-    'functions/990-grants.sql': (text) => text.replace('  rhpool.queue_ahead(integer, timestamptz, uuid)\nto rhpool_client;',
-      '  rhpool.queue_ahead(integer, timestamptz, uuid),\n  rhpool.new_in_next_version()\nto rhpool_client;'),
+    'functions/990-grants.sql': (text) => text.replace('  rhpool.queue_ahead(text, uuid)\nto rhpool_client;',
+      '  rhpool.queue_ahead(text, uuid),\n  rhpool.new_in_next_version()\nto rhpool_client;'),
   })
   const can = async () => (await db.sql`
     select to_regprocedure('rhpool.new_in_next_version()') is not null
