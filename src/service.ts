@@ -29,7 +29,7 @@ export interface Service {
 
 export async function startService(config: Config, log: Logger): Promise<Service> {
   const sql = connectDatabase(config.databaseUrl, { max: config.dispatcher.maxConcurrentSubmissions + 8 })
-  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text)') is not null as ready`
+  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text,text[])') is not null as ready`
   if (!schema?.ready) {
     await sql.end()
     throw new Error('the database has no rhpool schema: run `npm run migrate` (or `rhpool migrate`) against DATABASE_URL first')

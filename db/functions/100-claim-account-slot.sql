@@ -22,7 +22,9 @@ create or replace function rhpool.claim_account_slot(
   max_jobs integer default 10,
   claimed_by text default null,
   lease_seconds integer default null,
-  strategy text default null
+  strategy text default null,
+  -- the accounts this claimer holds keys for (null: any); see 060-dispatcher-presence.sql
+  accounts text[] default null
 )
 returns table (job_table text, job_id uuid, api_account text)
 language plpgsql
@@ -30,8 +32,8 @@ volatile
 as $$
 #variable_conflict use_column
 declare
-  chosen_strategy text := coalesce(strategy, rhpool.setting('strategy'), 'fill-first');
-  lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.setting('lease_seconds', '60')::integer));
+  chosen_strategy text := coalesce(strategy, rhpool.required_setting('strategy'));
+  lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.required_setting('lease_seconds')::integer));
   free_accounts text[];
   candidate_tables text[];
   candidate_ids uuid[];
@@ -70,6 +72,8 @@ begin
     cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
     where a.enabled
       and (a.cooldown_until is null or a.cooldown_until <= now())
+      and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
+      and rhpool.account_held_for(a.name, a.key_fingerprint, claim_account_slot.claimed_by)
     order by 4, 2, 3
     limit max_jobs
   ) free;

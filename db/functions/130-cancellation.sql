@@ -18,12 +18,14 @@ end
 $$;
 
 -- A dispatcher still working on a claim (uploading a large input) keeps it.
-create or replace function rhpool.renew_lease(job_table text, job_id uuid, claimed_by text, lease_seconds integer)
+-- lease_seconds null: the lease_seconds setting, the one every claim uses.
+create or replace function rhpool.renew_lease(job_table text, job_id uuid, claimed_by text, lease_seconds integer default null)
 returns boolean
 language sql
 volatile
 as $$
-  update rhpool.slots s set lease_expires_at = now() + make_interval(secs => renew_lease.lease_seconds)
+  update rhpool.slots s
+     set lease_expires_at = now() + make_interval(secs => coalesce(renew_lease.lease_seconds, rhpool.required_setting('lease_seconds')::integer))
    where s.job_table = renew_lease.job_table and s.job_id = renew_lease.job_id
      and s.holder is not distinct from renew_lease.claimed_by and s.lease_expires_at is not null
   returning true

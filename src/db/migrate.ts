@@ -10,6 +10,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { migrate as graphileMigrate } from 'graphile-migrate'
 import postgres from 'postgres'
+import { errorCodeTable } from '../runninghub/classify.ts'
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const migrationsFolder = join(projectRoot, 'db', 'migrations')
@@ -39,6 +40,8 @@ export async function migrate(connectionString: string): Promise<void> {
   try {
     await lock`select pg_advisory_lock(${migrateLockKey})`
     await applyMigrations(connectionString)
+    // What each error code means and what users are told: classify.ts's table, written whole.
+    await lock`select rhpool.load_error_codes(${lock.json(errorCodeTable() as never)})`
   } finally {
     // Ending the session releases the lock, also when a migration failed.
     await lock.end({ timeout: 5 })

@@ -43,9 +43,10 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   const job = jobLabel(claim.job_table, claim.job_id)
   const account = ctx.accounts.get(claim.api_account)
   if (!account) {
-    // Another process's configuration has this account; this one cannot use it.
+    // A guard that should never fire: the dispatcher claims only on accounts it holds the recorded key of
+    // (claim_account_slot's accounts, presence.ts). Reaching it is a bug; the job goes back to its place.
     await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${'no key for this account in the dispatcher that claimed it'})`
-    log.warn({ job, account: claim.api_account }, 'claimed a job on an account this dispatcher has no key for; released it')
+    log.error({ job, account: claim.api_account, bug: true }, 'BUG: claimed a job on an account this dispatcher holds no key for; released it')
     return 'released'
   }
 
@@ -59,7 +60,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     webappId = chooseApp(tool, row)
     // The lease is renewed before the download and again before the upload: each is bounded by less than a lease.
     const renew = async () => {
-      await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${ctx.holder}, ${ctx.config.dispatcher.leaseSeconds})`
+      await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${ctx.holder})`
     }
     nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
       await renew()
