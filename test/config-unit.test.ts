@@ -57,7 +57,8 @@ t.test('loadConfig: a production configuration, and what it refuses', async (t) 
     PUBLIC_BASE_URL: 'https://rhpool.example.com/',
   }
   const config = loadConfig(env)
-  t.match(config, { http: { host: '127.0.0.1', port: 8080 }, publicBaseUrl: 'https://rhpool.example.com', runningHubBaseUrl: 'https://www.runninghub.ai', strategy: 'fill-first' })
+  t.match(config, { http: { host: '127.0.0.1', port: 8080 }, publicBaseUrl: 'https://rhpool.example.com', runningHubBaseUrl: 'https://www.runninghub.ai',
+    dispatcher: { heartbeatIntervalMs: 5000, heartbeatStaleAfter: 3 } })
   t.ok(Object.isFrozen(config), 'frozen: read once')
   const refusals: Array<[Record<string, string | undefined>, string]> = [
     [{ DATABASE_URL: undefined }, 'DATABASE_URL'],
@@ -65,7 +66,10 @@ t.test('loadConfig: a production configuration, and what it refuses', async (t) 
     [{ RUNNINGHUB_API_KEY: undefined }, 'RUNNINGHUB_API_KEY'],
     [{ WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET'],
     [{ PUBLIC_BASE_URL: 'ftp://x' }, 'PUBLIC_BASE_URL'],
-    [{ RHPOOL_STRATEGY: 'random' }, 'RHPOOL_STRATEGY'],
+    // The strategy and the lease are the database's settings (one value for every dispatcher): setting them here is refused.
+    [{ RHPOOL_STRATEGY: 'spread' }, 'RHPOOL_STRATEGY'],
+    [{ RHPOOL_LEASE_SECONDS: '120' }, 'RHPOOL_LEASE_SECONDS'],
+    [{ RHPOOL_HEARTBEAT_STALE_AFTER: '1' }, 'RHPOOL_HEARTBEAT_STALE_AFTER'],
     [{ PORT: '70000' }, 'PORT'],
     [{ RHPOOL_RETRY_BASE_MS: '5000', RHPOOL_RETRY_MAX_MS: '1000' }, 'RHPOOL_RETRY_MAX_MS'],
     [{ RHPOOL_HTTP: 'maybe' }, 'RHPOOL_HTTP'],

@@ -136,7 +136,7 @@ export class Presence {
             'another live dispatcher gives this account fewer slots: it runs with the lowest any holder declares')
         }
       } else if (changed && s.state === 'other_key') {
-        log.error({ holder, account: s.account, key: s.key_fingerprint, recordedKey: s.recorded_fingerprint, holders: s.recorded_holders },
+        log.error({ holder, account: s.account, fingerprint: s.key_fingerprint, recordedFingerprint: s.recorded_fingerprint, holders: s.recorded_holders },
           'refused: another live dispatcher holds a different key for this account name, and a different key is a different RunningHub account; ' +
           'not claiming on it until no live dispatcher holds the recorded key (give the new key its own number, RUNNINGHUB_API_KEY_<n>)')
       }
