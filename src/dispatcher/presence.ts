@@ -144,3 +144,48 @@ export class Presence {
     return usable
   }
 }
+
+/**
+ * For a process that uses keys without claiming (the webhook-only process that
+ * confirms callbacks): of its configured accounts, those whose key is the one
+ * recorded on the account, refreshed every intervalMs. A key that is not the
+ * recorded one belongs to another RunningHub account, which knows none of
+ * this account's tasks: asking it would refute true callbacks.
+ */
+export class RecordedKeys {
+  private current = new Map<string, AccountConfig>()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+    private readonly configured: AccountConfig[]
+  ) {}
+
+  get accounts(): Map<string, AccountConfig> {
+    return this.current
+  }
+
+  async start(intervalMs: number): Promise<void> {
+    await this.refresh()
+    this.timer = setInterval(() => void this.refresh().catch((error: Error) => this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+  }
+
+  private async refresh(): Promise<void> {
+    const rows = await this.sql`select name, key_fingerprint from rhpool.accounts where name in ${this.sql(this.configured.map((a) => a.name))}`
+    const recorded = new Map(rows.map((r) => [String(r.name), r.key_fingerprint as string | null]))
+    const next = new Map(this.configured.filter((a) => recorded.get(a.name) === a.fingerprint).map((a) => [a.name, a]))
+    for (const a of this.configured) {
+      if (this.current.has(a.name) && !next.has(a.name)) {
+        this.log.warn({ account: a.name, fingerprint: a.fingerprint, recordedFingerprint: recorded.get(a.name) ?? null },
+          'this process\'s key for the account is not the recorded one: not using it to confirm callbacks')
+      }
+    }
+    this.current = next
+  }
+}
