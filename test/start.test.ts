@@ -61,7 +61,7 @@ t.test('two `rhpool migrate` at once on an empty database: both succeed', async 
   const { url, sql } = await freshDatabase(t, { template: null })
   const runs = await Promise.all([rhpool(['migrate'], { DATABASE_URL: url }, 120_000), rhpool(['migrate'], { DATABASE_URL: url }, 120_000)])
   t.same(runs.map((r) => r.code), [0, 0], `both exit 0 (${runs.map((r) => r.stderr.trim().split('\n').pop()).join(' | ')})`)
-  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text)') is not null as ready`
+  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text,text[])') is not null as ready`
   t.ok(schema!.ready, 'the schema is there')
 })
 
