@@ -43,10 +43,12 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   const job = jobLabel(claim.job_table, claim.job_id)
   const account = ctx.accounts.get(claim.api_account)
   if (!account) {
-    // A guard that should never fire: the dispatcher claims only on accounts it holds the recorded key of
-    // (claim_account_slot's accounts, presence.ts). Reaching it is a bug; the job goes back to its place.
+    // A guard that should not fire: the dispatcher claims only on accounts it holds the recorded key of
+    // (claim_account_slot's accounts, presence.ts). Reaching it is a bug (or the key set changed between
+    // the claim and this line); the job goes back to its place.
     await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${'no key for this account in the dispatcher that claimed it'})`
-    log.error({ job, account: claim.api_account, bug: true }, 'BUG: claimed a job on an account this dispatcher holds no key for; released it')
+    log.error({ job, account: claim.api_account, bug: true },
+      'BUG: claimed a job on an account this dispatcher holds no key for (claims are limited to its own accounts); released it')
     return 'released'
   }
 
