@@ -53,7 +53,9 @@ as $$
          and k.key_fingerprint is distinct from account_held_for.fingerprint)
 $$;
 
--- Why an account takes no work for want of a key holder; null while one holds it.
+-- Why an account takes no work for want of a key holder; null while one holds
+-- it. No fingerprint here (pool_status shows this to clients); which
+-- dispatcher holds which key is in rhpool.dispatcher_status.
 create or replace function rhpool.unheld_reason(account text, fingerprint text, now_at timestamptz default now())
 returns text
 language sql
@@ -61,16 +63,12 @@ stable
 as $$
   select case
     when rhpool.live_key_holders(unheld_reason.account, unheld_reason.fingerprint, unheld_reason.now_at) > 0 then null
-    when others.fingerprints is null then 'no live dispatcher holds its key'
-    else format('no live dispatcher holds its key (%s); live dispatchers hold another key for this name (%s): a different RunningHub account, refused',
-                coalesce(unheld_reason.fingerprint, 'none recorded'), others.fingerprints)
+    when not exists (
+      select 1 from rhpool.dispatcher_keys k join rhpool.dispatchers d on d.holder = k.holder
+      where k.account = unheld_reason.account and d.live_until > unheld_reason.now_at)
+      then 'no live dispatcher holds its key'
+    else 'no live dispatcher holds its key; live dispatchers hold another key for this name (a different RunningHub account, refused)'
   end
-  from (
-    select string_agg(distinct k.key_fingerprint, ', ') as fingerprints
-    from rhpool.dispatcher_keys k
-    join rhpool.dispatchers d on d.holder = k.holder
-    where k.account = unheld_reason.account and d.live_until > unheld_reason.now_at
-  ) others
 $$;
 
 -- The account's slots are the lowest any live holder of its key declares.
