@@ -229,6 +229,15 @@ t.test('presence in SQL, with the clock as a parameter: staleness, the claimer\'
   t.same(await claim(sql, 10, undefined, 'first'), [], 'no claim for the holder of the old key')
   t.same((await claim(sql, 10, undefined, 'third')).map((c) => c.api_account), ['primary'], 'the holder of the recorded key claims')
   t.same(await sql`select * from rhpool.claim_account_slot(1, 'third', null, null, array['account_9'])`, [], 'accounts: only those accounts\' slots are filled')
+
+  // The only live holder changing its own key (a SIGHUP with a new key): its declaration comes first, so its old key never counts against it.
+  await setAccounts(sql, [{ name: 'account_2', slots: 1 }], 'solo')
+  const renamed = [{ name: 'account_2', slots: 1, position: 2, fingerprint: 'fp_rotated' }]
+  await sql.begin(async (tx) => {
+    await tx`select * from rhpool.dispatcher_heartbeat('solo', ${tx.json([{ name: 'account_2', fingerprint: 'fp_rotated', slots: 1 }])}, 60)`
+    await tx`select * from rhpool.sync_accounts(${tx.json(renamed)})`
+  })
+  t.same((await sql`select key_fingerprint, key_holders from rhpool.account_status where name = 'account_2'`)[0], { key_fingerprint: 'fp_rotated', key_holders: 1 })
 })
 
 t.test('a dispatcher with a different key for a name in use is refused loudly for that account, runs with its others, and takes the name once the old key is gone', async (t) => {
