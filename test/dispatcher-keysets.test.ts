@@ -19,16 +19,17 @@ interface TestLike {
   teardown(fn: () => unknown): void
 }
 
-/** Heartbeat every 200 ms, stale after 3 missed: a dead dispatcher stops counting within a second. */
-const heartbeat = { RHPOOL_HEARTBEAT_INTERVAL_MS: '200', RHPOOL_HEARTBEAT_STALE_AFTER: '3' }
+/** Heartbeat every 250 ms, stale after 12 missed: a dead dispatcher stops counting within 3 s, a live one on a busy machine does not lapse. */
+const heartbeat = { RHPOOL_HEARTBEAT_INTERVAL_MS: '250', RHPOOL_HEARTBEAT_STALE_AFTER: '12' }
 
 const keyVariable = (position: number): string => (position === 1 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${position}`)
 const accountOf = (position: number): string => (position === 1 ? 'primary' : `account_${position}`)
 
-/** sys.env with exactly these accounts' keys (1 = primary = testKeys[0], …), or other keys by position. */
+/** sys.env with exactly these accounts' keys (1 = primary = testKeys[0], …) and their slots, or other keys by position. */
 function envWith(sys: System, keys: Record<number, string>, extra: Record<string, string> = {}): Record<string, string> {
   const base = Object.fromEntries(Object.entries(sys.env).filter(([k]) => !k.startsWith('RUNNINGHUB_API_KEY') && !k.startsWith('RUNNINGHUB_SLOTS_')))
-  return { ...base, ...heartbeat, RHPOOL_HTTP: 'false', ...Object.fromEntries(Object.entries(keys).map(([p, key]) => [keyVariable(Number(p)), key])), ...extra }
+  const chosen = Object.entries(keys).flatMap(([p, key]) => [[keyVariable(Number(p)), key], [`RUNNINGHUB_SLOTS_${p}`, sys.env[`RUNNINGHUB_SLOTS_${p}`]!]])
+  return { ...base, ...heartbeat, RHPOOL_HTTP: 'false', ...Object.fromEntries(chosen), ...extra }
 }
 const ownKeys = (...positions: number[]): Record<number, string> => Object.fromEntries(positions.map((p) => [p, testKeys[p - 1]!]))
 
@@ -214,12 +215,15 @@ t.test('presence in SQL, with the clock as a parameter: staleness, the claimer\'
   await t.rejects(sql`select * from rhpool.sync_accounts(${sql.json(other)})`,
     /account primary is held by a live dispatcher with key fp_primary, this configuration has key fp_other_key for it/)
   await sql`select rhpool.disable_account('primary', '802: APIKEY_UNAUTHORIZED', 'account_broken')`
+  await sql`select rhpool.cool_down_account('primary', '421: TASK_QUEUE_MAXED')`
+  await sql`update rhpool.accounts set learned_limit = 1, learned_at = now(), learned_reason = '421' where name = 'primary'`
   // 'first' goes stale (its last heartbeat an hour ago): the new key may be recorded, and the old key's broken state goes with it.
   await holdKeys(sql, 'first', [{ name: 'primary', slots: 3 }], 10, new Date(Date.now() - 3_600_000 + 60_000))
   await sql`select * from rhpool.dispatcher_heartbeat('third', ${sql.json([{ name: 'primary', fingerprint: 'fp_other_key', slots: 3 }])}, 60)`
   await sql`select * from rhpool.sync_accounts(${sql.json(other)})`
-  const [after] = await sql`select key_fingerprint, enabled, disabled_code, key_holders from rhpool.account_status where name = 'primary'`
-  t.same(after, { key_fingerprint: 'fp_other_key', enabled: true, disabled_code: null, key_holders: 1 }, 'the new key is the account now, without the old key\'s state')
+  const [after] = await sql`select key_fingerprint, enabled, disabled_code, key_holders, cooldown_until, learned_limit from rhpool.account_status where name = 'primary'`
+  t.same(after, { key_fingerprint: 'fp_other_key', enabled: true, disabled_code: null, key_holders: 1, cooldown_until: null, learned_limit: null },
+    'the new key is the account now, without the old key\'s state (broken, cooling down, a learned limit)')
 
   // A dispatcher whose key was replaced while it was away may not claim there, even once it is back.
   await holdKeys(sql, 'first', [{ name: 'primary', slots: 3 }])
@@ -261,7 +265,7 @@ t.test('a dispatcher with a different key for a name in use is refused loudly fo
     (await sys.db.sql`select 1 from rhpool.account_status where name = 'primary' and key_fingerprint = ${keyFingerprint(testKeys[3]!)} and key_holders = 1`).length > 0, 15_000)
   for (let i = 0; i < 4; i++) await insertJob(sys.db.sql, 'pose_changer_jobs')
   await sys.waitFor('8 jobs completed', async () => (await completed(sys)) === 8)
-  t.ok(second.submittedOn().has('primary'), 'then it runs primary, with its own key')
+  t.ok(second.submittedOn().has('primary'), `then it runs primary, with its own key (submitted on ${[...second.submittedOn()]})`)
   const sentWithNewKey = sys.sim.ledger.submissions.filter((s) => s.taskId && s.apiKey === simFingerprint(testKeys[3]!)).length
   t.ok(sentWithNewKey > 0, 'tasks went out with the new key')
   t.equal(second.releases(), 0, 'nothing claimed without a key')

@@ -8,8 +8,9 @@
 -- A different key under a name whose recorded key a live dispatcher holds is
 -- refused with an error: a different key is a different RunningHub account
 -- (the dispatcher leaves such an account out and logs why). Once no live
--- dispatcher holds the recorded key, a sync records the new one, and the
--- states that belonged to the old key (broken, low balance) are cleared.
+-- dispatcher holds the recorded key, a sync records the new one, and what
+-- belonged to the old key (broken, low balance, cooldown, learned and reported
+-- limits, balance) is cleared.
 --
 -- A dispatcher declares its keys (rhpool.dispatcher_heartbeat) before it syncs,
 -- in the same transaction, so its own previous key never counts against it;
@@ -60,6 +61,14 @@ begin
       disabled_code = case when a.key_fingerprint is distinct from excluded.key_fingerprint and a.disabled_code in ('account_broken', 'low_balance')
                            then null else a.disabled_code end,
       updated_at = now();
+    -- What was learned about the old key's RunningHub account is not this one's.
+    if recorded.key_fingerprint is not null and recorded.key_fingerprint is distinct from entry ->> 'fingerprint' then
+      update rhpool.accounts a
+         set cooldown_until = null, cooldown_streak = 0, cooldown_reason = null,
+             learned_limit = null, learned_at = null, learned_reason = null,
+             reported_concurrency = null, remain_money = null, remain_coins = null, health_checked_at = null
+       where a.name = recorded.name;
+    end if;
   end loop;
 
   select array_agg(e.value ->> 'name') into names from jsonb_array_elements(accounts) e;
