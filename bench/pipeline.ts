@@ -111,7 +111,9 @@ async function webhookThroughput(url: string): Promise<{ requests: number; secon
   const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false' })
   const sql = service.sql
   // Jobs already running at RunningHub, put there through rhpool's own functions.
-  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1 }])})`
+  // A stand-in dispatcher 'bench' holds primary's key, so the account takes work.
+  await sql`select * from rhpool.dispatcher_heartbeat('bench', ${sql.json([{ name: 'primary', fingerprint: 'fp_bench', slots: jobs }])}, 86400)`
+  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1, fingerprint: 'fp_bench' }])})`
   await sql`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${jobs})`
   for (let claimed = 0; claimed < jobs; ) {
     const batch = await sql`select * from rhpool.claim_account_slot(1000, 'bench')`

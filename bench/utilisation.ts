@@ -137,7 +137,8 @@ async function main(): Promise<void> {
 
       const pool = await startInProcessPool({
         databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0, taskDurationByApp: durations,
-        env: { RHPOOL_STRATEGY: options.strategy },
+        // The strategy is the database's setting (written above), read by every claim.
+        env: {},
       })
       const loadAtStart = loadAverage()
       try {

@@ -11,6 +11,7 @@ import type { Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Maintenance } from './maintenance/maintenance.ts'
 import { Confirmer } from './dispatcher/confirmer.ts'
+import { RecordedKeys } from './dispatcher/presence.ts'
 import { RunningHubClient } from './runninghub/client.ts'
 
 export interface Service {
@@ -106,11 +107,14 @@ async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): 
     return null
   }
   const client = new RunningHubClient(config.runningHubBaseUrl, config.dispatcher.requestTimeoutMs)
-  const accounts = new Map(config.accounts.map((a) => [a.name, a]))
-  const confirmer = new Confirmer({ sql, client: () => client, accounts: () => accounts, log, config })
+  // Only keys that are the recorded ones (a different key is a different RunningHub account): presence.ts.
+  const keys = new RecordedKeys(sql, log, config.accounts)
+  await keys.start(config.dispatcher.pollIntervalMs)
+  const confirmer = new Confirmer({ sql, client: () => client, accounts: () => keys.accounts, log, config })
   await confirmer.start()
   return {
     async stop() {
+      keys.stop()
       await confirmer.stop()
       await client.close()
     },

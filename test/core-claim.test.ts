@@ -148,7 +148,7 @@ t.test('lowering an account below its load admits nothing until it drains', asyn
   }
 })
 
-t.test('removing an account disables it; its running jobs still finish', async (t) => {
+t.test('a key nobody holds any more: the account takes no work, is not disabled, and its running jobs still finish', async (t) => {
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
   await insertJob(sql, 'upscaler_jobs', { createdAt: at(1) })
@@ -157,12 +157,18 @@ t.test('removing an account disables it; its running jobs still finish', async (
   const onSecond = claims.find((c) => c.api_account === 'account_2')!
   await runClaimed(sql, onSecond, '1900000000000000042')
   await setAccounts(sql, [{ name: 'primary', slots: 1 }])
-  const [acc] = await sql`select enabled, disabled_reason from rhpool.accounts where name = 'account_2'`
-  t.same(acc, { enabled: false, disabled_reason: 'key removed from configuration' })
+  const [acc] = await sql`select enabled, disabled_reason, disabled_code, key_holders, unheld_reason from rhpool.account_status where name = 'account_2'`
+  t.same(acc, { enabled: true, disabled_reason: null, disabled_code: null, key_holders: 0, unheld_reason: 'no live dispatcher holds its key' },
+    'not disabled (another dispatcher may hold it): simply not held, and status says so')
   const outcome = await sql`select rhpool.finish_job(${onSecond.job_table}, ${onSecond.job_id}, '1900000000000000042', true) as r`
   t.equal(outcome[0]!.r, 'applied')
   t.equal((await jobStatus(sql, onSecond.job_table, onSecond.job_id)).status, 'completed')
+  await insertJob(sql, 'upscaler_jobs', { createdAt: at(3) })
+  const [primaryJob] = claims.filter((c) => c.api_account === 'primary')
+  await runClaimed(sql, primaryJob!, '1900000000000000043')
+  t.same(await claim(sql), [], 'account_2 has a free slot but nobody holds its key: nothing claimed there')
   await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
-  const [back] = await sql`select enabled, disabled_reason from rhpool.accounts where name = 'account_2'`
-  t.same(back, { enabled: true, disabled_reason: null }, 'adding the key back re-enables it')
+  const [back] = await sql`select enabled, key_holders, unheld_reason from rhpool.account_status where name = 'account_2'`
+  t.same(back, { enabled: true, key_holders: 1, unheld_reason: null }, 'holding the key again makes it usable')
+  t.same((await claim(sql)).map((c) => c.api_account), ['account_2'])
 })

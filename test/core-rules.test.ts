@@ -3,6 +3,7 @@
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
 import { claim, insertJob, jobStatus, runClaimed, setAccounts } from './helpers/jobs.ts'
+import { errorCodeTable, userMessages } from '../src/runninghub/classify.ts'
 
 t.test('bad rows are refused with a message that names the field, and nothing changes', async (t) => {
   const { sql } = await freshDatabase(t)
@@ -145,4 +146,41 @@ t.test('job_view gives end users plain words, never RunningHub\'s raw text', asy
   t.match(view!.v, { status: 'failed', errorCode: '421', errorMessage: 'TASK_QUEUE_MAXED: queue limit reached', userMessage: 'The job could not be completed. Please try again.' })
   const [moderated] = await sql`select rhpool.user_message('failed', '1505') as m`
   t.equal(moderated!.m, 'The job was refused by content moderation.')
+})
+
+t.test('the words users see come from classify.ts\'s table, symbolic codes and rhpool\'s own included', async (t) => {
+  const { sql } = await freshDatabase(t)
+  const table = errorCodeTable()
+  const shown = await sql`select c.code, rhpool.user_message('failed', c.code) as m from rhpool.error_codes c order by c.code`
+  t.same(Object.fromEntries(shown.map((r) => [r.code, r.m])), Object.fromEntries(table.map((e) => [e.code, e.userMessage])), 'the database holds the whole table, as migrate wrote it')
+  const say = async (status: string, code: string | null) => (await sql`select rhpool.user_message(${status}, ${code}) as m`)[0]!.m
+  t.equal(await say('failed', 'PARAMS_INVALID'), userMessages.inputs_refused, 'a symbolic bad-request code reads like its number')
+  t.equal(await say('failed', '301'), userMessages.inputs_refused)
+  t.equal(await say('failed', '1004'), userMessages.try_again, '1004 is "task gone" (classify.ts), not a refused input')
+  t.equal(await say('failed', 'INPUT_TOO_LARGE'), userMessages.inputs_refused, 'rhpool\'s own codes too')
+  t.equal(await say('failed', 'SOMETHING_NEW'), userMessages.try_again, 'a code nobody listed: try again')
+  t.equal(await say('failed', null), userMessages.try_again)
+  t.equal(await say('cancelled', null), userMessages.cancelled)
+  t.equal(await say('completed', null), null)
+})
+
+t.test('a disabled account says why with a code: the health check brings back a broken key, never an operator\'s disable', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
+  await sql`select rhpool.disable_account('primary', 'taken out for a billing dispute')`
+  await sql`select rhpool.account_was_broken('upscaler_jobs', ${'00000000-0000-0000-0000-000000000001'}, 'account_2', '802: APIKEY_UNAUTHORIZED')`
+  t.same(await sql`select name, enabled, disabled_code from rhpool.account_status order by position`, [
+    { name: 'primary', enabled: false, disabled_code: 'operator' },
+    { name: 'account_2', enabled: false, disabled_code: 'account_broken' },
+  ])
+  const again = async (name: string) => (await sql`select rhpool.reenable_recovered_account(${name}) as r`)[0]!.r
+  t.equal(await again('primary'), false, 'an operator\'s disable stays')
+  t.equal(await again('account_2'), true, 'a key that works again is back')
+  t.same((await sql`select enabled, disabled_code, disabled_reason from rhpool.accounts where name = 'account_2'`)[0], { enabled: true, disabled_code: null, disabled_reason: null })
+  await t.rejects(sql`select rhpool.disable_account('primary', 'why', 'because')`, /accounts_disabled_code_known/, 'an unknown code is refused')
+  await t.rejects(sql`update rhpool.settings set value = 'round-robin' where key = 'strategy'`, /settings_strategy_known/, 'the strategy setting is checked')
+  await t.rejects(sql`update rhpool.settings set value = 'soon' where key = 'lease_seconds'`, /settings_lease_seconds_between_5_and_3600/, 'and the lease')
+  await sql`delete from rhpool.settings where key = 'lease_seconds'`
+  await insertJob(sql, 'upscaler_jobs')
+  await t.rejects(sql`select * from rhpool.claim_account_slot(1, 'x')`, /rhpool.settings has no 'lease_seconds' row/, 'no second default to fall back on')
 })

@@ -50,8 +50,9 @@ t.test('upgrading a first-version database keeps every row and maps its states',
   const slots = await sql`select job_table, account from rhpool.runs where account is not null order by job_table, job_id`
   t.same(slots.map((s) => [s.job_table, s.account]), [['upscaler_jobs', 'primary'], ['upscaler_jobs', 'primary'], ['video_upscaler_jobs', 'primary']],
     'the three tasks in flight hold primary\'s three slots')
-  const [account] = await sql`select enabled, disabled_reason, slots from rhpool.accounts where name = 'primary'`
-  t.same(account, { enabled: false, disabled_reason: 'no key configured yet', slots: 3 })
+  const [account] = await sql`select enabled, disabled_reason, configured_slots as slots, key_holders, unheld_reason from rhpool.account_status where name = 'primary'`
+  t.same(account, { enabled: true, disabled_reason: null, slots: 3, key_holders: 0, unheld_reason: 'no live dispatcher holds its key' },
+    'no dispatcher holds its key yet: it takes no work until one does')
 
   const queue = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by fifo_at`
   t.same(queue.map((q) => q.job_id), ['00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-000000000002'], 'queued rows are in the global queue')

@@ -215,7 +215,7 @@ t.test('GET /dashboard/data checks its one parameter', async (t) => {
   t.equal(ok.status, 200)
   const body = await ok.json() as { recent: unknown[]; accounts: Array<Record<string, unknown>> }
   t.equal(body.recent.length, 1)
-  t.same(Object.keys(body.accounts[0]!).sort(), ['available', 'completed', 'configuredSlots', 'cooldownReason', 'cooldownSecondsLeft', 'cost', 'disabledReason', 'enabled', 'learnedLimit', 'limitReason', 'name', 'remainMoney', 'reportedLimit', 'running', 'slots'])
+  t.same(Object.keys(body.accounts[0]!).sort(), ['available', 'completed', 'configuredSlots', 'cooldownReason', 'cooldownSecondsLeft', 'cost', 'disabledReason', 'enabled', 'keyHolders', 'learnedLimit', 'limitReason', 'name', 'remainMoney', 'reportedLimit', 'running', 'slots', 'unheldReason'])
   for (const bad of ['-1', '101', 'x', '1e2']) {
     const response = await fetch(sys.adminUrl + `/dashboard/data?recent=${bad}`)
     t.equal(response.status, 400, `recent=${bad} is refused`)

@@ -7,7 +7,8 @@ import { loadConfig } from '../src/config/index.ts'
 import { createLogger } from '../src/log.ts'
 import { startService } from '../src/service.ts'
 
-const fast = { RHPOOL_LEASE_SECONDS: '5', RHPOOL_MAINTENANCE_INTERVAL_MS: '1000' }
+// The lease is the database's setting (lease_seconds), set short by each test's startSystem.
+const fast = { RHPOOL_MAINTENANCE_INTERVAL_MS: '1000' }
 
 /** The webhook server alone, in this process (the dispatchers are the ones being killed). */
 async function webhookOnly(t: { teardown(fn: () => unknown): void }, sys: Awaited<ReturnType<typeof startSystem>>, withDispatcher = false) {
@@ -17,7 +18,7 @@ async function webhookOnly(t: { teardown(fn: () => unknown): void }, sys: Awaite
 }
 
 t.test('killed while uploading inputs (claimed, nothing sent): the lease returns the job and another dispatcher runs it once', async (t) => {
-  const sys = await startSystem(t, { slots: [3], inProcess: false })
+  const sys = await startSystem(t, { slots: [3], inProcess: false, settings: { lease_seconds: '5' } })
   await markUpload(sys.db.sql, 'upscaler_jobs')
   const doomed = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false' })
   const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/slow/1500/in.png` } })
@@ -38,7 +39,7 @@ t.test('killed while uploading inputs (claimed, nothing sent): the lease returns
 })
 
 t.test('killed after RunningHub accepted but before the task id was saved: the signed callback still finds the job', async (t) => {
-  const sys = await startSystem(t, { slots: [3], inProcess: false, sim: { taskDurationMs: 1500 } })
+  const sys = await startSystem(t, { slots: [3], inProcess: false, settings: { lease_seconds: '5' }, sim: { taskDurationMs: 1500 } })
   await webhookOnly(t, sys)
   const doomed = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false', RHPOOL_REQUEST_TIMEOUT_MS: '30000' })
   sys.sim.inject({ kind: 'acceptThenHang' })
@@ -56,7 +57,7 @@ t.test('killed after RunningHub accepted but before the task id was saved: the s
 })
 
 t.test('killed between send and record, and the callback is lost: unknown outcome, failed within the bound, never resubmitted', async (t) => {
-  const sys = await startSystem(t, { slots: [3], inProcess: false, sim: { taskDurationMs: 200 } })
+  const sys = await startSystem(t, { slots: [3], inProcess: false, settings: { lease_seconds: '5' }, sim: { taskDurationMs: 200 } })
   await sys.db.sql`update rhpool.tools set callback_deadline = interval '3 seconds'`
   // A submission's lease is its request timeout plus 5 s: here 3 + 5 = 8 s.
   const doomed = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false', RHPOOL_REQUEST_TIMEOUT_MS: '3000' })
@@ -82,7 +83,7 @@ t.test('killed between send and record, and the callback is lost: unknown outcom
 })
 
 t.test('SIGTERM drains: calls on the wire finish and are recorded, unsent claims go back to the queue', async (t) => {
-  const sys = await startSystem(t, { slots: [3], inProcess: false, sim: { taskDurationMs: 200 } })
+  const sys = await startSystem(t, { slots: [3], inProcess: false, settings: { lease_seconds: '5' }, sim: { taskDurationMs: 200 } })
   await webhookOnly(t, sys)
   await markUpload(sys.db.sql, 'upscaler_jobs')
   const dispatcher = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false' })

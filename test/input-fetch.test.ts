@@ -8,7 +8,7 @@ import { lookup as dnsLookup } from 'node:dns'
 import { createInputFetcher, type InputFetchPolicy } from '../src/dispatcher/input-fetch.ts'
 import { forbiddenAddressReason } from '../src/dispatcher/input-address.ts'
 import { InputTransferError } from '../src/dispatcher/input-error.ts'
-import { loadConfig } from '../src/config/index.ts'
+import { inputDeadlineMs, loadConfig } from '../src/config/index.ts'
 
 interface Counted {
   url: string
@@ -175,10 +175,14 @@ t.test('an ordinary download under the cap works, and the allowance is named and
 
 t.test('the input policy from the environment: 30 MB cap, deadline inside the lease, private addresses refused unless allowed by name', async (t) => {
   const base = { DATABASE_URL: 'postgres://u@localhost/db', WEBHOOK_SECRET: 'x'.repeat(32), RHPOOL_DISPATCHER: 'false' }
-  t.same(loadConfig(base).dispatcher.inputs, { maxBytes: 30 * 1024 * 1024, deadlineMs: 60_000, allowPrivate: false }, 'defaults: RunningHub\'s cap, 60 s (half the 120 s lease), no private addresses')
-  t.equal(loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10' }).dispatcher.inputs.deadlineMs, 5_000, 'unset: half a short lease')
-  t.throws(() => loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10', RHPOOL_INPUT_DEADLINE_MS: '10000' }),
-    { name: 'ConfigError', message: /RHPOOL_INPUT_DEADLINE_MS.*shorter than the lease/ }, 'a deadline the lease cannot cover is refused at start')
+  t.same(loadConfig(base).dispatcher.inputs, { maxBytes: 30 * 1024 * 1024, deadlineMs: null, allowPrivate: false }, 'defaults: RunningHub\'s cap, a deadline from the lease, no private addresses')
+  // The lease is the database's lease_seconds setting; the deadline follows it at run time.
+  t.equal(inputDeadlineMs(120, null), 60_000, 'unset: a minute with the 120 s lease')
+  t.equal(inputDeadlineMs(10, null), 5_000, 'unset: half a short lease')
+  t.equal(inputDeadlineMs(10, 10_000), 5_000, 'a deadline the lease cannot cover is cut to half the lease')
+  t.equal(inputDeadlineMs(120, 2_000), 2_000, 'a shorter one is kept')
+  t.throws(() => loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10' }), { name: 'ConfigError', message: /RHPOOL_LEASE_SECONDS.*database setting lease_seconds/ },
+    'the lease is no longer configured per process')
   t.equal(loadConfig({ ...base, RHPOOL_ALLOW_PRIVATE_INPUTS: 'true' }).dispatcher.inputs.allowPrivate, true)
   t.throws(() => loadConfig({ ...base, RHPOOL_INPUT_MAX_BYTES: '0' }), { message: /RHPOOL_INPUT_MAX_BYTES/ })
 })

@@ -116,7 +116,7 @@ t.test('an account disabled by an answer comes back when it works again, though 
 t.test('kept callbacks are applied once their job catches up; there is no drift to repair; history is pruned', async (t) => {
   const sys = await startSystem(t, { slots: [2], inProcess: false })
   const { sql } = sys.db
-  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 2, position: 1 }])})`
+  await setAccounts(sql, [{ name: 'primary', slots: 2 }])
   const id = await insertJob(sql, 'upscaler_jobs')
   const callback = { status: 'SUCCESS', outputs: [{ url: 'https://cdn.example/k.png' }], usage: { consumeMoney: '0.07' } }
   // The callback arrives while the job is still only queued (for the database, RunningHub has nothing yet).
@@ -190,7 +190,7 @@ t.test('the pg_cron path: the migration schedules maintenance and the claim roun
   t.same(round, { schedule: '* * * * *', command: 'select rhpool.claim_round()', active: true }, 'and the claim round')
 
   // A claim whose dispatcher died: only maintenance can give it back.
-  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 1, position: 1 }])})`
+  await setAccounts(sql as never, [{ name: 'primary', slots: 1 }])
   const [inserted] = await sql`insert into upscaler_jobs (input_file_name) values ('in.png') returning id`
   await sql`select * from rhpool.claim_account_slot(1, 'dead-dispatcher', 5)`
   await sql`update rhpool.runs set lease_expires_at = now() - interval '1 second' where lease_expires_at is not null`

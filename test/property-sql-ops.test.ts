@@ -57,7 +57,7 @@ const relevant: Partial<Record<Op['op'], string[]>> = {
 
 async function reset(sql: Sql): Promise<void> {
   await sql.unsafe(`truncate ${jobTables.join(', ')}, rhpool.runs, rhpool.job_events, rhpool.webhook_deliveries, rhpool.maintenance_log`)
-  await sql`update rhpool.accounts set enabled = true, disabled_reason = null, cooldown_until = null, cooldown_streak = 0, learned_limit = null, learned_at = null, learned_reason = null`
+  await sql`update rhpool.accounts set enabled = true, disabled_reason = null, disabled_code = null, cooldown_until = null, cooldown_streak = 0, learned_limit = null, learned_at = null, learned_reason = null`
   await sql`update rhpool.tools set callback_deadline = interval '10 minutes'`
 }
 

@@ -56,7 +56,8 @@ t.test('loadConfig: a production configuration, and what it refuses', async (t) 
     PUBLIC_BASE_URL: 'https://rhpool.example.com/',
   }
   const config = loadConfig(env)
-  t.match(config, { http: { host: '127.0.0.1', port: 8080 }, publicBaseUrl: 'https://rhpool.example.com', runningHubBaseUrl: 'https://www.runninghub.ai', strategy: 'fill-first' })
+  t.match(config, { http: { host: '127.0.0.1', port: 8080 }, publicBaseUrl: 'https://rhpool.example.com', runningHubBaseUrl: 'https://www.runninghub.ai',
+    dispatcher: { heartbeatIntervalMs: 5000, heartbeatStaleAfter: 3 } })
   t.ok(Object.isFrozen(config), 'frozen: read once')
   const refusals: Array<[Record<string, string | undefined>, string]> = [
     [{ DATABASE_URL: undefined }, 'DATABASE_URL'],
@@ -64,7 +65,10 @@ t.test('loadConfig: a production configuration, and what it refuses', async (t) 
     [{ RUNNINGHUB_API_KEY: undefined }, 'RUNNINGHUB_API_KEY'],
     [{ WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET'],
     [{ PUBLIC_BASE_URL: 'ftp://x' }, 'PUBLIC_BASE_URL'],
-    [{ RHPOOL_STRATEGY: 'random' }, 'RHPOOL_STRATEGY'],
+    // The strategy and the lease are the database's settings (one value for every dispatcher): setting them here is refused.
+    [{ RHPOOL_STRATEGY: 'spread' }, 'RHPOOL_STRATEGY'],
+    [{ RHPOOL_LEASE_SECONDS: '120' }, 'RHPOOL_LEASE_SECONDS'],
+    [{ RHPOOL_HEARTBEAT_STALE_AFTER: '1' }, 'RHPOOL_HEARTBEAT_STALE_AFTER'],
     [{ PORT: '70000' }, 'PORT'],
     [{ RHPOOL_RETRY_BASE_MS: '5000', RHPOOL_RETRY_MAX_MS: '1000' }, 'RHPOOL_RETRY_MAX_MS'],
     [{ RHPOOL_HTTP: 'maybe' }, 'RHPOOL_HTTP'],
@@ -160,7 +164,6 @@ t.test('loadConfig: whole numbers within bounds, inclusive; anything else named'
     ['RHPOOL_POLL_INTERVAL_MS', '49', 'must be a whole number from 50 to 600000'],
     ['RHPOOL_POLL_INTERVAL_MS', '600001', 'must be a whole number from 50 to 600000'],
     ['RHPOOL_MAX_CONCURRENT_SUBMISSIONS', '0', 'must be a whole number from 1 to 1000'],
-    ['RHPOOL_LEASE_SECONDS', '4', 'must be a whole number from 5 to 3600'],
     ['RHPOOL_REQUEST_TIMEOUT_MS', '2.5', 'must be a whole number from 100 to 600000'],
     ['PORT', '-1', 'must be a whole number from 0 to 65535'],
     ['ADMIN_PORT', '8o81', 'must be a whole number from 0 to 65535'],
@@ -202,7 +205,6 @@ t.test('loadConfig: listeners, URLs, secrets, strategy and log level', async (t)
   t.throws(() => loadConfig({ ...production, WEBHOOK_SECRET: undefined }), { name: 'ConfigError', variable: 'WEBHOOK_SECRET', message: /^WEBHOOK_SECRET is required/ })
   t.throws(() => loadConfig({ ...production, WEBHOOK_SECRET: undefined, RHPOOL_DISPATCHER: 'false' }), { name: 'ConfigError', variable: 'WEBHOOK_SECRET' }, 'a webhook-only process needs it too')
   t.throws(() => loadConfig({ ...production, PUBLIC_BASE_URL: undefined }), { name: 'ConfigError', variable: 'PUBLIC_BASE_URL', message: /^PUBLIC_BASE_URL is required/ })
-  t.equal(loadConfig({ ...production, RHPOOL_STRATEGY: 'spread' }).strategy, 'spread')
   t.equal(loadConfig({ ...production, LOG_LEVEL: 'silent' }).logLevel, 'silent')
   t.throws(() => loadConfig({ ...production, LOG_LEVEL: 'verbose' }), { name: 'ConfigError', variable: 'LOG_LEVEL', message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
   t.same(loadConfig({ ...production, RUNNINGHUB_API_KEY_2: key(2), RUNNINGHUB_SLOTS_2: '5' }).accounts.map((a) => [a.name, a.slots]), [['primary', 3], ['account_2', 5]],

@@ -55,7 +55,11 @@ export async function fillQueueTo(url: string, target: number, loaders = 2, chun
 
 export const accountName = (n: number): string => `bench_${String(n).padStart(3, '0')}`
 
-/** Exactly `count` enabled accounts of `slots` slots each (the others are disabled by sync_accounts). */
+/**
+ * Exactly `count` usable accounts of `slots` slots each: synced, and their keys
+ * held by one stand-in dispatcher ('bench'), whose earlier accounts it no
+ * longer holds (so they take no work).
+ */
 export async function useAccounts(sql: Sql, count: number, slots: number): Promise<void> {
   const accounts = Array.from({ length: count }, (_, i) => ({
     name: accountName(i + 1),
@@ -63,7 +67,11 @@ export async function useAccounts(sql: Sql, count: number, slots: number): Promi
     position: i + 1,
     fingerprint: `fp_${i + 1}`,
   }))
-  await sql`select count(*) from rhpool.sync_accounts(${sql.json(accounts)})`
+  const keys = accounts.map((a) => ({ name: a.name, fingerprint: a.fingerprint, slots: a.slots }))
+  await sql.begin(async (tx) => {
+    await tx`select count(*) from rhpool.dispatcher_heartbeat('bench', ${tx.json(keys)}, 86400)`
+    await tx`select count(*) from rhpool.sync_accounts(${tx.json(accounts)})`
+  })
 }
 
 export async function slotsHeld(sql: Sql): Promise<number> {

@@ -29,6 +29,7 @@ create or replace function rhpool.claim_account_slot(
   claimed_by text default null,
   lease_seconds integer default null,
   strategy text default null,
+  -- the accounts this claimer holds keys for (null: any); see 060-dispatcher-presence.sql
   accounts text[] default null,
   at timestamptz default now()
 )
@@ -38,8 +39,8 @@ volatile
 as $$
 #variable_conflict use_column
 declare
-  chosen_strategy text := coalesce(strategy, rhpool.setting('strategy'), 'fill-first');
-  lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.setting('lease_seconds', '60')::integer));
+  chosen_strategy text := coalesce(strategy, rhpool.required_setting('strategy'));
+  lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.required_setting('lease_seconds')::integer));
   free_accounts text[];
   claim_tables text[];
   claim_ids uuid[];
@@ -74,6 +75,11 @@ begin
     where a.enabled
       and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
       and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
+      -- A dispatcher claims while some live dispatcher holds the account's key
+      -- (060-dispatcher-presence.sql). A claim round (no claimer: pg_cron) does
+      -- not ask: it runs while no dispatcher is awake, and what nobody adopts
+      -- goes back to the queue with its attempt.
+      and (claim_account_slot.claimed_by is null or rhpool.account_held_for(a.name, a.key_fingerprint, claim_account_slot.claimed_by, claim_account_slot.at))
     order by 4, 2, 3
     limit max_jobs
   ) free;
@@ -187,7 +193,7 @@ as $$
   )
   update rhpool.runs r
      set holder = adopt_claims.claimed_by, claim_token = nextval('rhpool.claim_tokens'),
-         lease_expires_at = adopt_claims.at + make_interval(secs => coalesce(adopt_claims.lease_seconds, rhpool.setting('lease_seconds', '60')::integer))
+         lease_expires_at = adopt_claims.at + make_interval(secs => coalesce(adopt_claims.lease_seconds, rhpool.required_setting('lease_seconds')::integer))
     from orphans o
    where r.job_table = o.job_table and r.job_id = o.job_id
   returning r.job_table, r.job_id, r.account, r.claim_token

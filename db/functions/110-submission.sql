@@ -74,7 +74,7 @@ declare
   run rhpool.runs;
 begin
   update rhpool.runs r
-     set lease_expires_at = renew_lease.at + make_interval(secs => coalesce(renew_lease.lease_seconds, rhpool.setting('lease_seconds', '60')::integer))
+     set lease_expires_at = renew_lease.at + make_interval(secs => coalesce(renew_lease.lease_seconds, rhpool.required_setting('lease_seconds')::integer))
    where r.job_table = renew_lease.job_table and r.job_id = renew_lease.job_id
      and r.claim_token = renew_lease.claim_token and r.status in ('claimed', 'submitting')
   returning r.* into run;

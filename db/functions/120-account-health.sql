@@ -34,14 +34,18 @@ as $$
    where a.name = account_accepted_task.account and a.cooldown_streak <> 0
 $$;
 
--- "This account or key is broken" (bad key, no balance): out of rotation, with
--- the reason visible in status, until the health check sees it working again.
-create or replace function rhpool.disable_account(account text, reason text)
+-- Out of rotation, with the reason visible in status. code says why, for every
+-- reader (accounts_disabled_code_known, migration 000015): 'operator' (the
+-- default: stays until an operator enables it), 'account_broken' (RunningHub
+-- said bad key / no balance) or 'low_balance' (the health check); the health
+-- check re-enables the last two once the key works again.
+create or replace function rhpool.disable_account(account text, reason text, code text default 'operator')
 returns void
 language sql
 volatile
 as $$
-  update rhpool.accounts a set enabled = false, disabled_reason = disable_account.reason, updated_at = now()
+  update rhpool.accounts a
+     set enabled = false, disabled_reason = disable_account.reason, disabled_code = disable_account.code, updated_at = now()
    where a.name = disable_account.account
 $$;
 
@@ -51,9 +55,28 @@ language sql
 volatile
 as $$
   update rhpool.accounts a
-     set enabled = true, disabled_reason = null, cooldown_until = null, cooldown_streak = 0, updated_at = now()
+     set enabled = true, disabled_reason = null, disabled_code = null, cooldown_until = null, cooldown_streak = 0, updated_at = now()
    where a.name = enable_account.account;
   select pg_notify('rhpool_wakeup', 'accounts');
+$$;
+
+-- The health check saw the key work again (accepted, balance above the
+-- minimum): an account disabled for its key's state is back in rotation; one
+-- an operator disabled stays out. True when it was re-enabled.
+create or replace function rhpool.reenable_recovered_account(account text)
+returns boolean
+language plpgsql
+volatile
+as $$
+begin
+  if not exists (select 1 from rhpool.accounts a
+                 where a.name = reenable_recovered_account.account and not a.enabled
+                   and a.disabled_code in ('account_broken', 'low_balance')) then
+    return false;
+  end if;
+  perform rhpool.enable_account(reenable_recovered_account.account);
+  return true;
+end
 $$;
 
 -- RunningHub said "this account is full" for a job: in one transaction the
@@ -87,7 +110,7 @@ language plpgsql
 volatile
 as $$
 begin
-  perform rhpool.disable_account(account_was_broken.account, account_was_broken.reason);
+  perform rhpool.disable_account(account_was_broken.account, account_was_broken.reason, 'account_broken');
   perform rhpool.release_to_queue(account_was_broken.job_table, account_was_broken.job_id, account_was_broken.claim_token, null);
 end
 $$;

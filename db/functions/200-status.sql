@@ -4,14 +4,16 @@
 -- Per account: load, limit, and why it is not taking work (if it is not).
 -- max_slots is the effective limit, the one admission counts against; beside
 -- it the configured slots, RunningHub's reported limit, the learned one and
--- the reason the effective limit is below the configured slots.
+-- the reason the effective limit is below the configured slots. key_holders:
+-- the live dispatchers holding its recorded key; with none, unheld_reason says
+-- why it takes no work (060-dispatcher-presence.sql).
 create or replace view rhpool.account_status as
 select
   a.name,
   a.position,
   lim.effective as max_slots,
   coalesce(load.held, 0) as running,
-  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now())
+  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now()) and holders.n > 0
        then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
   a.enabled,
   a.disabled_reason,
@@ -25,9 +27,13 @@ select
   lim.configured as configured_slots,
   lim.learned as learned_limit,
   lim.reason as limit_reason,
-  lim.next_probe_at
+  lim.next_probe_at,
+  case when not a.enabled then a.disabled_code end as disabled_code,
+  holders.n as key_holders,
+  rhpool.unheld_reason(a.name, a.key_fingerprint) as unheld_reason
 from rhpool.accounts a
 cross join lateral rhpool.account_limits(a, now()) lim
+cross join lateral (select rhpool.live_key_holders(a.name, a.key_fingerprint) as n) holders
 left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load on load.account = a.name;
 
 -- Queue depth and oldest wait per tool.
@@ -58,10 +64,11 @@ as $$
     select * from rhpool.account_status
   )
   select jsonb_build_object(
-    'totalMaxSlots', coalesce((select sum(a.max_slots) from accounts a where a.enabled), 0),
+    'totalMaxSlots', coalesce((select sum(a.max_slots) from accounts a where a.enabled and a.key_holders > 0), 0),
     'totalRunning', coalesce((select sum(a.running) from accounts a), 0),
     'totalQueued', coalesce((select sum(q.queued) from queue q), 0),
-    'strategy', rhpool.setting('strategy', 'fill-first'),
+    'strategy', rhpool.setting('strategy'),
+    'liveDispatchers', (select count(*) from rhpool.dispatchers d where d.live_until > now()),
     'accounts', coalesce((
       select jsonb_agg(jsonb_build_object(
         'name', a.name,
@@ -70,6 +77,9 @@ as $$
         'available', a.available,
         'enabled', a.enabled,
         'disabledReason', a.disabled_reason,
+        'disabledCode', a.disabled_code,
+        'keyHolders', a.key_holders,
+        'unheldReason', a.unheld_reason,
         'cooldownUntil', a.cooldown_until,
         'cooldownReason', a.cooldown_reason,
         'remainMoney', a.remain_money,

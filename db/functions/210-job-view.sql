@@ -1,21 +1,21 @@
 -- What an end user may be shown about a finished job that did not complete:
 -- plain words by kind of failure, never RunningHub's raw text (the first
 -- version showed users "queue limit reached"). Operators read error_code and
--- error_message.
+-- error_message. The words per code come from src/runninghub/classify.ts
+-- (rhpool.error_codes, written at every migrate): SQL does not decide codes.
 create or replace function rhpool.user_message(status text, error_code text)
 returns text
 language sql
-immutable
+stable
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
   select case
-    when status = 'cancelled' then 'The job was cancelled.'
-    when status <> 'failed' then null
-    when error_code in ('301', '380', '412', '433', '435', '803', '809', '810', '901', '1001', '1004', '1007', '1008', '1009', '1101',
-                        'INVALID_INPUT', 'INVALID_INPUT_URL', 'INPUT_DOWNLOAD_FAILED', 'INPUT_TOO_LARGE')
-      then 'The job could not be started: its inputs were not accepted.'
-    when error_code in ('1501', '1505') then 'The job was refused by content moderation.'
-    when error_code in ('805', 'TASK_FAILED') then 'The job failed while it was being processed.'
-    else 'The job could not be completed. Please try again.'
+    when status not in ('failed', 'cancelled') then null
+    else coalesce(
+      (select c.user_message from rhpool.error_codes c
+        where c.code = case when status = 'cancelled' then 'CANCELLED' else coalesce(user_message.error_code, '*') end),
+      (select c.user_message from rhpool.error_codes c where c.code = '*'))
   end
 $$;
 

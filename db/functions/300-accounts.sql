@@ -1,7 +1,20 @@
--- Syncs the account list from the dispatcher's configuration (never the keys:
--- name, slots, order and a short fingerprint). Accounts missing from the list
--- are disabled, not deleted: their running tasks still finish through the
--- webhook. Runs under the admission lock so a slot change never races a claim.
+-- Syncs accounts from a dispatcher's configuration (never the keys: name,
+-- slots, order and a short fingerprint). It upserts the accounts it is given
+-- and nothing else: an account missing from this list may be another
+-- dispatcher's, so it is never disabled here. Whether an account takes work is
+-- decided by who holds its key (060-dispatcher-presence.sql). Runs under the
+-- admission lock so a slot change never races a claim.
+--
+-- A different key under a name whose recorded key a live dispatcher holds is
+-- refused with an error: a different key is a different RunningHub account
+-- (the dispatcher leaves such an account out and logs why). Once no live
+-- dispatcher holds the recorded key, a sync records the new one, and what
+-- belonged to the old key (broken, low balance, cooldown, learned and reported
+-- limits, balance) is cleared.
+--
+-- A dispatcher declares its keys (rhpool.dispatcher_heartbeat) before it syncs,
+-- in the same transaction, so its own previous key never counts against it;
+-- the slots then settle to the lowest any live holder declares.
 --
 -- accounts: [{"name": "primary", "slots": 3, "position": 1, "fingerprint": "ab12…"}]
 create or replace function rhpool.sync_accounts(accounts jsonb)
@@ -12,6 +25,8 @@ as $$
 #variable_conflict use_variable
 declare
   entry jsonb;
+  recorded rhpool.accounts;
+  names text[];
 begin
   if accounts is null or jsonb_typeof(accounts) <> 'array' then
     raise exception 'sync_accounts: accounts must be a JSON array' using errcode = 'invalid_parameter_value';
@@ -23,29 +38,41 @@ begin
       raise exception 'sync_accounts: each account needs a string name and a number of slots, got %', entry
         using errcode = 'invalid_parameter_value';
     end if;
-    insert into rhpool.accounts as a (name, position, slots, enabled, disabled_reason, key_fingerprint)
-    values (entry ->> 'name', coalesce((entry ->> 'position')::integer, 1), (entry ->> 'slots')::integer, true, null, entry ->> 'fingerprint')
+    select * into recorded from rhpool.accounts a where a.name = entry ->> 'name';
+    if recorded.key_fingerprint is not null and recorded.key_fingerprint is distinct from entry ->> 'fingerprint'
+       and rhpool.live_key_holders(recorded.name, recorded.key_fingerprint) > 0 then
+      raise exception 'sync_accounts: account % is held by a live dispatcher with key %, this configuration has key % for it',
+          recorded.name, recorded.key_fingerprint, coalesce(entry ->> 'fingerprint', 'none')
+        using errcode = 'unique_violation',
+              hint = 'A different key is a different RunningHub account: give it its own number (RUNNINGHUB_API_KEY_<n>), or stop the dispatchers holding the old key first.';
+    end if;
+    insert into rhpool.accounts as a (name, position, slots, enabled, disabled_reason, disabled_code, key_fingerprint)
+    values (entry ->> 'name', coalesce((entry ->> 'position')::integer, 1), (entry ->> 'slots')::integer, true, null, null, entry ->> 'fingerprint')
     on conflict (name) do update set
       position = excluded.position,
       slots = excluded.slots,
       key_fingerprint = excluded.key_fingerprint,
-      -- A key that came back (or changed) gets another chance; an account an
-      -- operator or the health check disabled for its own reason stays so
-      -- until the same key works again.
-      enabled = case when a.disabled_reason in ('key removed from configuration', 'no key configured yet')
-                       or a.key_fingerprint is distinct from excluded.key_fingerprint
+      -- A new key (a new account behind the name) starts without the old
+      -- key's broken or low-balance state; an operator's disable stays.
+      enabled = case when a.key_fingerprint is distinct from excluded.key_fingerprint and a.disabled_code in ('account_broken', 'low_balance')
                      then true else a.enabled end,
-      disabled_reason = case when a.disabled_reason in ('key removed from configuration', 'no key configured yet')
-                               or a.key_fingerprint is distinct from excluded.key_fingerprint
+      disabled_reason = case when a.key_fingerprint is distinct from excluded.key_fingerprint and a.disabled_code in ('account_broken', 'low_balance')
                              then null else a.disabled_reason end,
+      disabled_code = case when a.key_fingerprint is distinct from excluded.key_fingerprint and a.disabled_code in ('account_broken', 'low_balance')
+                           then null else a.disabled_code end,
       updated_at = now();
+    -- What was learned about the old key's RunningHub account is not this one's.
+    if recorded.key_fingerprint is not null and recorded.key_fingerprint is distinct from entry ->> 'fingerprint' then
+      update rhpool.accounts a
+         set cooldown_until = null, cooldown_streak = 0, cooldown_reason = null,
+             learned_limit = null, learned_at = null, learned_reason = null,
+             reported_concurrency = null, remain_money = null, remain_coins = null, health_checked_at = null
+       where a.name = recorded.name;
+    end if;
   end loop;
 
-  update rhpool.accounts a
-     set enabled = false, disabled_reason = 'key removed from configuration', updated_at = now()
-   where a.enabled
-     and not exists (select 1 from jsonb_array_elements(accounts) e where e.value ->> 'name' = a.name);
-
+  select array_agg(e.value ->> 'name') into names from jsonb_array_elements(accounts) e;
+  perform rhpool.settle_account_slots(coalesce(names, array[]::text[]));
   perform pg_notify('rhpool_wakeup', 'accounts');
   return query select * from rhpool.account_status order by position, name;
 end

@@ -55,6 +55,8 @@ as $$
         'available', a.available,
         'enabled', a.enabled,
         'disabledReason', a.disabled_reason,
+        'keyHolders', a.key_holders,
+        'unheldReason', a.unheld_reason,
         'cooldownReason', a.cooldown_reason,
         'cooldownSecondsLeft', case when a.cooldown_until is not null
                                     then greatest(ceil(extract(epoch from a.cooldown_until - now())), 0)::integer end,

@@ -28,9 +28,9 @@ export async function showStatus(sql: Sql, options: { json?: boolean; watch?: bo
 
 export async function showAccounts(sql: Sql, options: { json?: boolean }, out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const rows = await sql`select name, max_slots as slots, running, available, enabled, disabled_reason, cooldown_until, key_fingerprint as key,
-                                remain_money as balance, reported_concurrency
+                                key_holders as holders, unheld_reason, remain_money as balance, reported_concurrency
                            from rhpool.account_status order by position, name`
-  out.write(options.json ? `${JSON.stringify(rows)}\n` : `${renderRows(rows, ['name', 'slots', 'running', 'available', 'enabled', 'disabled_reason', 'cooldown_until', 'key', 'balance', 'reported_concurrency'])}\n`)
+  out.write(options.json ? `${JSON.stringify(rows)}\n` : `${renderRows(rows, ['name', 'slots', 'running', 'available', 'enabled', 'disabled_reason', 'cooldown_until', 'key', 'holders', 'unheld_reason', 'balance', 'reported_concurrency'])}\n`)
 }
 
 const statuses = ['pending', 'queued', 'claimed', 'submitting', 'outcome_unknown', 'running', 'completed', 'failed', 'cancelled']

@@ -12,6 +12,8 @@ export interface AccountView {
   disabledReason: string | null
   cooldownUntil: string | null
   cooldownReason?: string | null
+  /** Why no live dispatcher can use it (nobody holds its key); null while one does. */
+  unheldReason?: string | null
   remainMoney?: string | number | null
   reportedConcurrency?: number | null
 }
@@ -37,6 +39,7 @@ export function slotBar(running: number, slots: number): string {
 
 function accountState(a: AccountView): string {
   if (!a.enabled) return pc.red(`disabled: ${a.disabledReason ?? 'no reason given'}`)
+  if (a.unheldReason) return pc.yellow(a.unheldReason)
   if (a.cooldownUntil) {
     const seconds = Math.max(0, Math.round((Date.parse(a.cooldownUntil) - Date.now()) / 1000))
     return pc.yellow(`cooling down ${seconds}s${a.cooldownReason ? ` (${a.cooldownReason})` : ''}`)

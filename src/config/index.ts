@@ -15,7 +15,6 @@ export interface Config {
   /** Where RunningHub can reach this service's webhook route. */
   publicBaseUrl: string
   webhookSecret: string
-  strategy: 'fill-first' | 'spread'
   /** host/port: the public listener (webhook, /healthz); admin*: the operator's (status, dashboard, metrics). */
   http: {
     host: string
@@ -32,13 +31,20 @@ export interface Config {
     maxConcurrentSubmissions: number
     /** Backstop poll when no NOTIFY arrives. */
     pollIntervalMs: number
-    leaseSeconds: number
+    /** How often this dispatcher declares its keys (rhpool.dispatcher_heartbeat). */
+    heartbeatIntervalMs: number
+    /** It stops counting as holding its keys after this many intervals without a heartbeat. */
+    heartbeatStaleAfter: number
     /** Inputs rhpool itself fetches (fields marked `upload` in the tool registry). */
     inputs: {
       /** RunningHub's upload cap by default; nothing beyond it is kept in memory. */
       maxBytes: number
-      /** One deadline for a whole download, redirects included; shorter than the lease. */
-      deadlineMs: number
+      /**
+       * One deadline for a whole download, redirects included. Null: half the
+       * lease (the lease_seconds setting), at most a minute; never more than
+       * half the lease (see inputDeadlineMs).
+       */
+      deadlineMs: number | null
       /** Unsafe: lets inputs come from loopback and private addresses (tests, local development). */
       allowPrivate: boolean
     }
@@ -81,7 +87,6 @@ const schema = z.object({
   RUNNINGHUB_BASE_URL: urlOf('RunningHub host, e.g. https://www.runninghub.ai').default('https://www.runninghub.ai'),
   PUBLIC_BASE_URL: urlOf('this service as RunningHub reaches it, e.g. https://rhpool.example.com').optional(),
   WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters (it signs webhook URLs; generate one with `openssl rand -hex 32`)').optional(),
-  RHPOOL_STRATEGY: z.enum(['fill-first', 'spread'], { message: "must be 'fill-first' or 'spread'" }).default('fill-first'),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535, 8080),
   ADMIN_HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -91,11 +96,12 @@ const schema = z.object({
   RHPOOL_DISPATCHER: flag(true),
   RHPOOL_MAX_CONCURRENT_SUBMISSIONS: integer(1, 1000, 32),
   RHPOOL_POLL_INTERVAL_MS: integer(50, 600000, 2000),
+  RHPOOL_HEARTBEAT_INTERVAL_MS: integer(50, 600000, 5000),
+  RHPOOL_HEARTBEAT_STALE_AFTER: integer(2, 100, 3),
   RHPOOL_INPUT_MAX_BYTES: integer(1, 1024 * 1024 * 1024, 30 * 1024 * 1024),
-  // Unset or 0: half the lease, at most a minute (see loadConfig).
+  // Unset or 0: half the lease, at most a minute (inputDeadlineMs).
   RHPOOL_INPUT_DEADLINE_MS: integer(0, 3600000, 0),
   RHPOOL_ALLOW_PRIVATE_INPUTS: flag(false),
-  RHPOOL_LEASE_SECONDS: integer(5, 3600, 120),
   RHPOOL_REQUEST_TIMEOUT_MS: integer(100, 600000, 30000),
   RHPOOL_CONFIRM_CALLBACKS: flag(true),
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
@@ -104,6 +110,23 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
 })
 
+// Facts the database owns (rhpool.settings): every dispatcher reads the same
+// value, and an operator changes it at run time. Setting one of these
+// variables is a mistake worth stopping for, not one to ignore.
+const movedToSettings: Array<[variable: string, setting: string, example: string]> = [
+  ['RHPOOL_STRATEGY', 'strategy', 'spread'],
+  ['RHPOOL_LEASE_SECONDS', 'lease_seconds', '120'],
+]
+
+/**
+ * How long one input download may take: a download that outlives the claim's
+ * lease would let the claim be recovered (and run twice) under it, so at most
+ * half the lease (renewed before each download), and a minute when unset.
+ */
+export function inputDeadlineMs(leaseSeconds: number, configuredMs: number | null): number {
+  return Math.min(configuredMs ?? 60_000, (leaseSeconds * 1000) / 2)
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env)
   if (!parsed.success) {
@@ -111,6 +134,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(String(issue.path[0] ?? 'configuration'), issue.message)
   }
   const v = parsed.data
+  for (const [variable, setting, example] of movedToSettings) {
+    if (env[variable] !== undefined && env[variable]!.trim() !== '') {
+      throw new ConfigError(variable, `is no longer read: it is the database setting ${setting}, one value for every dispatcher, changed at run time with \`update rhpool.settings set value = '${example}' where key = '${setting}'\``)
+    }
+  }
   const accounts = accountsFromEnv(env)
   const dispatcherEnabled = v.RHPOOL_DISPATCHER
   if (dispatcherEnabled && accounts.length === 0) {
@@ -128,26 +156,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (v.RHPOOL_RETRY_MAX_MS < v.RHPOOL_RETRY_BASE_MS) {
     throw new ConfigError('RHPOOL_RETRY_MAX_MS', `must be at least RHPOOL_RETRY_BASE_MS (${v.RHPOOL_RETRY_BASE_MS})`)
   }
-  // A download that outlives the claim's lease would let the claim be recovered (and run twice) under it.
-  const inputDeadlineMs = v.RHPOOL_INPUT_DEADLINE_MS || Math.min(60_000, (v.RHPOOL_LEASE_SECONDS * 1000) / 2)
-  if (inputDeadlineMs >= v.RHPOOL_LEASE_SECONDS * 1000) {
-    throw new ConfigError('RHPOOL_INPUT_DEADLINE_MS', `must be shorter than the lease (RHPOOL_LEASE_SECONDS = ${v.RHPOOL_LEASE_SECONDS} s)`)
-  }
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,
     accounts,
     runningHubBaseUrl: v.RUNNINGHUB_BASE_URL.replace(/\/+$/, ''),
     publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://${v.HOST}:${v.PORT}`).replace(/\/+$/, ''),
     webhookSecret: v.WEBHOOK_SECRET,
-    strategy: v.RHPOOL_STRATEGY,
     http: { host: v.HOST, port: v.PORT, adminHost: v.ADMIN_HOST, adminPort: v.ADMIN_PORT, enabled: v.RHPOOL_HTTP,
       invalidDeliveriesPerMinute: v.RHPOOL_WEBHOOK_INVALID_PER_MINUTE },
     dispatcher: {
       enabled: dispatcherEnabled,
       maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,
       pollIntervalMs: v.RHPOOL_POLL_INTERVAL_MS,
-      leaseSeconds: v.RHPOOL_LEASE_SECONDS,
-      inputs: { maxBytes: v.RHPOOL_INPUT_MAX_BYTES, deadlineMs: inputDeadlineMs, allowPrivate: v.RHPOOL_ALLOW_PRIVATE_INPUTS },
+      heartbeatIntervalMs: v.RHPOOL_HEARTBEAT_INTERVAL_MS,
+      heartbeatStaleAfter: v.RHPOOL_HEARTBEAT_STALE_AFTER,
+      inputs: { maxBytes: v.RHPOOL_INPUT_MAX_BYTES, deadlineMs: v.RHPOOL_INPUT_DEADLINE_MS || null, allowPrivate: v.RHPOOL_ALLOW_PRIVATE_INPUTS },
       requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
       confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,

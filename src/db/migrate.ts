@@ -15,6 +15,7 @@ import postgres from 'postgres'
 import { refuseNewerDatabase } from './database-version.ts'
 import { applyFunctionLayer, type LayerFile, type LayerResult } from './function-layer.ts'
 import { defaultDbFolder, thisRelease } from './release.ts'
+import { errorCodeTable } from '../runninghub/classify.ts'
 
 export { projectRoot } from './release.ts'
 
@@ -61,6 +62,8 @@ export async function migrate(connectionString: string, options: MigrateOptions 
     await graphileMigrate({ connectionString, migrationsFolder: join(dbFolder, 'migrations') }, false, false)
     const result = await applyFunctionLayer(sql, layerFiles(dbFolder), release)
     for (const name of result.dropped) log(`rhpool migrate: dropped ${name}, which this release no longer defines`)
+    // What each error code means and what users are told: classify.ts's table, written whole.
+    await sql`select rhpool.load_error_codes(${sql.json(errorCodeTable() as never)})`
     log(`rhpool migrate: function layer of rhpool ${release.version} applied`)
     return result
   } finally {

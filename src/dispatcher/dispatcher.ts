@@ -17,7 +17,8 @@ import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { Confirmer } from './confirmer.ts'
 import { Rounds } from './rounds.ts'
 import { submitClaim, type Claim } from './submit.ts'
-import { syncAccounts } from './sync-accounts.ts'
+import { Presence } from './presence.ts'
+import { LeaseSetting } from './lease.ts'
 
 export interface DispatcherOptions {
   sql: Sql
@@ -31,6 +32,9 @@ export class Dispatcher {
   private readonly client: RunningHubClient
   private readonly fetchInput: InputFetcher
   private readonly confirmer: Confirmer
+  // Presence (presence.ts): the accounts this dispatcher holds the recorded key of; the only ones it claims on or uses a key for.
+  private readonly presence: Presence
+  private readonly lease: LeaseSetting
   private accounts = new Map<string, AccountConfig>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private stopping = false
@@ -43,7 +47,12 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
-    this.fetchInput = createInputFetcher(options.config.dispatcher.inputs)
+    // Presence and lease: see presence.ts and lease.ts.
+    const { dispatcher } = options.config
+    this.presence = new Presence({ sql: options.sql, holder: this.holder, log: options.log, intervalMs: dispatcher.heartbeatIntervalMs,
+      staleAfter: dispatcher.heartbeatStaleAfter, onUsable: (usable) => this.useAccounts(usable) })
+    this.lease = new LeaseSetting(options.sql, options.log, dispatcher.inputs.deadlineMs)
+    this.fetchInput = createInputFetcher({ ...dispatcher.inputs, deadlineMs: () => this.lease.inputDeadlineMs() })
     this.confirmer = new Confirmer({ ...options, client: () => this.client, accounts: () => this.accounts })
   }
 
@@ -57,7 +66,9 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     const { sql, config, log } = this.options
+    await this.lease.start(config.dispatcher.heartbeatIntervalMs)
     await this.reloadAccounts(config.accounts)
+    this.presence.start()
     for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
       const subscription = await sql.listen(
         channel,
@@ -74,17 +85,21 @@ export class Dispatcher {
     this.loop = this.run()
     this.cancelTimer = setInterval(() => this.cancels.run(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
-    log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint })) }, 'dispatcher started')
+    log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint, held: this.accounts.has(a.name) })) }, 'dispatcher started')
     if (config.dispatcher.inputs.allowPrivate) {
       log.warn('RHPOOL_ALLOW_PRIVATE_INPUTS=true: input downloads may reach loopback, private and link-local addresses (the cloud metadata service among them); unsafe outside tests and local development')
     }
   }
 
-  /** Re-reads the account list (SIGHUP): new keys become usable, removed ones are disabled. */
+  /** Declares this dispatcher's keys and syncs their accounts (start, SIGHUP): a removed key is no longer held by this dispatcher. */
   async reloadAccounts(accounts: AccountConfig[]): Promise<void> {
-    await syncAccounts(this.options.sql, accounts)
-    this.accounts = new Map(accounts.map((a) => [a.name, a]))
-    this.wake()
+    this.useAccounts(await this.presence.join(accounts))
+  }
+
+  private useAccounts(usable: Map<string, AccountConfig>): void {
+    const grew = [...usable.keys()].some((name) => !this.accounts.has(name))
+    this.accounts = usable
+    if (grew) this.wake()
   }
 
   wake(): void {
@@ -101,6 +116,8 @@ export class Dispatcher {
     await this.loop
     await this.confirmer.stop()
     await Promise.allSettled([...this.inFlight, this.cancels.idle()])
+    await this.presence.leave()
+    this.lease.stop()
     await Promise.allSettled(this.unlisten.map((u) => u()))
     await this.client.close()
     this.options.log.info({ holder: this.holder }, 'dispatcher stopped')
@@ -116,10 +133,11 @@ export class Dispatcher {
       if (capacity > 0) {
         try {
           const held = [...this.accounts.keys()]
-          // Claims a claim round (pg_cron) made for the accounts this dispatcher holds come first: they waited longest.
-          claimed = (await sql`select * from rhpool.adopt_claims(${this.holder}, ${held}::text[], ${capacity}, ${config.dispatcher.leaseSeconds})`) as unknown as Claim[]
+          // Lease and strategy: null, so the settings decide (one value for every dispatcher); only the accounts this one holds keys for.
+          // Claims a claim round (pg_cron) made for those accounts come first: they waited longest.
+          claimed = (await sql`select * from rhpool.adopt_claims(${this.holder}, ${held}::text[], ${capacity}, ${null})`) as unknown as Claim[]
           if (claimed.length < capacity) {
-            claimed.push(...((await sql`select * from rhpool.claim_account_slot(${capacity - claimed.length}, ${this.holder}, ${config.dispatcher.leaseSeconds}, ${config.strategy}, ${held}::text[])`) as unknown as Claim[]))
+            claimed.push(...((await sql`select * from rhpool.claim_account_slot(${capacity - claimed.length}, ${this.holder}, ${null}, ${null}, ${held}::text[])`) as unknown as Claim[]))
           }
           failures = 0
         } catch (error) {

@@ -20,8 +20,8 @@ export const maxRedirects = 3
 
 export interface InputFetchPolicy {
   maxBytes: number
-  /** For the whole transfer, redirects included; shorter than the claim's lease. */
-  deadlineMs: number
+  /** For the whole transfer, redirects included; shorter than the claim's lease (read per download when a function). */
+  deadlineMs: number | (() => number)
   /** RHPOOL_ALLOW_PRIVATE_INPUTS: unsafe, for tests and local development on 127.0.0.1 only. */
   allowPrivate: boolean
   /** The address rule (default forbiddenAddressReason); tests widen it to stand in for a public server. */
@@ -92,9 +92,10 @@ const refused = (field: string, why: string) =>
 export function createInputFetcher(policy: InputFetchPolicy): InputFetcher {
   const forbidden = policy.allowPrivate ? () => null : (policy.forbidden ?? forbiddenAddressReason)
   const agent = new Agent({ keepAliveTimeout: 4_000, connect: { lookup: guardedLookup(forbidden, policy.resolve ?? dnsLookup) } })
-  const { maxBytes, deadlineMs } = policy
+  const { maxBytes } = policy
 
   return async (url, field) => {
+    const deadlineMs = typeof policy.deadlineMs === 'function' ? policy.deadlineMs() : policy.deadlineMs
     const deadline = new AbortController()
     const timer = setTimeout(() => deadline.abort(), deadlineMs)
     try {

@@ -52,9 +52,12 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   const job = jobLabel(claim.job_table, claim.job_id)
   const account = ctx.accounts.get(claim.api_account)
   if (!account) {
-    // Another process's configuration has this account; this one cannot use it.
+    // A guard that should not fire: the dispatcher claims only on accounts it holds the recorded key of
+    // (claim_account_slot's accounts, presence.ts). Reaching it is a bug (or the key set changed between
+    // the claim and this line); the job goes back to its place.
     await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${'no key for this account in the dispatcher that claimed it'})`
-    log.warn({ job, account: claim.api_account }, 'claimed a job on an account this dispatcher has no key for; released it')
+    log.error({ job, account: claim.api_account, bug: true },
+      'BUG: claimed a job on an account this dispatcher holds no key for (claims are limited to its own accounts); released it')
     return 'released'
   }
 
@@ -69,7 +72,8 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     // The lease is renewed before the download and again before the upload: each is bounded by less than a lease.
     // A renewal that fails means the claim was recovered: the work on this job stops here.
     const renew = async () => {
-      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${ctx.config.dispatcher.leaseSeconds}) as ok`
+      // Lease null: the lease_seconds setting, the one every claim uses.
+      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as ok`
       if (!renewed?.ok) throw new ClaimLostError(claim)
     }
     nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {

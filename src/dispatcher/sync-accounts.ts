@@ -1,5 +1,6 @@
 // Writes the configured accounts to the database: names, slots, order and key
-// fingerprints. Never the keys.
+// fingerprints. Never the keys. It disables nothing: whether an account takes
+// work is decided by which live dispatchers hold its key (presence.ts).
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 

@@ -35,7 +35,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
     labelNames: ['account', 'by'],
     registers: [metrics.registry],
   })
-  const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down)', labelNames: ['account'], registers: [metrics.registry] })
+  const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down, its key held by a live dispatcher)', labelNames: ['account'], registers: [metrics.registry] })
 
   app.get('/readyz', async (_request, reply) => {
     try {
@@ -54,7 +54,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
       queued.set({ tool: t.tool }, t.queued)
       oldest.set({ tool: t.tool }, t.oldest_wait_seconds)
     }
-    const accounts = await sql`select name, running, max_slots, configured_slots, reported_concurrency, learned_limit, enabled, cooldown_until from rhpool.account_status`
+    const accounts = await sql`select name, running, max_slots, configured_slots, reported_concurrency, learned_limit, enabled, cooldown_until, key_holders from rhpool.account_status`
     // A limit no longer reported or learned must disappear, not linger at its last value.
     limit.reset()
     limitedBy.reset()
@@ -67,7 +67,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
       limit.set({ account: a.name, kind: 'effective' }, a.max_slots)
       const by = a.max_slots >= a.configured_slots ? 'configured' : a.learned_limit === a.max_slots ? 'learned' : 'reported'
       limitedBy.set({ account: a.name, by }, 1)
-      usable.set({ account: a.name }, a.enabled && !a.cooldown_until ? 1 : 0)
+      usable.set({ account: a.name }, a.enabled && !a.cooldown_until && a.key_holders > 0 ? 1 : 0)
     }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })

@@ -8,8 +8,6 @@
 // source says it is still "developing", so health never waits for it.
 import type { MaintenanceOptions } from './maintenance.ts'
 
-const configurationReasons = new Set(['key removed from configuration', 'no key configured yet'])
-
 export async function probeAccounts(options: MaintenanceOptions): Promise<void> {
   const { sql, client, log } = options
   const [minRow] = await sql`select rhpool.setting('min_balance', '0')::numeric as min`
@@ -17,7 +15,8 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
   const states = await sql`select name, enabled, disabled_reason, configured_slots from rhpool.account_status`
   for (const state of states) {
     const account = options.accounts().get(state.name)
-    if (!account || configurationReasons.has(state.disabled_reason)) continue
+    // Only accounts this dispatcher holds the recorded key of (its account map).
+    if (!account) continue
     const [queue, status] = await Promise.all([client.queueStatus(account.apiKey), client.accountStatus(account.apiKey)])
     // Amounts stay RunningHub's decimal strings all the way into numeric columns: no float rounding.
     const decimal = (value: string | null | undefined): string | null => (value && /^-?\d+(\.\d+)?$/.test(value.trim()) ? value.trim() : null)
@@ -32,11 +31,13 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     if (!queue.ok) log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
     if (state.enabled && lowBalance) {
-      await sql`select rhpool.disable_account(${account.name}, ${`balance ${money} below the minimum ${minBalance}`})`
+      await sql`select rhpool.disable_account(${account.name}, ${`balance ${money} below the minimum ${minBalance}`}, 'low_balance')`
       await sql`select rhpool.log_repair('account_low_balance_disabled', null, null, ${account.name}, ${String(money)})`
       log.warn({ account: account.name, balance: money }, 'account taken out of rotation: low balance')
     } else if (!state.enabled && status.ok && !lowBalance && (money === null || money > 0)) {
-      await sql`select rhpool.enable_account(${account.name})`
+      // Re-enabled only when it was disabled for its key's state, never an operator's disable (rhpool.reenable_recovered_account).
+      const [again] = await sql`select rhpool.reenable_recovered_account(${account.name}) as enabled`
+      if (!again?.enabled) continue
       await sql`select rhpool.log_repair('account_reenabled', null, null, ${account.name}, ${`was: ${state.disabled_reason}`})`
       log.info({ account: account.name, was: state.disabled_reason }, 'account works again: back in rotation')
     }

@@ -31,6 +31,59 @@ assign('task_failed', [805])
 assign('task_gone', [807, 423, 1004, 'APIKEY_TASK_NOT_FOUND', 'TASK_NOT_FOUNED'])
 assign('transient', [500, 808, 1000, 1005, 1006, 1010, 1012, 1013, 1015, 1504])
 
+// What a user may be shown about a job that did not complete: plain words by
+// kind of failure, never RunningHub's raw text. The database's
+// rhpool.user_message() reads these words from rhpool.error_codes, which
+// `rhpool migrate` writes from errorCodeTable() below: one table, here.
+export const userMessages = {
+  inputs_refused: 'The job could not be started: its inputs were not accepted.',
+  moderated: 'The job was refused by content moderation.',
+  processing_failed: 'The job failed while it was being processed.',
+  cancelled: 'The job was cancelled.',
+  try_again: 'The job could not be completed. Please try again.',
+} as const
+export type UserMessageKind = keyof typeof userMessages
+
+/** The words for a RunningHub code follow its class, except where a code says more. */
+const messageByClass: Record<AnswerClass, UserMessageKind> = {
+  bad_request: 'inputs_refused',
+  task_failed: 'processing_failed',
+  account_full: 'try_again',
+  account_broken: 'try_again',
+  transient: 'try_again',
+  task_gone: 'try_again',
+}
+const messageOverrides: Record<string, UserMessageKind> = { 1501: 'moderated', 1505: 'moderated' }
+
+// rhpool's own failure codes (never sent by RunningHub), with the class that
+// describes them where one does.
+const rhpoolCodes: Record<string, { cls: AnswerClass | null; message: UserMessageKind }> = {
+  INVALID_INPUT: { cls: 'bad_request', message: 'inputs_refused' },
+  INVALID_INPUT_URL: { cls: 'bad_request', message: 'inputs_refused' },
+  INPUT_DOWNLOAD_FAILED: { cls: 'bad_request', message: 'inputs_refused' },
+  INPUT_TOO_LARGE: { cls: 'bad_request', message: 'inputs_refused' },
+  TASK_FAILED: { cls: 'task_failed', message: 'processing_failed' },
+  CANCELLED: { cls: null, message: 'cancelled' },
+}
+
+export interface ErrorCodeEntry {
+  code: string
+  class: AnswerClass | null
+  userMessage: string
+}
+
+/** Every code rhpool knows, with its class and a user's words; '*' is any other code (transient). */
+export function errorCodeTable(): ErrorCodeEntry[] {
+  const rows: ErrorCodeEntry[] = Object.entries(codeClasses).map(([code, cls]) => ({
+    code,
+    class: cls,
+    userMessage: userMessages[messageOverrides[code] ?? messageByClass[cls]],
+  }))
+  for (const [code, { cls, message }] of Object.entries(rhpoolCodes)) rows.push({ code, class: cls, userMessage: userMessages[message] })
+  rows.push({ code: '*', class: 'transient', userMessage: userMessages[messageByClass.transient] })
+  return rows
+}
+
 /**
  * The class of a RunningHub error code (numeric or symbolic). A code nobody
  * has documented is treated as transient: retried a bounded number of times,

@@ -165,6 +165,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   await sql`update rhpool.tools set callback_deadline = make_interval(secs => ${options.callbackDeadlineSeconds}),
                                   hard_deadline = make_interval(secs => ${options.hardDeadlineSeconds})`
   await sql`update rhpool.settings set value = '2' where key = 'reconcile_interval_seconds'`
+  // The claim lease is the database's (every dispatcher uses it): short, so a killed dispatcher's claims come back fast.
+  await sql`update rhpool.settings set value = '5' where key = 'lease_seconds'`
   await sql`update rhpool.settings set value = '0.5' where key = 'cooldown_base_seconds'`
   await sql`update rhpool.settings set value = '4' where key = 'cooldown_max_seconds'`
   // Time runs ~20x faster here (tasks of a few hundred ms), and the injected 421s come while the
@@ -228,13 +230,12 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       RHPOOL_RETRY_MAX_MS: '1000',
       RHPOOL_REQUEST_TIMEOUT_MS: '2000',
       RHPOOL_MAINTENANCE_INTERVAL_MS: '1000',
-      RHPOOL_LEASE_SECONDS: '5',
       RHPOOL_MAX_CONCURRENT_SUBMISSIONS: '16',
     })
   }
   supervisor.reviveAll()
   await waitUntil('every account synced by a dispatcher', 30_000, async () => {
-    const [row] = await sql`select count(*)::int as n from rhpool.accounts where enabled`
+    const [row] = await sql`select count(*)::int as n from rhpool.account_status where enabled and key_holders > 0`
     return row!.n === options.accounts
   })
 

@@ -42,9 +42,29 @@ export interface AccountSpec {
   slots: number
 }
 
-export async function setAccounts(sql: Sql, accounts: AccountSpec[]): Promise<void> {
-  const list = accounts.map((a, index) => ({ name: a.name, slots: a.slots, position: index + 1, fingerprint: `fp_${a.name}`.slice(0, 24) }))
-  await sql`select * from rhpool.sync_accounts(${sql.json(list)})`
+export const fingerprintOf = (name: string): string => `fp_${name}`.slice(0, 24)
+
+/**
+ * These accounts, as a dispatcher configured with exactly them would have
+ * them: synced, and their keys held by `holder` (default 'test', live for a
+ * day), so they take work. An account left out of a later call is no longer
+ * held by that holder, as a dispatcher whose key was removed.
+ */
+export async function setAccounts(sql: Sql, accounts: AccountSpec[], holder = 'test'): Promise<void> {
+  const list = accounts.map((a, index) => ({ name: a.name, slots: a.slots, position: index + 1, fingerprint: fingerprintOf(a.name) }))
+  await sql.begin(async (tx) => {
+    await holdKeys(tx as unknown as Sql, holder, accounts)
+    await tx`select * from rhpool.sync_accounts(${tx.json(list)})`
+    await holdKeys(tx as unknown as Sql, holder, accounts)
+  })
+}
+
+/** A dispatcher's heartbeat: `holder` holds these accounts' keys (fingerprintOf) until staleSeconds after nowAt. */
+export async function holdKeys(sql: Sql, holder: string, accounts: AccountSpec[], staleSeconds = 86_400, nowAt?: Date): Promise<Array<Record<string, unknown>>> {
+  const keys = accounts.map((a) => ({ name: a.name, fingerprint: fingerprintOf(a.name), slots: a.slots }))
+  return nowAt
+    ? await sql`select * from rhpool.dispatcher_heartbeat(${holder}, ${sql.json(keys)}, ${staleSeconds}, ${nowAt})`
+    : await sql`select * from rhpool.dispatcher_heartbeat(${holder}, ${sql.json(keys)}, ${staleSeconds})`
 }
 
 export interface Claim {

@@ -53,6 +53,8 @@ export interface SystemOptions {
   env?: Record<string, string>
   /** Start rhpool in this process (default true). */
   inProcess?: boolean
+  /** rhpool.settings rows to write before rhpool starts (lease_seconds, strategy, ...). */
+  settings?: Record<string, string>
 }
 
 export interface System {
@@ -75,6 +77,9 @@ export interface System {
 export async function startSystem(t: TestLike, options: SystemOptions = {}): Promise<System> {
   const slots = options.slots ?? [3]
   const db = await freshDatabase(t)
+  for (const [key, value] of Object.entries(options.settings ?? {})) {
+    await db.sql`insert into rhpool.settings (key, value) values (${key}, ${value}) on conflict (key) do update set value = excluded.value`
+  }
   const sim = await startSimulator({
     ...options.simOptions,
     accounts: slots.map((s, i) => ({ apiKey: testKeys[i]!, concurrency: options.simConcurrency ?? s })),

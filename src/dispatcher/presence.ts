@@ -1,0 +1,191 @@
+// Dispatcher presence: this dispatcher tells the database which accounts it
+// holds a key for (names, fingerprints and slots, never the keys), on a
+// heartbeat, and takes its presence away on a clean stop. An account takes
+// work while some live dispatcher holds its recorded key
+// (db/functions/060-dispatcher-presence.sql), so dispatchers with different
+// key sets never disable one another's accounts, and each claims only where it
+// holds the key (claim_account_slot's `accounts`).
+//
+// A key for a name whose recorded key another live dispatcher holds is a
+// different RunningHub account: it is refused, loudly, and this dispatcher
+// runs without that account until no live dispatcher holds the recorded key;
+// then it records its own at the next heartbeat.
+import type { AccountConfig } from '../config/index.ts'
+import type { Sql } from '../db/connect.ts'
+import type { Logger } from '../log.ts'
+import { syncAccounts } from './sync-accounts.ts'
+
+type KeyStateName = 'held' | 'other_key' | 'no_account'
+
+interface KeyState {
+  account: string
+  state: KeyStateName
+  key_fingerprint: string
+  recorded_fingerprint: string | null
+  recorded_holders: number
+  declared_slots: number
+  recorded_slots: number | null
+}
+
+export interface PresenceOptions {
+  sql: Sql
+  holder: string
+  log: Logger
+  intervalMs: number
+  /** Stale after this many intervals without a heartbeat. */
+  staleAfter: number
+  /** Called with the accounts this dispatcher may use, whenever that set changes. */
+  onUsable: (usable: Map<string, AccountConfig>) => void
+}
+
+export class Presence {
+  private configured: AccountConfig[] = []
+  private states = new Map<string, string>()
+  private timer: NodeJS.Timeout | null = null
+  private beat: Promise<void> | null = null
+  private left = false
+
+  constructor(private readonly options: PresenceOptions) {}
+
+  private get staleSeconds(): number {
+    return (this.options.intervalMs * this.options.staleAfter) / 1000
+  }
+
+  private keys(): Array<{ name: string; fingerprint: string; slots: number }> {
+    return this.configured.map((a) => ({ name: a.name, fingerprint: a.fingerprint, slots: a.slots }))
+  }
+
+  /**
+   * Declares these keys and syncs their accounts, in one transaction under the
+   * admission lock. Accounts another live dispatcher holds with a different
+   * key are left out of the sync (and refused with an error in the log).
+   */
+  async join(accounts: AccountConfig[]): Promise<Map<string, AccountConfig>> {
+    this.configured = accounts
+    const { sql, holder } = this.options
+    const states = await sql.begin(async (tx) => {
+      await tx`select rhpool.lock_admission()`
+      // Its own keys first: a key this dispatcher held before (a SIGHUP changed it) never counts against it.
+      const before = await this.heartbeat(tx as unknown as Sql)
+      const refused = new Set(before.filter((s) => s.state === 'other_key' && s.recorded_holders > 0).map((s) => s.account))
+      await syncAccounts(tx as unknown as Sql, accounts.filter((a) => !refused.has(a.name)))
+      return await this.heartbeat(tx as unknown as Sql)
+    })
+    return this.apply(states)
+  }
+
+  /** Heartbeats every interval until leave(). */
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.beat || this.left) return
+      this.beat = this.tick().finally(() => {
+        this.beat = null
+      })
+    }, this.options.intervalMs)
+    this.timer.unref()
+  }
+
+  /** A clean stop: this dispatcher holds nothing any more. */
+  async leave(): Promise<void> {
+    this.left = true
+    if (this.timer) clearInterval(this.timer)
+    await this.beat
+    try {
+      await this.options.sql`select rhpool.dispatcher_leave(${this.options.holder})`
+    } catch (error) {
+      // Its presence then lapses by itself after the staleness bound.
+      this.options.log.warn({ err: (error as Error).message }, 'could not remove this dispatcher\'s presence; it lapses by itself')
+    }
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const states = await this.heartbeat(this.options.sql)
+      // An account to create, or a name whose recorded key nobody live holds any more: sync again.
+      if (states.some((s) => s.state === 'no_account' || (s.state === 'other_key' && s.recorded_holders === 0))) {
+        this.options.onUsable(await this.join(this.configured))
+        return
+      }
+      this.options.onUsable(this.apply(states))
+    } catch (error) {
+      // Missed beats make this dispatcher stale, and then its accounts stop taking work: the right outcome when it cannot reach the database.
+      this.options.log.warn({ err: (error as Error).message }, 'heartbeat failed; will try again')
+    }
+  }
+
+  private async heartbeat(sql: Sql): Promise<KeyState[]> {
+    return (await sql`
+      select * from rhpool.dispatcher_heartbeat(${this.options.holder}, ${sql.json(this.keys())}, ${this.staleSeconds})`) as unknown as KeyState[]
+  }
+
+  /** The accounts held with the recorded key; every change of state is logged once. */
+  private apply(states: KeyState[]): Map<string, AccountConfig> {
+    const { log, holder } = this.options
+    const byName = new Map(this.configured.map((a) => [a.name, a]))
+    const usable = new Map<string, AccountConfig>()
+    for (const s of states) {
+      const account = byName.get(s.account)
+      if (!account) continue
+      const summary = `${s.state}:${s.recorded_fingerprint}:${s.recorded_slots}`
+      const changed = this.states.get(s.account) !== summary
+      this.states.set(s.account, summary)
+      if (s.state === 'held') {
+        usable.set(s.account, account)
+        if (changed && s.recorded_slots !== null && s.recorded_slots !== s.declared_slots) {
+          log.warn({ account: s.account, slots: s.declared_slots, runsWith: s.recorded_slots },
+            'another live dispatcher gives this account fewer slots: it runs with the lowest any holder declares')
+        }
+      } else if (changed && s.state === 'other_key') {
+        log.error({ holder, account: s.account, fingerprint: s.key_fingerprint, recordedFingerprint: s.recorded_fingerprint, holders: s.recorded_holders },
+          'refused: another live dispatcher holds a different key for this account name, and a different key is a different RunningHub account; ' +
+          'not claiming on it until no live dispatcher holds the recorded key (give the new key its own number, RUNNINGHUB_API_KEY_<n>)')
+      }
+    }
+    return usable
+  }
+}
+
+/**
+ * For a process that uses keys without claiming (the webhook-only process that
+ * confirms callbacks): of its configured accounts, those whose key is the one
+ * recorded on the account, refreshed every intervalMs. A key that is not the
+ * recorded one belongs to another RunningHub account, which knows none of
+ * this account's tasks: asking it would refute true callbacks.
+ */
+export class RecordedKeys {
+  private current = new Map<string, AccountConfig>()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+    private readonly configured: AccountConfig[]
+  ) {}
+
+  get accounts(): Map<string, AccountConfig> {
+    return this.current
+  }
+
+  async start(intervalMs: number): Promise<void> {
+    await this.refresh()
+    this.timer = setInterval(() => void this.refresh().catch((error: Error) => this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+  }
+
+  private async refresh(): Promise<void> {
+    const rows = await this.sql`select name, key_fingerprint from rhpool.accounts where name in ${this.sql(this.configured.map((a) => a.name))}`
+    const recorded = new Map(rows.map((r) => [String(r.name), r.key_fingerprint as string | null]))
+    const next = new Map(this.configured.filter((a) => recorded.get(a.name) === a.fingerprint).map((a) => [a.name, a]))
+    for (const a of this.configured) {
+      if (this.current.has(a.name) && !next.has(a.name)) {
+        this.log.warn({ account: a.name, fingerprint: a.fingerprint, recordedFingerprint: recorded.get(a.name) ?? null },
+          'this process\'s key for the account is not the recorded one: not using it to confirm callbacks')
+      }
+    }
+    this.current = next
+  }
+}
