@@ -7,6 +7,7 @@ import { freshDatabase } from './helpers/db.ts'
 import { insertJob, setAccounts } from './helpers/jobs.ts'
 import { startSystem, tasksPerJob } from './helpers/system.ts'
 import { loadConfig } from '../src/config/index.ts'
+import { syncAccounts } from '../src/dispatcher/sync-accounts.ts'
 import { createLogger } from '../src/log.ts'
 import { startService } from '../src/service.ts'
 
@@ -39,8 +40,8 @@ t.test('a claim round assigns accounts in the database; a claim nobody adopts go
 t.test('a dispatcher that starts after a claim round submits what the database claimed, then claims for itself', async (t) => {
   const sys = await startSystem(t, { slots: [2, 1], inProcess: false, sim: { taskDurationMs: 100 } })
   const ids = []
-  // The accounts as an earlier dispatcher left them; none is running now.
-  await setAccounts(sys.db.sql, [{ name: 'primary', slots: 2 }, { name: 'account_2', slots: 1 }])
+  // The accounts as an earlier dispatcher left them (its keys recorded); none is running now.
+  await syncAccounts(sys.db.sql, sys.config.accounts)
   for (let i = 0; i < 5; i++) ids.push(await insertJob(sys.db.sql, 'veste_ai_jobs'))
   await sys.db.sql`select rhpool.claim_round()`
   const claimedByRound = await sys.db.sql`select job_id, account from rhpool.runs where status = 'claimed' and holder is null order by job_id`

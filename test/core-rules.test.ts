@@ -48,7 +48,7 @@ t.test('the state machine: no shortcuts into flight, terminal is final', async (
   const [c] = await claim(sql)
   await t.rejects(intoFlight('primary'), /account primary is full \(1 of 1 slots in use\)/,
     'the runs table itself refuses a slot over the limit, whoever writes it')
-  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: 1, position: 1 }, { name: 'elsewhere', slots: 1, position: 2 }])})`
+  await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'elsewhere', slots: 1 }])
   await t.rejects(sql`update rhpool.runs set account = 'elsewhere'`, /a run cannot move from account primary to elsewhere/)
   await runClaimed(sql, c!, '1900000000000000001')
   await sql`select rhpool.finish_job('upscaler_jobs', ${id}, '1900000000000000001', false, null, null, '805', 'node 26 ran out of memory')`
@@ -168,7 +168,7 @@ t.test('a disabled account says why with a code: the health check brings back a 
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
   await sql`select rhpool.disable_account('primary', 'taken out for a billing dispute')`
-  await sql`select rhpool.account_was_broken('upscaler_jobs', ${'00000000-0000-0000-0000-000000000001'}, 'account_2', '802: APIKEY_UNAUTHORIZED')`
+  await sql`select rhpool.account_was_broken('upscaler_jobs', ${'00000000-0000-0000-0000-000000000001'}, null, 'account_2', '802: APIKEY_UNAUTHORIZED')`
   t.same(await sql`select name, enabled, disabled_code from rhpool.account_status order by position`, [
     { name: 'primary', enabled: false, disabled_code: 'operator' },
     { name: 'account_2', enabled: false, disabled_code: 'account_broken' },
