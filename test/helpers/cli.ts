@@ -9,7 +9,7 @@ interface Run {
   stderr: string
 }
 
-export function rhpool(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
+export function rhpool(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(projectRoot, 'bin', 'rhpool.js'), ...args], {
       cwd: projectRoot,
