@@ -8,7 +8,7 @@
 //   npx tsx bench/limits.ts                 # 60 jobs, configured 3 vs 2, RunningHub allows 2
 //   npx tsx bench/limits.ts --help
 import { migrate } from '../src/db/migrate.ts'
-import { readCommandLine, wholeNumber } from './lib/command-line.ts'
+import { callbackMode, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { connect } from './lib/bench-database.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { startInProcessPool, waitUntil } from './lib/rhpool-in-process.ts'
@@ -24,6 +24,8 @@ const usage = `Usage: npx tsx bench/limits.ts [options]
   --task-ms N         task time at the simulator (default 250)
   --queue-status      let queue/status answer (default: it never does, the limit is learned from 421s)
   --rounds N          pairs of runs, alternating which goes first; medians are compared (default 3)
+  --callbacks MODE    confirmed (rhpool's default, checked with RunningHub's query) or trusted
+                      (applied as sent, as for the first figures of bench/README.md) (default confirmed)
   --help              this text
 
 Exits 1 when the wrong run is more than 10 % slower than the right one or was refused more than twice.`
@@ -38,6 +40,7 @@ const options = readCommandLine({
     'task-ms': { type: 'string', default: '250' },
     'queue-status': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
+    callbacks: { type: 'string', default: 'confirmed' },
   },
   read: (values) => ({
     jobs: wholeNumber('jobs', values.jobs),
@@ -46,6 +49,7 @@ const options = readCommandLine({
     taskMs: wholeNumber('task-ms', values['task-ms']),
     queueStatus: values['queue-status'],
     rounds: wholeNumber('rounds', values.rounds),
+    callbacks: callbackMode(values.callbacks),
   }),
 })
 
@@ -75,6 +79,7 @@ async function run(cluster: { createDatabase(name: string): Promise<string> }, l
     const started = performance.now()
     const pool = await startInProcessPool({
       databaseUrl: url, accounts: 1, slotsPerAccount: slots, simulatorConcurrency: options.real, taskDurationMs: options.taskMs,
+      callbacks: options.callbacks,
     })
     // The health probe runs on the maintenance timer, long after the first claims.
     if (!options.queueStatus) pool.sim.configure({ queueStatus: 'notFound' })
@@ -107,7 +112,7 @@ async function run(cluster: { createDatabase(name: string): Promise<string> }, l
 
 async function main(): Promise<void> {
   printHeader('rhpool learned limits: configured wrong vs right', `npx tsx bench/limits.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
-  console.log(`${options.jobs} jobs, one account, RunningHub allows ${options.real}, tasks ${options.taskMs} ms; queue/status ${options.queueStatus ? 'answers' : 'never answers (404)'}`)
+  console.log(`${options.jobs} jobs, one account, RunningHub allows ${options.real}, tasks ${options.taskMs} ms; queue/status ${options.queueStatus ? 'answers' : 'never answers (404)'}; callbacks ${options.callbacks}`)
   console.log(`best possible: ${fixed((Math.ceil(options.jobs / options.real) * options.taskMs) / 1000, 2)} s\n`)
   // One warm-up run first (module loading, JIT, the cluster's caches), then pairs in alternating
   // order, so neither configuration always pays for going first; the medians are compared.

@@ -3,7 +3,10 @@
 //   1. insert → submission while a slot is free (NOTIFY path), sequential;
 //   2. slot turnover: a task ends → its callback → the next queued job is
 //      submitted on the freed slot (p50/p99 of the gap), and slot utilisation;
-//   3. webhook throughput with duplicates mixed in (HTTP-only rhpool).
+//   3. webhook throughput with duplicates mixed in (HTTP-only rhpool). Its
+//      tasks are made up (put in flight with rhpool's own functions, never
+//      created at the simulator), so its callbacks are always trusted: there is
+//      nothing for RunningHub's query to confirm.
 // Run: npx tsx bench/pipeline.ts [--quick]   (--help lists the options)
 import { request, Agent } from 'undici'
 import { loadConfig } from '../src/config/index.ts'
@@ -13,23 +16,27 @@ import { createLogger } from '../src/log.ts'
 import { startService, type Service } from '../src/service.ts'
 import { startSimulator, type Simulator } from '../simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
-import { readCommandLine } from './lib/command-line.ts'
+import { callbackEnv, callbackMode, readCommandLine } from './lib/command-line.ts'
 import { summarize } from './lib/latency-stats.ts'
+import { loadAverage, printHeader } from './lib/machine.ts'
 import { turnoverGaps } from './lib/turnover-gaps.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 
 const usage = `Usage: npx tsx bench/pipeline.ts [options]
 
-  --quick    fewer runs: 50 insert → submission samples (not 200), 150 turnover jobs
-             (not 600), 1000 webhook jobs (not 4000)
-  --help     this text`
+  --quick             fewer runs: 50 insert → submission samples (not 200), 150 turnover jobs
+                      (not 600), 1000 webhook jobs (not 4000)
+  --callbacks MODE    parts 1 and 2: confirmed (rhpool's default, checked with RunningHub's query)
+                      or trusted (applied as sent, as for the first figures of bench/README.md)
+                      (default confirmed); part 3 always trusts (its tasks are made up)
+  --help              this text`
 
-const { quick } = readCommandLine({
+const { quick, callbacks } = readCommandLine({
   script: 'bench/pipeline.ts',
   usage,
-  options: { quick: { type: 'boolean', default: false } },
-  read: (values) => ({ quick: values.quick }),
+  options: { quick: { type: 'boolean', default: false }, callbacks: { type: 'string', default: 'confirmed' } },
+  read: (values) => ({ quick: values.quick, callbacks: callbackMode(values.callbacks) }),
 })
 const secret = 'bench-webhook-secret-0123456789abcdef0123456789'
 
@@ -44,6 +51,7 @@ async function system(url: string, sim: Simulator, keys: string[], extra: Record
     ADMIN_PORT: '0',
     LOG_LEVEL: 'silent',
     RHPOOL_POLL_INTERVAL_MS: '1000',
+    ...callbackEnv(callbacks),
     ...Object.fromEntries(keys.map((k, i) => [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, k])),
     ...extra,
   }
@@ -72,7 +80,7 @@ async function insertToSubmission(url: string): Promise<number[]> {
       await until(() => sim.ledger.submissions.length > before)
       latencies.push(performance.now() - started)
       // Let the task finish so the next insert finds a free slot, as in the scenario measured.
-      await until(async () => (await service.sql`select count(*)::int as n from rhpool.slots`)[0]!.n === 0)
+      await until(async () => (await service.sql`select count(*)::int as n from rhpool.runs where account is not null`)[0]!.n === 0)
     }
   } finally {
     await service.stop()
@@ -108,7 +116,8 @@ async function webhookThroughput(url: string): Promise<{ requests: number; secon
   const key = 'bench-key-webhook-0003'
   const jobs = quick ? 1000 : 4000
   const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }] })
-  const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false' })
+  // Made-up tasks: RunningHub's query knows none of them, so the callbacks are trusted.
+  const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false', ...callbackEnv('trusted') })
   const sql = service.sql
   // Jobs already running at RunningHub, put there through rhpool's own functions.
   // A stand-in dispatcher 'bench' holds primary's key, so the account takes work.
@@ -116,10 +125,13 @@ async function webhookThroughput(url: string): Promise<{ requests: number; secon
   await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1, fingerprint: 'fp_bench' }])})`
   await sql`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${jobs})`
   for (let claimed = 0; claimed < jobs; ) {
-    const batch = await sql`select * from rhpool.claim_account_slot(1000, 'bench')`
+    const batch = await sql`select job_table, job_id, claim_token from rhpool.claim_account_slot(1000, 'bench')`
+    if (batch.length === 0) throw new Error(`claim_account_slot claimed nothing after ${claimed} of ${jobs} jobs`)
     for (const job of batch) {
-      await sql`select rhpool.begin_submission(${job.job_table}, ${job.job_id}, 'bench', 30)`
-      await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${`19${String(claimed).padStart(17, '0')}`})`
+      // Every step after the claim names its token.
+      const [begun] = await sql`select rhpool.begin_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, 30) as job`
+      const [recorded] = await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, ${`19${String(claimed).padStart(17, '0')}`}) as status`
+      if (begun!.job === null || recorded!.status !== 'running') throw new Error(`job ${job.job_id} not running after its submission: ${recorded!.status}`)
       claimed++
     }
   }
@@ -154,6 +166,8 @@ async function webhookThroughput(url: string): Promise<{ requests: number; secon
   return { requests: deliveries.length, seconds, latencies, statuses }
 }
 
+const runStarted = performance.now()
+printHeader('rhpool dispatcher and webhook, end to end', `npx tsx bench/pipeline.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
 await withThrowawayCluster('pipeline', async (cluster) => {
   const fresh = async (name: string) => {
     const url = await cluster.createDatabase(name)
@@ -166,13 +180,15 @@ await withThrowawayCluster('pipeline', async (cluster) => {
   const hooks = await webhookThroughput(await fresh('webhooks'))
   const hook = summarize(hooks.latencies)
 
+  console.log(`\ncallbacks: ${callbacks} in parts 1 and 2, trusted in part 3`)
   console.log('\n1. insert → submission at RunningHub, slot free (NOTIFY path)')
   console.log(formatTable([{ header: 'runs', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p95 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'max ms', align: 'right' }],
     [[whole(insert.count), fixed(insert.p50Ms), fixed(insert.p95Ms), fixed(insert.p99Ms), fixed(insert.maxMs)]]))
   console.log('\n2. slot turnover: task ends → callback → next job submitted on the freed slot (1 account × 3 slots, 100 ms tasks)')
   console.log(formatTable([{ header: 'jobs', align: 'right' }, { header: 'gap p50 ms', align: 'right' }, { header: 'gap p99 ms', align: 'right' }, { header: 'slot utilisation', align: 'right' }, { header: 'jobs/s', align: 'right' }],
     [[whole(turn.jobs), fixed(gap.p50Ms), fixed(gap.p99Ms), `${fixed(turn.utilisation * 100, 1)}%`, fixed(turn.jobs / turn.seconds, 1)]]))
-  console.log('\n3. webhook deliveries (half of them duplicates), 32 concurrent senders')
+  console.log('\n3. webhook deliveries (half of them duplicates), 32 concurrent senders, callbacks trusted')
   console.log(formatTable([{ header: 'deliveries', align: 'right' }, { header: 'per second', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'statuses' }],
     [[whole(hooks.requests), whole(hooks.requests / hooks.seconds), fixed(hook.p50Ms), fixed(hook.p99Ms), [...hooks.statuses].map(([s, n]) => `${s}×${n}`).join(' ')]]))
 })
+console.log(`\nload average at end: ${loadAverage()}; total wall time: ${((performance.now() - runStarted) / 1000).toFixed(1)} s`)

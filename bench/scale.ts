@@ -23,7 +23,7 @@
 //   npx tsx bench/scale.ts --quick    # 1k and 100k, fewer samples (~2 min)
 //   npx tsx bench/scale.ts --help
 import { addQueuedJobs, connect, fillQueueTo, prepareDatabase, queueDepth, useAccounts, useFileInputs, type Sql } from './lib/bench-database.ts'
-import { readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
+import { callbackMode, readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
 import { claimBatch, freeAndRefill, measureSequentialClaims } from './lib/claim-loop.ts'
 import { summarize, timed, type LatencySummary } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
@@ -39,6 +39,9 @@ const usage = `Usage: npx tsx bench/scale.ts [options]
   --claims N           timed claims per claim case (default 100; --quick 40)
   --case-seconds N     time budget of one claim case (default 6; --quick 3)
   --samples N          end-to-end samples per depth × accounts (default 50; --quick 10)
+  --callbacks MODE     end to end: confirmed (rhpool's default, checked with RunningHub's query)
+                       or trusted (applied as sent, as for the first figures of bench/README.md)
+                       (default confirmed)
   --quick              the smaller figures above
   --help               this text`
 
@@ -52,6 +55,7 @@ const options = readCommandLine({
     claims: { type: 'string' },
     'case-seconds': { type: 'string' },
     samples: { type: 'string' },
+    callbacks: { type: 'string', default: 'confirmed' },
     quick: { type: 'boolean', default: false },
   },
   read: (values) => {
@@ -63,6 +67,7 @@ const options = readCommandLine({
       claims: wholeNumber('claims', values.claims ?? (quick ? '40' : '100')),
       caseSeconds: wholeNumber('case-seconds', values['case-seconds'] ?? (quick ? '3' : '6')),
       samples: wholeNumber('samples', values.samples ?? (quick ? '10' : '50')),
+      callbacks: callbackMode(values.callbacks),
     }
   },
 })
@@ -115,29 +120,30 @@ async function measureClaims(sql: Sql, depth: number, accounts: number): Promise
 /** What the pool looks like, for an error message when a sample does not finish. */
 async function describeState(sql: Sql, id: string): Promise<string> {
   const [job] = await sql`select status, api_account, attempts, error_code, error_message from upscaler_jobs where id = ${id}`
-  const slots = await sql`select account, count(*)::int as held, count(lease_expires_at)::int as leased from rhpool.slots group by account order by account`
+  const [run] = await sql`select status, account, attempts, holder, lease_expires_at, not_before from rhpool.runs where job_table = 'upscaler_jobs' and job_id = ${id}`
+  const slots = await sql`select account, count(*)::int as held, count(lease_expires_at)::int as leased from rhpool.runs where account is not null group by account order by account`
   const accounts = await sql`select name, slots, enabled, cooldown_until, disabled_reason from rhpool.accounts where enabled order by position`
-  const [head] = await sql`select job_table, priority, created_at, not_before from rhpool.queue order by priority desc, created_at, job_id limit 1`
-  return `job ${JSON.stringify(job)}; slots ${JSON.stringify(slots)}; enabled accounts ${JSON.stringify(accounts)}; queue head ${JSON.stringify(head)}`
+  const [head] = await sql`select job_table, priority, fifo_at, not_before from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
+  return `job ${JSON.stringify(job)}; its run ${JSON.stringify(run ?? null)}; slots ${JSON.stringify(slots)}; enabled accounts ${JSON.stringify(accounts)}; queue head ${JSON.stringify(head)}`
 }
 
 /** Every job the pool left in flight fails (bench cleanup), so the next case starts with free slots. */
 async function failInFlight(sql: Sql): Promise<void> {
-  await sql`select rhpool.fail_job(s.job_table, s.job_id, 'BENCH_CLEANUP', 'scale benchmark: end of case') from rhpool.slots s`
+  await sql`select rhpool.fail_job(r.job_table, r.job_id, 'BENCH_CLEANUP', 'scale benchmark: end of case') from rhpool.runs r where r.account is not null`
 }
 
 async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: number, sampleApp: string): Promise<EndToEndRow> {
   const slots = accounts * options.slots
   const saturateStarted = performance.now()
   const pool: InProcessPool = await startInProcessPool({
-    databaseUrl: url, accounts, slotsPerAccount: options.slots,
+    databaseUrl: url, accounts, slotsPerAccount: options.slots, callbacks: options.callbacks,
     // Room at the simulator for the slots the samples add; rhpool's slots are what binds.
     simulatorConcurrency: options.slots + options.samples + 1,
     taskDurationMs: backgroundTaskMs, taskDurationByApp: { [sampleApp]: 0 },
   })
   const inFlight = async (): Promise<{ held: number; leased: number; capacity: number }> => {
-    const [row] = await sql`select (select count(*)::int from rhpool.slots) as held,
-                                   (select count(*)::int from rhpool.slots where lease_expires_at is not null) as leased,
+    const [row] = await sql`select (select count(*)::int from rhpool.runs where account is not null) as held,
+                                   (select count(*)::int from rhpool.runs where account is not null and lease_expires_at is not null) as leased,
                                    (select sum(slots)::int from rhpool.accounts where enabled) as capacity`
     return row as unknown as { held: number; leased: number; capacity: number }
   }
@@ -224,8 +230,8 @@ const depthReaders = [
 type Row = { job_table: string; job_id: string }
 
 async function measureDepthCosts(sql: Sql, depth: number): Promise<DepthCosts> {
-  const [head] = await sql`select job_table, job_id from rhpool.queue order by priority desc, created_at, job_id limit 1`
-  const [tail] = await sql`select job_table, job_id from rhpool.queue order by priority, created_at desc, job_id desc limit 1`
+  const [head] = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
+  const [tail] = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority, fifo_at desc, job_id desc limit 1`
   const readers: DepthCosts['readers'] = []
   for (const reader of depthReaders) {
     const latencies: number[] = []
@@ -249,7 +255,7 @@ function printResults(claims: ClaimRow[], endToEnd: EndToEndRow[], costs: DepthC
     ]),
   ))
   console.log(`\n2. End to end: INSERT of a job at the head of a saturated pool's queue → claimed → submitted to the
-   simulator → 0 ms task → callback → completed (ms; ${options.samples} samples per row, one at a time):\n`)
+   simulator → 0 ms task → callback (${options.callbacks}) → completed (ms; ${options.samples} samples per row, one at a time):\n`)
   console.log(formatTable(
     [
       { header: 'queued', align: 'right' }, { header: 'accounts', align: 'right' }, { header: 'slots busy', align: 'right' },

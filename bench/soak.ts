@@ -8,10 +8,18 @@
 // end the system drains and every guarantee is checked; the figures are printed and
 // the exit code is 1 when a check failed. Logs of every process are kept under the
 // run's folder when a check fails (or with --keep).
+//
+// Besides the checks of test/helpers/chaos.ts, the soak checks that rhpool.runs and
+// the product's job rows are in step (bench/lib/runs-in-step.ts): once a second
+// during the run and once at the end, every unfinished job row has its run with the
+// same status and account, and no run is left for a finished job.
+import { existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
-import { defaultChaosOptions, figureReport, removeWorkDir, runChaos, verifyChaos } from '../test/helpers/chaos.ts'
+import postgres from 'postgres'
+import { callbackMode, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
+import { describe, kindOf, runsOutOfStep, type OutOfStep, type OutOfStepKind } from './lib/runs-in-step.ts'
+import { defaultChaosOptions, figureReport, removeWorkDir, runChaos, verifyChaos, type Check } from '../test/helpers/chaos.ts'
 
 const usage = `Usage: npx tsx bench/soak.ts [options]
 
@@ -20,6 +28,9 @@ const usage = `Usage: npx tsx bench/soak.ts [options]
   --seed N               seed of the fault schedule, to replay a run (default: from the clock; printed)
   --dispatchers N        dispatcher processes (default 3)
   --webhook-servers N    webhook server processes behind the forwarder (default 2)
+  --callbacks MODE       confirmed (rhpool's default: each callback checked with RunningHub's
+                         query) or trusted (applied as sent, as in the first soak figures of
+                         bench/README.md) (default confirmed)
   --keep                 keep the work folder (logs, stopped database) even when every check passes
   --quiet                no progress lines, only the figures and the checks
   --help                 this text
@@ -35,6 +46,7 @@ const settings = readCommandLine({
     seed: { type: 'string' },
     dispatchers: { type: 'string', default: '3' },
     'webhook-servers': { type: 'string', default: '2' },
+    callbacks: { type: 'string', default: 'confirmed' },
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
@@ -44,6 +56,7 @@ const settings = readCommandLine({
     seed: values.seed === undefined ? Date.now() % 1_000_000 : wholeNumber('seed', values.seed, 0),
     dispatchers: wholeNumber('dispatchers', values.dispatchers),
     webhookServers: wholeNumber('webhook-servers', values['webhook-servers']),
+    callbacks: callbackMode(values.callbacks),
     keep: values.keep,
     quiet: values.quiet,
   }),
@@ -69,14 +82,95 @@ const options = {
   progress: settings.quiet ? undefined : (line: string) => process.stdout.write(`[soak] ${line}\n`),
 }
 
+// test/helpers/chaos.ts reads the callback mode of its rhpool processes from here.
+process.env.RHPOOL_CHAOS_CONFIRM = settings.callbacks === 'confirmed' ? 'true' : 'false'
+
+/**
+ * rhpool.runs against the job rows once a second while the chaos runs. The chaos
+ * helper does not hand out its database before the run is over, so this reads the
+ * port of the cluster it starts in the soak's own work folder from its
+ * postmaster.pid (4th line; trust authentication, user postgres, 127.0.0.1). A
+ * sample that fails (the database not made yet, being migrated or restarting) is
+ * skipped.
+ */
+function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: string[] }> } {
+  const pidFile = join(workDir, 'pgdata', 'postmaster.pid')
+  let sql: postgres.Sql | undefined
+  let port: number | undefined
+  let snapshots = 0
+  const outOfStep: string[] = []
+  let watching = true
+  /** The running server's port, or undefined (none yet, or initdb's standalone backend: a negative pid). */
+  const serverPort = (): number | undefined => {
+    if (!existsSync(pidFile)) return undefined
+    const lines = readFileSync(pidFile, 'utf8').split('\n')
+    const pid = Number(lines[0])
+    const listening = Number(lines[3])
+    return Number.isInteger(pid) && pid > 0 && Number.isInteger(listening) && listening > 0 ? listening : undefined
+  }
+  const loop = (async () => {
+    while (watching) {
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      if (!watching) break
+      try {
+        const now = serverPort()
+        if (now === undefined) continue
+        if (now !== port) {
+          await sql?.end({ timeout: 1 }).catch(() => {})
+          port = now
+          sql = postgres(`postgres://postgres@127.0.0.1:${port}/rhpool_chaos`, { max: 1, onnotice: () => {}, connect_timeout: 2, idle_timeout: 5 })
+        }
+        const rows = await runsOutOfStep(sql!)
+        snapshots++
+        for (const row of rows) outOfStep.push(`${new Date().toISOString()} ${kindOf(row)}: ${describe(row)}`)
+      } catch {
+        // not there yet, or restarting: the next sample will do
+      }
+    }
+  })()
+  return {
+    async stop() {
+      watching = false
+      await loop
+      await sql?.end({ timeout: 2 }).catch(() => {})
+      return { snapshots, outOfStep }
+    },
+  }
+}
+
+const sample = (items: string[], n = 5): string => JSON.stringify(items.slice(0, n)) + (items.length > n ? ` … (${items.length})` : '')
+
+/** The runs-in-step checks, at rest after the drain and from the snapshots taken during the run. */
+function inStepChecks(atEnd: OutOfStep[], during: { snapshots: number; outOfStep: string[] }): Check[] {
+  const of = (...kinds: OutOfStepKind[]) => atEnd.filter((row) => kinds.includes(kindOf(row))).map((row) => describe(row))
+  const unmatched = of('job without its run', 'run and job disagree')
+  const leftOver = of('run of a finished job', 'run without a job row')
+  return [
+    { name: 'every unfinished job has its run, with the same status and account', ok: unmatched.length === 0, detail: sample(unmatched) },
+    { name: 'no run left for a finished job (or a job row that is gone)', ok: leftOver.length === 0, detail: sample(leftOver) },
+    {
+      name: `no snapshot during the run saw a run and its job out of step (${during.snapshots} snapshots)`,
+      ok: during.outOfStep.length === 0 && during.snapshots > 0,
+      detail: during.snapshots === 0 ? 'no snapshot could be taken' : sample(during.outOfStep),
+    },
+  ]
+}
+
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
 let exitCode = 0
 const started = Date.now()
-process.stdout.write(`[soak] ${minutes} min, ${options.jobs} jobs, seed ${options.seed}, ${options.dispatchers} dispatchers, ${options.webhookServers} webhook servers, ${options.accounts} accounts × ${options.slots} slots; work dir ${workDir}\n`)
+process.stdout.write(`[soak] ${minutes} min, ${options.jobs} jobs, seed ${options.seed}, ${options.dispatchers} dispatchers, ${options.webhookServers} webhook servers, ${options.accounts} accounts × ${options.slots} slots, callbacks ${settings.callbacks}; work dir ${workDir}\n`)
 try {
-  const run = await runChaos(t, options)
-  const { checks, figures } = await verifyChaos(run)
+  const watcher = watchRunsInStep()
+  const run = await runChaos(t, options).catch(async (error: unknown) => {
+    await watcher.stop()
+    throw error
+  })
+  const during = await watcher.stop()
+  const verdict = await verifyChaos(run)
+  const { figures } = verdict
+  const checks = [...verdict.checks, ...inStepChecks(await runsOutOfStep(run.sql), during)]
   const failed = checks.some((c) => !c.ok)
   await run.close({ keepDatabase: failed || settings.keep })
   process.stdout.write(`\n${figureReport(figures)}\n\n`)

@@ -15,7 +15,7 @@
 import { migrate } from '../src/db/migrate.ts'
 import type { ConcurrencyChange } from '../simulator/index.ts'
 import { connect } from './lib/bench-database.ts'
-import { BadArgument, oneOf, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
+import { BadArgument, callbackMode, oneOf, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { turnoverGaps as gapsBetween } from './lib/turnover-gaps.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
@@ -33,6 +33,8 @@ const usage = `Usage: npx tsx bench/utilisation.ts [options]
   --times LIST      real task times in seconds per tool
                     (default upscaler=20,pose_changer=30,veste_ai=40,video_upscaler=120)
   --strategy S      fill-first or spread (default fill-first)
+  --callbacks MODE  confirmed (rhpool's default, checked with RunningHub's query) or trusted
+                    (applied as sent, as for the first figures of bench/README.md) (default confirmed)
   --quick           150 jobs
   --help            this text`
 
@@ -48,6 +50,7 @@ const options = readCommandLine({
     scale: { type: 'string', default: '100' },
     times: { type: 'string', default: 'upscaler=20,pose_changer=30,veste_ai=40,video_upscaler=120' },
     strategy: { type: 'string', default: 'fill-first' },
+    callbacks: { type: 'string', default: 'confirmed' },
     quick: { type: 'boolean', default: false },
   },
   read: (values) => ({
@@ -57,6 +60,7 @@ const options = readCommandLine({
     scale: positiveNumber('scale', values.scale),
     strategy: oneOf('strategy', values.strategy, ['fill-first', 'spread']),
     times: taskTimes(values.times),
+    callbacks: callbackMode(values.callbacks),
   }),
 })
 
@@ -133,11 +137,12 @@ async function main(): Promise<void> {
       const meanTaskMs = tables.reduce((sum, t) => sum + msByTable.get(t)!, 0) / tables.length
       const slotsTotal = options.accounts * options.slots
       console.log(`backlog: ${options.jobs} jobs; task times at scale 1/${options.scale}: ${tables.map((t) => `${t.replace(/_jobs$/, '')} ${msByTable.get(t)} ms`).join(', ')}`)
-      console.log(`${options.accounts} accounts × ${options.slots} slots = ${slotsTotal} slots; best possible: ${fixed(slotsTotal / (meanTaskMs / 1000), 1)} jobs/s, ${fixed((options.jobs * meanTaskMs) / slotsTotal / 1000, 1)} s`)
+      console.log(`${options.accounts} accounts × ${options.slots} slots = ${slotsTotal} slots, callbacks ${options.callbacks}; best possible: ${fixed(slotsTotal / (meanTaskMs / 1000), 1)} jobs/s, ${fixed((options.jobs * meanTaskMs) / slotsTotal / 1000, 1)} s`)
 
       const pool = await startInProcessPool({
         databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0, taskDurationByApp: durations,
         // The strategy is the database's setting (written above), read by every claim.
+        callbacks: options.callbacks,
         env: {},
       })
       const loadAtStart = loadAverage()

@@ -1,9 +1,10 @@
 // Throughput side by side, same PostgreSQL cluster, same run:
 //   graphile-worker processing N no-op jobs (a local function call per job), and
-//   rhpool running N jobs through its whole path: claim under the admission lock,
-//   slot bookkeeping, POST to the RunningHub simulator (zero task time), the
-//   simulator's callback to rhpool's webhook route, the job completed and its
-//   terminal event written.
+//   rhpool running N jobs through its whole path: claim under the admission lock
+//   (each job's run takes a slot, capped), POST to the RunningHub simulator (zero
+//   task time), the simulator's callback to rhpool's webhook route (held and
+//   confirmed with the simulator's query, or with --callbacks trusted applied as
+//   sent), the job completed, its run ended and its terminal event written.
 // Both run in this process; each has its own database on one throwaway cluster.
 // Time = from the first insert to the moment every job is done in the database.
 //
@@ -13,7 +14,7 @@
 import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from 'graphile-worker'
 import { migrate } from '../src/db/migrate.ts'
 import { connect, type Sql } from './lib/bench-database.ts'
-import { readCommandLine, someOf, wholeNumber } from './lib/command-line.ts'
+import { callbackMode, readCommandLine, someOf, wholeNumber } from './lib/command-line.ts'
 import { cpuSince, sampleCpu, type CpuSpent } from './lib/cpu-usage.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { startInProcessPool, waitUntil, type InProcessPool } from './lib/rhpool-in-process.ts'
@@ -35,6 +36,9 @@ const usage = `Usage: npx tsx bench/versus-graphile-worker.ts [options]
   --slots N             slots per account (default 25): 4 × 25 = 100 slots, so the limit is not what bounds it
   --insert-clients N    concurrent inserting clients in single mode (default 4)
   --max-submissions N   rhpool's RHPOOL_MAX_CONCURRENT_SUBMISSIONS (default: rhpool's own, 32)
+  --callbacks MODE      confirmed (rhpool's default: each callback checked with RunningHub's query
+                        before it finishes the job) or trusted (applied as sent, as when the first
+                        figures of bench/README.md were measured) (default confirmed)
   --quick               1000 jobs, 100 warm-up
   --help                this text`
 
@@ -54,6 +58,7 @@ const options = readCommandLine({
     slots: { type: 'string', default: '25' },
     'insert-clients': { type: 'string', default: '4' },
     'max-submissions': { type: 'string' },
+    callbacks: { type: 'string', default: 'confirmed' },
     quick: { type: 'boolean', default: false },
   },
   read: (values) => ({
@@ -67,6 +72,7 @@ const options = readCommandLine({
     slots: wholeNumber('slots', values.slots),
     insertClients: wholeNumber('insert-clients', values['insert-clients']),
     maxSubmissions: values['max-submissions'] === undefined ? undefined : wholeNumber('max-submissions', values['max-submissions']),
+    callbacks: callbackMode(values.callbacks),
   }),
 })
 
@@ -200,7 +206,7 @@ async function graphileWorker(url: string, variant: GwVariant): Promise<{ system
 
 async function rhpool(url: string): Promise<{ system: System; pool: InProcessPool; stop(): Promise<void> }> {
   const pool = await startInProcessPool({
-    databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0,
+    databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0, callbacks: options.callbacks,
     env: options.maxSubmissions === undefined ? {} : { RHPOOL_MAX_CONCURRENT_SUBMISSIONS: String(options.maxSubmissions) },
   })
   const sql = connect(url)
@@ -209,7 +215,7 @@ async function rhpool(url: string): Promise<{ system: System; pool: InProcessPoo
   let submissionMark = 0
   let callbackMark = 0
   const system: System = {
-    name: `rhpool (${options.accounts} accounts × ${options.slots} slots, simulator, 0 ms tasks${options.maxSubmissions === undefined ? '' : `, ${options.maxSubmissions} submissions at once`})`,
+    name: `rhpool (${options.accounts} accounts × ${options.slots} slots, simulator, 0 ms tasks, callbacks ${options.callbacks}${options.maxSubmissions === undefined ? '' : `, ${options.maxSubmissions} submissions at once`})`,
     async insert(mode, count) {
       await insertJobs(mode, count, options.insertClients,
         (size) => inserters`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${size})`,

@@ -10,12 +10,12 @@ import { projectRoot } from '../src/db/migrate.ts'
 // Each entry point and the options its usage must name.
 const benchmarks: Record<string, string[]> = {
   'claim.ts': ['--queued', '--accounts', '--slots', '--iterations', '--case-seconds', '--warmup', '--connections', '--concurrent-seconds', '--concurrent-queued', '--concurrent-accounts', '--explain-accounts', '--apply', '--quick'],
-  'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds'],
-  'pipeline.ts': ['--quick'],
-  'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--quick'],
-  'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--keep', '--quiet'],
-  'utilisation.ts': ['--accounts', '--slots', '--jobs', '--scale', '--times', '--strategy', '--quick'],
-  'versus-graphile-worker.ts': ['--jobs', '--warmup', '--modes', '--rounds', '--gw-concurrency', '--gw-variants', '--accounts', '--slots', '--insert-clients', '--max-submissions', '--quick'],
+  'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds', '--callbacks'],
+  'pipeline.ts': ['--quick', '--callbacks'],
+  'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--callbacks', '--quick'],
+  'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--callbacks', '--keep', '--quiet'],
+  'utilisation.ts': ['--accounts', '--slots', '--jobs', '--scale', '--times', '--strategy', '--callbacks', '--quick'],
+  'versus-graphile-worker.ts': ['--jobs', '--warmup', '--modes', '--rounds', '--gw-concurrency', '--gw-variants', '--accounts', '--slots', '--insert-clients', '--max-submissions', '--callbacks', '--quick'],
 }
 
 interface Run {

@@ -21,13 +21,14 @@ export async function prepareDatabase(url: string): Promise<void> {
   }
 }
 
+/** Queued jobs: runs in status 'queued' (what the runs_queue index holds). */
 export async function queueDepth(sql: Sql): Promise<number> {
-  const [row] = await sql`select count(*)::int as depth from rhpool.queue`
+  const [row] = await sql`select count(*)::int as depth from rhpool.runs where status = 'queued'`
   return row!.depth as number
 }
 
 /**
- * Adds queued jobs until rhpool.queue holds `target` rows. Chunks keep each
+ * Adds queued jobs until `target` runs are queued. Chunks keep each
  * transaction modest; two loaders at once use both cores (the rows go through
  * rhpool's per-row triggers, which dominate the load time).
  */
@@ -74,8 +75,9 @@ export async function useAccounts(sql: Sql, count: number, slots: number): Promi
   })
 }
 
+/** Slots held: runs with an account (in flight; what the runs_in_flight index holds). */
 export async function slotsHeld(sql: Sql): Promise<number> {
-  const [row] = await sql`select count(*)::int as held from rhpool.slots`
+  const [row] = await sql`select count(*)::int as held from rhpool.runs where account is not null`
   return row!.held as number
 }
 

@@ -39,8 +39,9 @@ stable
 as $$ select coalesce((select value = 'files' from bench.settings where key = 'inputs'), false) $$;
 
 -- Adds how_many queued jobs spread over the four job tables in one set-based
--- statement (the rhpool triggers fire per row, exactly as for a client's
--- INSERT, so rhpool.queue is filled by rhpool itself). Returns how many rows
+-- statement (rhpool's job triggers fire per row, exactly as for a client's
+-- INSERT, so each job's run in rhpool.runs is created by rhpool itself; its
+-- place in the queue, fifo_at, is the row's created_at). Returns how many rows
 -- were inserted.
 create or replace function bench.add_queued_jobs(how_many bigint)
 returns bigint
@@ -87,8 +88,9 @@ as $$
        + (select count(*) from veste_ai) + (select count(*) from video_upscaler)
 $$;
 
--- Frees the slots a claim filled (cancelling a claimed job frees its slot in
--- the same transaction, through rhpool's own trigger) and puts as many new
+-- Frees the slots a claim filled (cancelling a claimed job ends its run, and
+-- with it the slot, in the same transaction, through rhpool's own trigger:
+-- no claim token needed) and puts as many new
 -- jobs in the queue, so the next claim meets the same depth. Returns how many
 -- jobs were cancelled.
 create or replace function bench.cancel_and_refill(job_tables text[], job_ids uuid[])

@@ -7,19 +7,22 @@ export interface ClaimedJob {
   job_table: string
   job_id: string
   api_account: string
+  /** The claim's token (int8, as text): every step after the claim names it. */
+  claim_token: string
 }
 
 const holder = 'bench'
 
 /** One call of rhpool.claim_account_slot(): the only thing the latencies time. */
 export async function claimBatch(sql: Sql, maxJobs: number): Promise<ClaimedJob[]> {
-  const rows = await sql`select job_table, job_id, api_account from rhpool.claim_account_slot(${maxJobs}, ${holder}, 60)`
+  const rows = await sql`select job_table, job_id, api_account, claim_token from rhpool.claim_account_slot(${maxJobs}, ${holder}, 60)`
   return rows as unknown as ClaimedJob[]
 }
 
 /**
- * Cancels the claimed jobs (freeing their slots through rhpool's trigger) and
- * adds as many new queued jobs, in one round trip. Untimed.
+ * Cancels the claimed jobs (ending their runs, and so freeing their slots,
+ * through rhpool's trigger) and adds as many new queued jobs, in one round
+ * trip. Untimed.
  */
 export async function freeAndRefill(sql: Sql, claimed: ClaimedJob[]): Promise<void> {
   if (claimed.length === 0) return

@@ -1,7 +1,9 @@
 // EXPLAIN (ANALYZE, BUFFERS) of one real claim. EXPLAIN on the function call
 // itself shows only "Function Scan", so the plans of the statements inside
-// claim_account_slot() (and of the triggers they fire) are captured with
-// auto_explain's nested-statement logging, sent to this client as LOG notices.
+// claim_account_slot() (and of the triggers they fire: the runs_slot_cap check
+// per run that takes a slot, the job tables' guards, the foreign-key checks)
+// are captured with auto_explain's nested-statement logging, sent to this
+// client as LOG notices.
 import postgres from 'postgres'
 import type { Sql } from './bench-database.ts'
 import { claimBatch, freeAndRefill, type ClaimedJob } from './claim-loop.ts'
@@ -25,7 +27,7 @@ interface LoggedPlan {
 }
 
 export interface QueueScan {
-  /** Rows the queue_fifo index scan produced: the claim's whole read of the queue. */
+  /** Rows the scan of the queued runs produced (the runs_queue index): the claim's whole read of the queue. */
   rowsRead: number
   rowsRemovedByFilter: number
   sharedBlocks: number
@@ -81,10 +83,13 @@ const oneLine = (text: string, width = 110): string => {
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat
 }
 
-// The claim's own read of the queue: the statement that selects candidates, not
-// the trigger's per-job delete (which also scans rhpool.queue).
+// The claim's own read of the queue: the scan of rhpool.runs in the statement
+// that picks the candidates (`with candidates as (select … from rhpool.runs r
+// where r.status = 'queued' …`), not the other reads of rhpool.runs (the free
+// slots per account, the slot cap's count, the claim's update).
 const isCandidateScan = (logged: LoggedPlan, node: PlanNode): boolean =>
-  node['Relation Name'] === 'queue' && /Scan/.test(node['Node Type']) && /^\s*select/i.test(logged.queryText)
+  node['Relation Name'] === 'runs' && /Scan/.test(node['Node Type']) &&
+  /^\s*(select|with)\b/i.test(logged.queryText) && /status\s*=\s*'queued'/i.test(logged.queryText)
 
 function findQueueScan(plans: LoggedPlan[]): QueueScan | undefined {
   for (const logged of plans) {

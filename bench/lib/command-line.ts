@@ -89,3 +89,20 @@ export function oneOf<const T extends string>(name: string, text: string, choice
 export function someOf<const T extends string>(name: string, text: string, choices: readonly T[]): T[] {
   return text.split(',').map((part) => oneOf(name, part.trim(), choices))
 }
+
+// --callbacks: how rhpool treats RunningHub's callbacks in a benchmark that runs
+// it (RHPOOL_CONFIRM_CALLBACKS). 'confirmed' is rhpool's default: a callback is
+// held and checked with RunningHub's query before it finishes a job. 'trusted'
+// applies it as sent, the only mode there was when the first figures of
+// bench/README.md were measured (before RHPOOL_CONFIRM_CALLBACKS defaulted to true).
+export const callbackModes = ['confirmed', 'trusted'] as const
+export type CallbackMode = (typeof callbackModes)[number]
+
+export function callbackMode(text: string): CallbackMode {
+  return oneOf('callbacks', text, callbackModes)
+}
+
+/** The rhpool environment of a callback mode. */
+export function callbackEnv(mode: CallbackMode): Record<string, string> {
+  return { RHPOOL_CONFIRM_CALLBACKS: mode === 'confirmed' ? 'true' : 'false' }
+}

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log.ts'
 import { startService, type Service } from '../../src/service.ts'
 import { startSimulator, type Simulator } from '../../simulator/index.ts'
 import type { Sql } from './bench-database.ts'
+import { callbackEnv, type CallbackMode } from './command-line.ts'
 
 export const benchWebhookSecret = 'bench-webhook-secret-0123456789abcdef0123456789'
 
@@ -21,6 +22,11 @@ export interface InProcessPoolOptions {
   taskDurationMs: number
   /** Per RunningHub app id (webappId) task times (ms). */
   taskDurationByApp?: Record<string, number>
+  /**
+   * Callbacks confirmed with RunningHub's query before they finish a job
+   * (rhpool's default) or trusted as sent (RHPOOL_CONFIRM_CALLBACKS=false).
+   */
+  callbacks?: CallbackMode
   /** Extra rhpool environment variables (RHPOOL_…). */
   env?: Record<string, string>
   /**
@@ -66,9 +72,12 @@ export async function startInProcessPool(options: InProcessPoolOptions): Promise
       WEBHOOK_SECRET: benchWebhookSecret,
       HOST: '127.0.0.1',
       PORT: String(port),
+      // The admin listener (status, metrics, dashboard) on a free port, not 8081.
+      ADMIN_PORT: '0',
       LOG_LEVEL: 'silent',
       RUNNINGHUB_SLOTS: String(options.slotsPerAccount),
       ...Object.fromEntries(keys.map((key, i) => [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key])),
+      ...callbackEnv(options.callbacks ?? 'confirmed'),
       ...options.env,
     }
     service = await startService(loadConfig(env), createLogger('silent'))
