@@ -103,7 +103,9 @@ begin
   ), rows_locked as (
     select j.tableoid as relation, j.id
     from rhpool.job_rows j
-    where j.id in (select c.job_id from candidates c) and j.status = 'queued'
+    -- An array, not a join: each job table is probed by its primary key for
+    -- these few ids, whatever the planner guesses of the candidates.
+    where j.id = any (array(select c.job_id from candidates c)) and j.status = 'queued'
     for update of j skip locked
   ), lockable as (
     select c.job_table, c.job_id, c.priority, c.fifo_at
