@@ -182,7 +182,7 @@ t.test('the product\'s objects that depend on rhpool functions are never dropped
   before = await catalogSnapshot(sql)
   await t.rejects(migrate(url, quiet), {
     name: 'FunctionLayerError',
-    message: /db\/functions\/200-status\.sql: cannot change return type of existing function.*; rhpool\.pool_status\(\) was not dropped and recreated because view public\.status_text depends on it$/,
+    message: /db\/functions\/600-status\.sql: cannot change return type of existing function.*; rhpool\.pool_status\(\) was not dropped and recreated because view public\.status_text depends on it$/,
   })
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
 })
@@ -193,10 +193,10 @@ t.test('a fresh database and ones upgraded from the first version have the same 
   await direct.sql.unsafe(firstVersionSchema)
   await migrate(direct.url, quiet)
   // Through an earlier release first, whose apply_callback took ten arguments
-  // (db/functions/140-callbacks.sql before the maintenance commit): this
+  // (db/functions/140-callbacks.sql, now 300-callbacks.sql, before the maintenance commit): this
   // release's six-argument one is an overload, not a replacement.
   const earlier = dbFolderCopy(t, {
-    'functions/141-earlier-callbacks.sql': `
+    'functions/301-earlier-callbacks.sql': `
       create or replace function rhpool.apply_callback(
         job_table text, job_id uuid, attempt integer, task_id text, status text,
         outputs jsonb, usage jsonb, error_code text, error_message text, body text

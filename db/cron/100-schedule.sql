@@ -37,7 +37,7 @@ begin
   begin
     perform cron.schedule('rhpool-maintenance', every, 'select rhpool.run_maintenance()');
     -- Claims in the database, with no dispatcher awake: dispatchers holding
-    -- the accounts' keys adopt and submit them (100-claim-account-slot.sql).
+    -- the accounts' keys adopt and submit them (150-claim-account-slot.sql).
     perform cron.schedule('rhpool-claim-round', every, 'select rhpool.claim_round()');
   exception when insufficient_privilege then
     raise notice 'rhpool: % may not use pg_cron; the dispatcher runs maintenance', current_user;

@@ -32,3 +32,12 @@ drop function if exists rhpool.run_maintenance();
 drop function if exists rhpool.retry_kept_callbacks();
 drop function if exists rhpool.prune_history();
 drop function if exists rhpool.end_cooldowns();
+
+-- queue_ahead now takes the job's table and id (queue_position's arguments).
+drop function if exists rhpool.queue_ahead(integer, timestamptz, uuid);
+
+-- Superseded by rhpool.claim_unconfirmed / rhpool.confirm_callback
+-- (310-confirmation.sql): each held callback is leased to one confirming
+-- round and applied to the attempt it was for.
+drop function if exists rhpool.unconfirmed_callbacks(integer);
+drop function if exists rhpool.resolve_unconfirmed(bigint, jsonb);

@@ -1,3 +1,6 @@
+-- The vocabulary every later file uses: scheduler settings, the admission
+-- lock, and job statuses by role.
+
 -- Reads one scheduler setting (rhpool.settings), with a fallback when unset.
 create or replace function rhpool.setting(setting_key text, fallback text default null)
 returns text
@@ -31,23 +34,21 @@ language sql
 immutable
 as $$ select array['completed', 'failed', 'cancelled'] $$;
 
--- Every function that takes a job table by name checks it here first: the
--- name is then safe to quote into dynamic SQL, and a wrong one gets one clear
--- message listing the tables there are. SECURITY DEFINER: clients' calls
--- (job_view, cancel_job, queue_position) check their table too, without a
--- right on rhpool.tools.
-create or replace function rhpool.require_job_table(job_table text, caller text)
-returns void
+-- A setting that must exist (strategy, lease_seconds): the settings row is the
+-- one owner of its value, so there is no second default to fall back on.
+create or replace function rhpool.required_setting(setting_key text)
+returns text
 language plpgsql
 stable
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
+declare
+  found text := (select s.value from rhpool.settings s where s.key = setting_key);
 begin
-  if not exists (select 1 from rhpool.tools t where t.job_table = require_job_table.job_table) then
-    raise exception '%: % is not a job table (known: %)', caller, coalesce(quote_literal(require_job_table.job_table), 'NULL'),
-      (select string_agg(t.job_table, ', ' order by t.job_table) from rhpool.tools t)
-      using errcode = 'invalid_parameter_value';
+  if found is null then
+    raise exception 'rhpool.settings has no % row: it holds the value every dispatcher uses (insert it again, e.g. insert into rhpool.settings values (%, ...))',
+      quote_literal(setting_key), quote_literal(setting_key)
+      using errcode = 'no_data_found';
   end if;
+  return found;
 end
 $$;

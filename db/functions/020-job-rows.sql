@@ -7,6 +7,30 @@
 -- Lock order, everywhere: the product's row, then the run. A client's write
 -- holds its row before its trigger reaches the run, so a transition that took
 -- them the other way round could deadlock with it.
+--
+-- Here too: the check of a job table's name, and the lookup of the job that
+-- holds a RunningHub task id, across every job table.
+
+-- Every function that takes a job table by name checks it here first: the
+-- name is then safe to quote into dynamic SQL, and a wrong one gets one clear
+-- message listing the tables there are. SECURITY DEFINER: clients' calls
+-- (job_view, cancel_job, queue_position) check their table too, without a
+-- right on rhpool.tools.
+create or replace function rhpool.require_job_table(job_table text, caller text)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not exists (select 1 from rhpool.tools t where t.job_table = require_job_table.job_table) then
+    raise exception '%: % is not a job table (known: %)', caller, coalesce(quote_literal(require_job_table.job_table), 'NULL'),
+      (select string_agg(t.job_table, ', ' order by t.job_table) from rhpool.tools t)
+      using errcode = 'invalid_parameter_value';
+  end if;
+end
+$$;
 
 -- The relation of a job table (null: not a job table).
 create or replace function rhpool.job_relation(job_table text)
@@ -39,6 +63,22 @@ as $$
   select to_jsonb(j) from rhpool.job_rows j
   where j.tableoid = rhpool.job_relation(lock_job.job_table) and j.id = lock_job.job_id
   for update
+$$;
+
+-- The other job, in any job table, that already holds this RunningHub task id
+-- ('table/id'), or null. A task id names one task: two jobs holding one id
+-- could not be told apart by query, cancel or reconciliation, so the second is
+-- never given it (each table's unique index would refuse it anyway).
+create or replace function rhpool.task_id_holder(task_id text, job_table text, job_id uuid)
+returns text
+language sql
+stable
+as $$
+  select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) || '/' || j.id
+  from rhpool.job_rows j
+  where j.task_id = task_id_holder.task_id
+    and not (j.tableoid = rhpool.job_relation(task_id_holder.job_table) and j.id = task_id_holder.job_id)
+  limit 1
 $$;
 
 -- The end of a run: the job is completed, failed or cancelled. In one

@@ -25,7 +25,7 @@ import { newestMigration, type Release } from './release.ts'
 
 export interface LayerFile {
   path: string
-  /** How errors name it, e.g. `db/functions/100-claim-account-slot.sql`. */
+  /** How errors name it, e.g. `db/functions/150-claim-account-slot.sql`. */
   name: string
 }
 

@@ -2,7 +2,7 @@
 // holds a key for (names, fingerprints and slots, never the keys), on a
 // heartbeat, and takes its presence away on a clean stop. An account takes
 // work while some live dispatcher holds its recorded key
-// (db/functions/060-dispatcher-presence.sql), so dispatchers with different
+// (db/functions/120-dispatcher-presence.sql), so dispatchers with different
 // key sets never disable one another's accounts, and each claims only where it
 // holds the key (claim_account_slot's `accounts`).
 //

@@ -3,6 +3,10 @@
 -- rhpool.tools gets them; a fifth tool is a table, a row in rhpool.tools and
 -- this call. A table that lacks one of rhpool.job_rows' columns, or has it
 -- with another type, is refused by PostgreSQL naming the column.
+--
+-- The rhpool.jobs view is built here, with the tables it reads, because
+-- language sql functions are checked when they are created: account costs and
+-- the dashboard (640, 630) read it.
 create or replace function rhpool.attach_job_table(job_table text)
 returns void
 language plpgsql
@@ -33,8 +37,6 @@ $$;
 
 select rhpool.attach_job_table(t.job_table) from rhpool.tools t;
 
-drop function if exists rhpool.rebuild_jobs_view();
-
 -- rhpool.jobs: every job table's rhpool columns as one relation, with the
 -- table it lives in: what the scheduler's own reports, the CLI and tests read.
 -- The job table is found per row from the row's table (a scalar lookup, so
@@ -48,18 +50,3 @@ select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) as
        j.error_code, j.error_message, j.rh_cost, j.output_url, j.rh_cost_field, j.rh_cost_unit
 from rhpool.job_rows j;
 
--- The other job, in any job table, that already holds this RunningHub task id
--- ('table/id'), or null. A task id names one task: two jobs holding one id
--- could not be told apart by query, cancel or reconciliation, so the second is
--- never given it (each table's unique index would refuse it anyway).
-create or replace function rhpool.task_id_holder(task_id text, job_table text, job_id uuid)
-returns text
-language sql
-stable
-as $$
-  select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) || '/' || j.id
-  from rhpool.job_rows j
-  where j.task_id = task_id_holder.task_id
-    and not (j.tableoid = rhpool.job_relation(task_id_holder.job_table) and j.id = task_id_holder.job_id)
-  limit 1
-$$;

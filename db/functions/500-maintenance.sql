@@ -78,6 +78,29 @@ begin
 end
 $$;
 
+-- A failure rhpool decides on itself (an unknown outcome past its deadline):
+-- the job fails with a clear code, whatever claim it is under.
+create or replace function rhpool.fail_job(job_table text, job_id uuid, error_code text, error_message text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(fail_job.job_table, fail_job.job_id);
+begin
+  if job is null then
+    return null;
+  end if;
+  if job ->> 'status' = 'pending' then
+    return 'pending';
+  end if;
+  if rhpool.settle_job(fail_job.job_table, fail_job.job_id, 'failed', fail_job.error_code, fail_job.error_message) then
+    return 'failed';
+  end if;
+  return job ->> 'status';
+end
+$$;
+
 -- An unknown outcome that no callback resolved within the tool's callback
 -- deadline (from submission, never from created_at): RunningHub did not run it
 -- as far as anyone can tell. The job fails with a clear code and its terminal
@@ -121,8 +144,7 @@ $$;
 -- The consistency of rhpool.runs with the product's rows is not repaired
 -- here: each transition writes both in one transaction (there is no copy
 -- kept in step afterwards to drift). The function of the design before it
--- goes with it.
-drop function if exists rhpool.repair_slot_drift();
+-- is dropped with the other retired ones (005-retired.sql).
 
 -- One maintenance round. Safe to call from pg_cron and from any number of
 -- dispatchers at once: a round that finds another running skips.
@@ -220,22 +242,6 @@ begin
   end if;
   return ended;
 end
-$$;
-
--- Account health, as the dispatcher's probe found it. The reported limit is
--- part of the effective one, so it changes under the admission lock.
-create or replace function rhpool.record_account_health(account text, remain_money numeric, remain_coins numeric, reported_concurrency integer)
-returns void
-language sql
-volatile
-as $$
-  select rhpool.lock_admission();
-  update rhpool.accounts a
-     set remain_money = coalesce(record_account_health.remain_money, a.remain_money),
-         remain_coins = coalesce(record_account_health.remain_coins, a.remain_coins),
-         reported_concurrency = coalesce(record_account_health.reported_concurrency, a.reported_concurrency),
-         health_checked_at = now(), updated_at = now()
-   where a.name = record_account_health.account
 $$;
 
 -- RunningHub's answer to a query about an overdue job, applied as if its

@@ -1,6 +1,6 @@
 -- The hard cap, enforced by the database itself: a run that takes a slot
 -- (gets an account) is refused when its account is already full at its
--- effective limit (045-account-limits.sql), whoever writes it. Taking the
+-- effective limit (100-account-limits.sql), whoever writes it. Taking the
 -- admission lock here (re-entrant for claim_account_slot(), which already
 -- holds it) makes the count and the write one indivisible step even for a
 -- hand-written UPDATE.

@@ -1,8 +1,9 @@
 -- Everything the status page (GET /dashboard, polled from GET /dashboard/data)
 -- shows, in one call: accounts with their slots, cooldowns and disabled
 -- reasons, queue depth and oldest wait per tool, the most recent jobs, and what
--- each account has cost. Language sql over rhpool.jobs, so this file runs after
--- 900-attach-job-tables.sql builds the view.
+-- each account has cost. Language sql over rhpool.jobs (built in
+-- 050-attach-job-tables.sql), rhpool.account_status (130-accounts.sql) and the
+-- status views and pool_status (600-status.sql), all created before it.
 --
 -- Account names only: no key, no key fingerprint. Jobs by tool, a short id,
 -- status, account, age, error code and cost: no user ids, no inputs, no

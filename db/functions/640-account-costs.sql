@@ -1,9 +1,9 @@
--- (After 900: it reads the rhpool.jobs view.)
 -- What each account cost, per unit: RunningHub's own figures (see
 -- rhpool.task_cost for which field each came from), summed over the jobs
 -- that finished with one, completed or failed (RunningHub charges machine time
 -- either way), since a given time (all history by default). Money and coins
--- are never added together.
+-- are never added together. Language sql over the rhpool.jobs view, built
+-- earlier (050-attach-job-tables.sql).
 create or replace function rhpool.account_costs(since timestamptz default null)
 returns table (account text, unit text, jobs integer, cost numeric)
 language sql

@@ -238,21 +238,3 @@ left join rhpool.dispatcher_keys k on k.holder = d.holder
 left join rhpool.accounts a on a.name = k.account
 group by d.holder, d.started_at, d.heartbeat_at, d.live_until;
 
--- A setting that must exist (strategy, lease_seconds): the settings row is the
--- one owner of its value, so there is no second default to fall back on.
-create or replace function rhpool.required_setting(setting_key text)
-returns text
-language plpgsql
-stable
-as $$
-declare
-  found text := (select s.value from rhpool.settings s where s.key = setting_key);
-begin
-  if found is null then
-    raise exception 'rhpool.settings has no % row: it holds the value every dispatcher uses (insert it again, e.g. insert into rhpool.settings values (%, ...))',
-      quote_literal(setting_key), quote_literal(setting_key)
-      using errcode = 'no_data_found';
-  end if;
-  return found;
-end
-$$;

@@ -3,12 +3,12 @@
 -- Fills the free slots of usable accounts with the oldest eligible queued jobs
 -- across every job table, atomically, and returns what it claimed in FIFO
 -- order, each with the claim's token: every later step names it, and a step
--- under a claim that was recovered is refused (110-submission.sql).
+-- under a claim that was recovered is refused (210-submission.sql).
 --
 --  * Never over a limit: admission is serialised by one advisory transaction
 --    lock; under it the free slots are counted from rhpool.runs (the jobs in
 --    flight, by account) up to each account's effective limit (configured,
---    reported or learned, whichever is smallest: 045-account-limits.sql), and
+--    reported or learned, whichever is smallest: 100-account-limits.sql), and
 --    each run that takes a slot is checked against the cap again by the
 --    runs_slot_cap trigger.
 --  * Global FIFO: one partial index over rhpool.runs orders the queued jobs of
@@ -29,7 +29,7 @@ create or replace function rhpool.claim_account_slot(
   claimed_by text default null,
   lease_seconds integer default null,
   strategy text default null,
-  -- the accounts this claimer holds keys for (null: any); see 060-dispatcher-presence.sql
+  -- the accounts this claimer holds keys for (null: any); see 120-dispatcher-presence.sql
   accounts text[] default null,
   at timestamptz default now()
 )
@@ -76,7 +76,7 @@ begin
       and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
       and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
       -- A dispatcher claims while some live dispatcher holds the account's key
-      -- (060-dispatcher-presence.sql). A claim round (no claimer: pg_cron) does
+      -- (120-dispatcher-presence.sql). A claim round (no claimer: pg_cron) does
       -- not ask: it runs while no dispatcher is awake, and what nobody adopts
       -- goes back to the queue with its attempt.
       and (claim_account_slot.claimed_by is null or rhpool.account_held_for(a.name, a.key_fingerprint, claim_account_slot.claimed_by, claim_account_slot.at))

@@ -1,4 +1,4 @@
--- What RunningHub's answers do to an account.
+-- What RunningHub's answers do to an account, and what its health probe found.
 
 -- "This account is full right now" even at one slot: stop giving it work for
 -- a while, longer on each repeat (base × 2^streak, capped), so a busy account
@@ -113,4 +113,20 @@ begin
   perform rhpool.disable_account(account_was_broken.account, account_was_broken.reason, 'account_broken');
   perform rhpool.release_to_queue(account_was_broken.job_table, account_was_broken.job_id, account_was_broken.claim_token, null);
 end
+$$;
+
+-- Account health, as the dispatcher's probe found it. The reported limit is
+-- part of the effective one, so it changes under the admission lock.
+create or replace function rhpool.record_account_health(account text, remain_money numeric, remain_coins numeric, reported_concurrency integer)
+returns void
+language sql
+volatile
+as $$
+  select rhpool.lock_admission();
+  update rhpool.accounts a
+     set remain_money = coalesce(record_account_health.remain_money, a.remain_money),
+         remain_coins = coalesce(record_account_health.remain_coins, a.remain_coins),
+         reported_concurrency = coalesce(record_account_health.reported_concurrency, a.reported_concurrency),
+         health_checked_at = now(), updated_at = now()
+   where a.name = record_account_health.account
 $$;

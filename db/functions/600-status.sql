@@ -1,40 +1,6 @@
 -- Status, read from SQL or served by GET /status. Account names only: keys
--- never reach the database.
-
--- Per account: load, limit, and why it is not taking work (if it is not).
--- max_slots is the effective limit, the one admission counts against; beside
--- it the configured slots, RunningHub's reported limit, the learned one and
--- the reason the effective limit is below the configured slots. key_holders:
--- the live dispatchers holding its recorded key; with none, unheld_reason says
--- why it takes no work (060-dispatcher-presence.sql).
-create or replace view rhpool.account_status as
-select
-  a.name,
-  a.position,
-  lim.effective as max_slots,
-  coalesce(load.held, 0) as running,
-  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now()) and holders.n > 0
-       then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
-  a.enabled,
-  a.disabled_reason,
-  case when a.cooldown_until > now() then a.cooldown_until end as cooldown_until,
-  case when a.cooldown_until > now() then a.cooldown_reason end as cooldown_reason,
-  a.key_fingerprint,
-  a.remain_money,
-  a.remain_coins,
-  a.reported_concurrency,
-  a.health_checked_at,
-  lim.configured as configured_slots,
-  lim.learned as learned_limit,
-  lim.reason as limit_reason,
-  lim.next_probe_at,
-  case when not a.enabled then a.disabled_code end as disabled_code,
-  holders.n as key_holders,
-  rhpool.unheld_reason(a.name, a.key_fingerprint) as unheld_reason
-from rhpool.accounts a
-cross join lateral rhpool.account_limits(a, now()) lim
-cross join lateral (select rhpool.live_key_holders(a.name, a.key_fingerprint) as n) holders
-left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load on load.account = a.name;
+-- never reach the database. The per-account view, rhpool.account_status, is
+-- defined earlier, in 130-accounts.sql (sync_accounts returns its rows).
 
 -- Queue depth and oldest wait per tool.
 create or replace view rhpool.queue_status as
@@ -119,8 +85,6 @@ begin
   return rhpool.queue_ahead(job_table, job_id) + 1;
 end
 $$;
-
-drop function if exists rhpool.queue_ahead(integer, timestamptz, uuid);
 
 -- How many queued jobs start before this queued job. SECURITY DEFINER so
 -- queue_position works for clients; it tells a count, never a job.

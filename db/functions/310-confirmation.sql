@@ -1,52 +1,64 @@
--- Deliveries nobody can vouch for (the URL's signature does not verify), kept
--- cheap: one counter row per minute and outcome, and a whole row in
--- rhpool.webhook_deliveries only for the first few of each hour, with the
--- body cut short. The webhook route also refuses a source that keeps sending
--- them (429, in memory) before it reaches this function.
+-- Confirmed callbacks (RHPOOL_CONFIRM_CALLBACKS): a callback's content is a
+-- claim. The webhook records it as 'unconfirmed' (one short transaction, no
+-- outbound HTTP on the request path) and wakes the dispatchers, which ask
+-- RunningHub and apply RunningHub's own answer.
 
--- The samples kept per hour, and how much of each body.
-create or replace function rhpool.rejection_sample_limits(out per_hour integer, out body_chars integer)
-language sql
-immutable
-as $$
-  select 5, 256
-$$;
-
-create or replace function rhpool.record_unverified_delivery(outcome text, http_status integer, detail text, body text)
-returns boolean
+create or replace function rhpool.hold_callback(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
 language plpgsql
 volatile
 as $$
 declare
-  minute timestamptz := date_trunc('minute', now());
-  this_minute bigint;
-  earlier bigint;
-  limits record := rhpool.rejection_sample_limits();
+  job jsonb := rhpool.lock_job(hold_callback.job_table, hold_callback.job_id);
 begin
-  -- The upsert serialises deliveries of the same minute on one row, so the
-  -- count it returns decides the sample without a race.
-  insert into rhpool.webhook_rejections as r (bucket, outcome, deliveries, last_detail)
-  values (minute, record_unverified_delivery.outcome, 1, left(record_unverified_delivery.detail, 200))
-  on conflict on constraint webhook_rejections_pkey do update set deliveries = r.deliveries + 1, last_detail = excluded.last_detail
-  returning r.deliveries into this_minute;
-  if this_minute = 1 then
-    -- A new minute: old counters go, so the table stays as small as the history kept.
-    delete from rhpool.webhook_rejections r
-     where r.bucket < now() - make_interval(days => rhpool.setting('retention_days', '30')::integer);
+  if job is not null and job ->> 'status' = any (rhpool.terminal_statuses()) then
+    insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+    values (hold_callback.job_table, hold_callback.job_id, hold_callback.attempt, hold_callback.task_id, 'TASK_END', 'duplicate', 200,
+            'job already ' || (job ->> 'status'), left(hold_callback.body, 65536), hold_callback.callback);
+    return 'duplicate';
   end if;
-  select coalesce(sum(r.deliveries), 0)::bigint into earlier from rhpool.webhook_rejections r
-   where r.outcome = record_unverified_delivery.outcome and r.bucket >= date_trunc('hour', now()) and r.bucket < minute;
-  if earlier + this_minute > limits.per_hour then
-    return false;
-  end if;
-  insert into rhpool.webhook_deliveries (outcome, http_status, detail, body)
-  values (record_unverified_delivery.outcome, record_unverified_delivery.http_status,
-          left(record_unverified_delivery.detail, 300), left(record_unverified_delivery.body, limits.body_chars));
-  return true;
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+  values (hold_callback.job_table, hold_callback.job_id, hold_callback.attempt, hold_callback.task_id, 'TASK_END', 'unconfirmed', 200,
+          'waiting for RunningHub to confirm with query', left(hold_callback.body, 65536), hold_callback.callback);
+  perform pg_notify('rhpool_confirm', '');
+  return 'unconfirmed';
 end
 $$;
 
--- (After 950: it reads the rhpool.jobs view and task_id_holder.)
+-- The webhook's way in when callbacks are claims: one naming a task that
+-- cannot be this job's (the job runs another, or another job holds it) is
+-- refused on arrival, as the trusting path does, without being held or asked
+-- about; anything else is held for confirmation (hold_callback).
+create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(receive_claim.job_table, receive_claim.job_id);
+  holder text;
+  detail text;
+begin
+  if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
+    if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
+      detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
+    else
+      holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
+      if holder is not null then
+        detail := format('task %s belongs to %s', receive_claim.task_id, holder);
+      end if;
+    end if;
+  end if;
+  if detail is null then
+    return rhpool.hold_callback(receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+  end if;
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
+  values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
+          detail, left(receive_claim.body, 65536), receive_claim.callback);
+  return 'task_mismatch';
+end
+$$;
+
 -- Held callbacks are claims about one task of one job's attempt. Before anyone
 -- asks RunningHub, a claim that cannot be this attempt's is refused here: no
 -- task id, another task than the job's, a task another job holds, an attempt
@@ -145,38 +157,4 @@ volatile
 as $$
   update rhpool.webhook_deliveries w set confirm_after = now() + make_interval(secs => postpone_unconfirmed.retry_seconds)
    where w.id = postpone_unconfirmed.delivery_id and w.resolved_at is null
-$$;
-
--- The webhook's way in when callbacks are claims: one naming a task that
--- cannot be this job's (the job runs another, or another job holds it) is
--- refused on arrival, as the trusting path does, without being held or asked
--- about; anything else is held for confirmation (hold_callback).
-create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
-returns text
-language plpgsql
-volatile
-as $$
-declare
-  job jsonb := rhpool.lock_job(receive_claim.job_table, receive_claim.job_id);
-  holder text;
-  detail text;
-begin
-  if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
-    if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
-      detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
-    else
-      holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
-      if holder is not null then
-        detail := format('task %s belongs to %s', receive_claim.task_id, holder);
-      end if;
-    end if;
-  end if;
-  if detail is null then
-    return rhpool.hold_callback(receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
-  end if;
-  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
-  values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
-          detail, left(receive_claim.body, 65536), receive_claim.callback);
-  return 'task_mismatch';
-end
 $$;

@@ -1,8 +1,49 @@
+-- Accounts as dispatchers declare them: the sync from a dispatcher's
+-- configuration, and the view of each account's state it returns.
+
+-- (Defined here, not with the other status views in 600-status.sql:
+-- sync_accounts below returns setof rhpool.account_status, so the view must
+-- exist before it is created.)
+-- Per account: load, limit, and why it is not taking work (if it is not).
+-- max_slots is the effective limit, the one admission counts against; beside
+-- it the configured slots, RunningHub's reported limit, the learned one and
+-- the reason the effective limit is below the configured slots. key_holders:
+-- the live dispatchers holding its recorded key; with none, unheld_reason says
+-- why it takes no work (120-dispatcher-presence.sql).
+create or replace view rhpool.account_status as
+select
+  a.name,
+  a.position,
+  lim.effective as max_slots,
+  coalesce(load.held, 0) as running,
+  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now()) and holders.n > 0
+       then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
+  a.enabled,
+  a.disabled_reason,
+  case when a.cooldown_until > now() then a.cooldown_until end as cooldown_until,
+  case when a.cooldown_until > now() then a.cooldown_reason end as cooldown_reason,
+  a.key_fingerprint,
+  a.remain_money,
+  a.remain_coins,
+  a.reported_concurrency,
+  a.health_checked_at,
+  lim.configured as configured_slots,
+  lim.learned as learned_limit,
+  lim.reason as limit_reason,
+  lim.next_probe_at,
+  case when not a.enabled then a.disabled_code end as disabled_code,
+  holders.n as key_holders,
+  rhpool.unheld_reason(a.name, a.key_fingerprint) as unheld_reason
+from rhpool.accounts a
+cross join lateral rhpool.account_limits(a, now()) lim
+cross join lateral (select rhpool.live_key_holders(a.name, a.key_fingerprint) as n) holders
+left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load on load.account = a.name;
+
 -- Syncs accounts from a dispatcher's configuration (never the keys: name,
 -- slots, order and a short fingerprint). It upserts the accounts it is given
 -- and nothing else: an account missing from this list may be another
 -- dispatcher's, so it is never disabled here. Whether an account takes work is
--- decided by who holds its key (060-dispatcher-presence.sql). Runs under the
+-- decided by who holds its key (120-dispatcher-presence.sql). Runs under the
 -- admission lock so a slot change never races a claim.
 --
 -- A different key under a name whose recorded key a live dispatcher holds is

@@ -1,3 +1,5 @@
+-- Error codes and what a user is told about them.
+--
 -- rhpool.error_codes is written from src/runninghub/classify.ts, the one owner
 -- of what each RunningHub code (and each of rhpool's own failure codes) means
 -- and what a user is told about it. `rhpool migrate` calls this after every
@@ -29,4 +31,25 @@ begin
   select count(*)::integer into loaded from rhpool.error_codes;
   return loaded;
 end
+$$;
+
+-- What an end user may be shown about a finished job that did not complete:
+-- plain words by kind of failure, never RunningHub's raw text (the first
+-- version showed users "queue limit reached"). Operators read error_code and
+-- error_message. The words per code come from src/runninghub/classify.ts
+-- (rhpool.error_codes, written at every migrate): SQL does not decide codes.
+create or replace function rhpool.user_message(status text, error_code text)
+returns text
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when status not in ('failed', 'cancelled') then null
+    else coalesce(
+      (select c.user_message from rhpool.error_codes c
+        where c.code = case when status = 'cancelled' then 'CANCELLED' else coalesce(user_message.error_code, '*') end),
+      (select c.user_message from rhpool.error_codes c where c.code = '*'))
+  end
 $$;

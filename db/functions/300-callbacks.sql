@@ -1,3 +1,109 @@
+-- A job's end from RunningHub's word: the transitions that finish a job from a
+-- task's end (callback or query), the decision whether a TASK_END is this
+-- job's and news (apply_task_end), the webhook's way in (apply_callback), and
+-- the record of a signed delivery that changed nothing. Deliveries held for
+-- confirmation: 310-confirmation.sql; unverified ones: 320-webhook-abuse.sql.
+
+-- Finishes a job from RunningHub's word (callback or query): completed or
+-- failed, outputs and usage stored as RunningHub sent them, the run ended
+-- (slot freed) and the terminal event written, all in this transaction. A job
+-- that is already finished is left alone: duplicates change nothing. Returns
+-- 'applied', 'duplicate' or 'not_in_flight'.
+--
+-- output_url is the item of the tool's own kind (rhpool.pick_output_url; all
+-- items stay in outputs); rh_cost, rh_cost_field and rh_cost_unit are
+-- RunningHub's own figure and where it came from (rhpool.task_cost). Top-level
+-- nulls mean "RunningHub said nothing": the row keeps what it has.
+create or replace function rhpool.finish_job(
+  job_table text, job_id uuid, task_id text, succeeded boolean,
+  outputs jsonb default null, usage jsonb default null,
+  error_code text default null, error_message text default null
+)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(finish_job.job_table, finish_job.job_id);
+  run rhpool.runs;
+  cost record;
+begin
+  if job is null then
+    return null;
+  end if;
+  select r.* into run from rhpool.runs r where r.job_table = finish_job.job_table and r.job_id = finish_job.job_id for update;
+  if run.job_id is null then
+    return 'duplicate';
+  end if;
+  if run.status not in ('submitting', 'outcome_unknown', 'running') then
+    return 'not_in_flight';
+  end if;
+  cost := rhpool.task_cost(finish_job.usage);
+  perform rhpool.settle_job(finish_job.job_table, finish_job.job_id,
+    case when finish_job.succeeded then 'completed' else 'failed' end,
+    case when finish_job.succeeded then null else coalesce(finish_job.error_code, 'TASK_FAILED') end,
+    case when finish_job.succeeded then null else finish_job.error_message end,
+    finish_job.outputs,
+    rhpool.pick_output_url(finish_job.outputs, (select t.output_kind from rhpool.tools t where t.job_table = finish_job.job_table)),
+    finish_job.usage, cost.amount, cost.field, cost.unit, finish_job.task_id);
+  return 'applied';
+end
+$$;
+
+-- A task that FAILED on RunningHub's own machine (classified by the
+-- dispatcher: Stale file handle, OSError/FileNotFoundError in
+-- LoadImage/LoadVideo) is over and was not the job's fault: the job goes back
+-- to the queue in its place, after a pause, for a new attempt — a new task, so
+-- the failed one (already ended, task id forgotten here but logged) cannot be
+-- paid twice. Once the attempts run out the job fails with that error.
+-- Returns the job's status afterwards.
+create or replace function rhpool.retry_failed_task(job_table text, job_id uuid, error_code text, error_message text)
+returns text
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.lock_job(retry_failed_task.job_table, retry_failed_task.job_id);
+  run rhpool.runs;
+begin
+  select r.* into run from rhpool.runs r where r.job_table = retry_failed_task.job_table and r.job_id = retry_failed_task.job_id for update;
+  if run.job_id is null then
+    return job ->> 'status';
+  end if;
+  if run.status not in ('submitting', 'outcome_unknown', 'running') then
+    return run.status;
+  end if;
+  if run.attempts >= run.max_attempts then
+    perform rhpool.finish_job(retry_failed_task.job_table, retry_failed_task.job_id, null, false, null, null,
+      retry_failed_task.error_code, format('%s (gave up after %s attempts)', retry_failed_task.error_message, run.attempts));
+    return 'failed';
+  end if;
+  perform rhpool.log_repair('machine_failure_retried', retry_failed_task.job_table, retry_failed_task.job_id, run.account,
+    format('task %s failed on RunningHub''s machine (%s); attempt %s of %s', coalesce(run.task_id, job ->> 'task_id', '?'),
+      left(retry_failed_task.error_message, 300), run.attempts, run.max_attempts));
+  perform rhpool.requeue_run(retry_failed_task.job_table, retry_failed_task.job_id, run.attempts,
+    now() + make_interval(secs => rhpool.setting('machine_failure_retry_seconds', '10')::numeric),
+    retry_failed_task.error_code, retry_failed_task.error_message, true);
+  return 'queued';
+end
+$$;
+
+-- The task a job in flight runs, learnt from its callback before the create
+-- answer came (the answer may never come).
+create or replace function rhpool.note_task_id(job_table text, job_id uuid, task_id text)
+returns void
+language plpgsql
+volatile
+as $$
+begin
+  update rhpool.runs r set task_id = note_task_id.task_id
+   where r.job_table = note_task_id.job_table and r.job_id = note_task_id.job_id and r.task_id is null;
+  perform rhpool.begin_transition();
+  update rhpool.job_rows j set task_id = note_task_id.task_id
+   where j.tableoid = rhpool.job_relation(note_task_id.job_table) and j.id = note_task_id.job_id and j.task_id is null;
+end
+$$;
+
 -- The decision for one TASK_END: is it this job's, and is it news? Finishes
 -- the job when it is; records nothing (the callers do). Shared by the webhook
 -- and by maintenance, which re-applies kept callbacks.
