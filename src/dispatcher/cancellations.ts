@@ -2,11 +2,12 @@
 // key of the account that runs the task, then the job ends cancelled.
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
+import { finishCancel, pendingCancellations } from '../db/rhpool.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 
 export async function processCancellations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger): Promise<number> {
-  const pending = await sql`select * from rhpool.pending_cancellations(50)`
+  const pending = await pendingCancellations(sql, 50)
   let done = 0
   for (const row of pending) {
     const job = jobLabel(row.job_table, row.job_id)
@@ -20,7 +21,7 @@ export async function processCancellations(sql: Sql, client: RunningHubClient, a
         continue
       }
     }
-    await sql`select rhpool.finish_cancel(${row.job_table}, ${row.job_id})`
+    await finishCancel(sql, row.job_table, row.job_id)
     log.info({ job, account: account.name, taskId: row.task_id }, 'cancelled')
     done++
   }

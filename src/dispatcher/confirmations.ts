@@ -9,6 +9,7 @@ import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { verdictFromTask } from '../runninghub/task-callback.ts'
 import { jsonbSafe } from '../db/json.ts'
+import { claimUnconfirmed, confirmCallback, postponeUnconfirmed, type CallbackVerdict, type UnconfirmedCallback } from '../db/rhpool.ts'
 
 export interface ConfirmationOptions {
   /** How long a claimed callback is this dispatcher's: longer than one query can take. */
@@ -23,12 +24,12 @@ const batch = 50
 
 export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger, options: ConfirmationOptions): Promise<number> {
   if (accounts.size === 0) return 0
-  const pending = await sql`select * from rhpool.claim_unconfirmed(${[...accounts.keys()]}::text[], ${batch}, ${options.leaseSeconds})`
+  const pending = await claimUnconfirmed(sql, [...accounts.keys()], batch, options.leaseSeconds)
   let resolved = 0
-  const confirmOne = async (row: (typeof pending)[number]) => {
+  const confirmOne = async (row: UnconfirmedCallback) => {
     const job = jobLabel(row.job_table, row.job_id)
     const answer = await client.query(accounts.get(row.api_account)!.apiKey, row.task_id)
-    let verdict: unknown
+    let verdict: CallbackVerdict
     if (answer.ok) {
       // Only a decidable end is applied; "not over" and "SUCCESS without results" refute the callback.
       const said = verdictFromTask(jsonbSafe(answer.value) as unknown as Record<string, unknown>)
@@ -36,11 +37,11 @@ export async function processConfirmations(sql: Sql, client: RunningHubClient, a
     } else if (answer.kind === 'answer' && answer.cls === 'task_gone') verdict = { status: 'NOT_FOUND' }
     else {
       log.warn({ job, code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
-      await sql`select rhpool.postpone_unconfirmed(${row.delivery_id}, ${options.retrySeconds})`
+      await postponeUnconfirmed(sql, row.delivery_id, options.retrySeconds)
       return
     }
-    const [result] = await sql`select rhpool.confirm_callback(${row.delivery_id}, ${sql.json(verdict as never)}, ${options.retrySeconds}) as outcome`
-    log.info({ job, taskId: row.task_id, outcome: result?.outcome }, 'callback checked with RunningHub')
+    const outcome = await confirmCallback(sql, row.delivery_id, verdict, options.retrySeconds)
+    log.info({ job, taskId: row.task_id, outcome }, 'callback checked with RunningHub')
     resolved++
   }
   const queue = [...pending]

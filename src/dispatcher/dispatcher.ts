@@ -16,7 +16,8 @@ import { processCancellations } from './cancellations.ts'
 import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { Confirmer } from './confirmer.ts'
 import { Rounds } from './rounds.ts'
-import { submitClaim, type Claim } from './submit.ts'
+import { adoptClaims, claimAccountSlot, type Claim } from '../db/rhpool.ts'
+import { submitClaim } from './submit.ts'
 import { Presence } from './presence.ts'
 import { LeaseSetting } from './lease.ts'
 
@@ -135,9 +136,9 @@ export class Dispatcher {
           const held = [...this.accounts.keys()]
           // Lease and strategy: null, so the settings decide (one value for every dispatcher); only the accounts this one holds keys for.
           // Claims a claim round (pg_cron) made for those accounts come first: they waited longest.
-          claimed = (await sql`select * from rhpool.adopt_claims(${this.holder}, ${held}::text[], ${capacity}, ${null})`) as unknown as Claim[]
+          claimed = await adoptClaims(sql, { maxJobs: capacity, holder: this.holder, accounts: held })
           if (claimed.length < capacity) {
-            claimed.push(...((await sql`select * from rhpool.claim_account_slot(${capacity - claimed.length}, ${this.holder}, ${null}, ${null}, ${held}::text[])`) as unknown as Claim[]))
+            claimed.push(...(await claimAccountSlot(sql, { maxJobs: capacity - claimed.length, holder: this.holder, accounts: held })))
           }
           failures = 0
         } catch (error) {

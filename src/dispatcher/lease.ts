@@ -4,6 +4,7 @@
 // renewals read the setting themselves.
 import { inputDeadlineMs } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
+import { leaseSeconds } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
 
 export class LeaseSetting {
@@ -37,7 +38,6 @@ export class LeaseSetting {
   }
 
   private async refresh(): Promise<void> {
-    const [row] = await this.sql`select rhpool.required_setting('lease_seconds')::integer as seconds`
-    this.seconds = Number(row!.seconds)
+    this.seconds = await leaseSeconds(this.sql)
   }
 }

@@ -13,19 +13,8 @@
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
+import { dispatcherHeartbeat, dispatcherLeave, recordedFingerprints, underAdmissionLock, type DeclaredKey, type KeyState } from '../db/rhpool.ts'
 import { syncAccounts } from './sync-accounts.ts'
-
-type KeyStateName = 'held' | 'other_key' | 'no_account'
-
-interface KeyState {
-  account: string
-  state: KeyStateName
-  key_fingerprint: string
-  recorded_fingerprint: string | null
-  recorded_holders: number
-  declared_slots: number
-  recorded_slots: number | null
-}
 
 export interface PresenceOptions {
   sql: Sql
@@ -51,7 +40,7 @@ export class Presence {
     return (this.options.intervalMs * this.options.staleAfter) / 1000
   }
 
-  private keys(): Array<{ name: string; fingerprint: string; slots: number }> {
+  private keys(): DeclaredKey[] {
     return this.configured.map((a) => ({ name: a.name, fingerprint: a.fingerprint, slots: a.slots }))
   }
 
@@ -62,14 +51,12 @@ export class Presence {
    */
   async join(accounts: AccountConfig[]): Promise<Map<string, AccountConfig>> {
     this.configured = accounts
-    const { sql, holder } = this.options
-    const states = await sql.begin(async (tx) => {
-      await tx`select rhpool.lock_admission()`
+    const states = await underAdmissionLock(this.options.sql, async (tx) => {
       // Its own keys first: a key this dispatcher held before (a SIGHUP changed it) never counts against it.
-      const before = await this.heartbeat(tx as unknown as Sql)
+      const before = await this.heartbeat(tx)
       const refused = new Set(before.filter((s) => s.state === 'other_key' && s.recorded_holders > 0).map((s) => s.account))
-      await syncAccounts(tx as unknown as Sql, accounts.filter((a) => !refused.has(a.name)))
-      return await this.heartbeat(tx as unknown as Sql)
+      await syncAccounts(tx, accounts.filter((a) => !refused.has(a.name)))
+      return await this.heartbeat(tx)
     })
     return this.apply(states)
   }
@@ -91,7 +78,7 @@ export class Presence {
     if (this.timer) clearInterval(this.timer)
     await this.beat
     try {
-      await this.options.sql`select rhpool.dispatcher_leave(${this.options.holder})`
+      await dispatcherLeave(this.options.sql, this.options.holder)
     } catch (error) {
       // Its presence then lapses by itself after the staleness bound.
       this.options.log.warn({ err: (error as Error).message }, 'could not remove this dispatcher\'s presence; it lapses by itself')
@@ -113,9 +100,8 @@ export class Presence {
     }
   }
 
-  private async heartbeat(sql: Sql): Promise<KeyState[]> {
-    return (await sql`
-      select * from rhpool.dispatcher_heartbeat(${this.options.holder}, ${sql.json(this.keys())}, ${this.staleSeconds})`) as unknown as KeyState[]
+  private heartbeat(sql: Sql): Promise<KeyState[]> {
+    return dispatcherHeartbeat(sql, this.options.holder, this.keys(), this.staleSeconds)
   }
 
   /** The accounts held with the recorded key; every change of state is logged once. */
@@ -177,8 +163,7 @@ export class RecordedKeys {
   }
 
   private async refresh(): Promise<void> {
-    const rows = await this.sql`select name, key_fingerprint from rhpool.accounts where name in ${this.sql(this.configured.map((a) => a.name))}`
-    const recorded = new Map(rows.map((r) => [String(r.name), r.key_fingerprint as string | null]))
+    const recorded = await recordedFingerprints(this.sql, this.configured.map((a) => a.name))
     const next = new Map(this.configured.filter((a) => recorded.get(a.name) === a.fingerprint).map((a) => [a.name, a]))
     for (const a of this.configured) {
       if (this.current.has(a.name) && !next.has(a.name)) {

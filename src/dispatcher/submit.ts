@@ -7,6 +7,8 @@
 //                                 └─▶ outcome_unknown (sent, no answer): never resubmitted
 import type { Config, AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
+import * as db from '../db/rhpool.ts'
+import type { Claim } from '../db/rhpool.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { AnswerClass } from '../runninghub/classify.ts'
@@ -17,13 +19,7 @@ import { retryDelayMs } from './backoff.ts'
 import type { InputFetcher } from './input-fetch.ts'
 import { InputTransferError, transferInput } from './inputs.ts'
 
-export interface Claim {
-  job_table: string
-  job_id: string
-  api_account: string
-  /** Names this claim in every later step; a step under a recovered claim is refused. */
-  claim_token: string
-}
+export type { Claim }
 
 /** The claim was recovered (its lease ran out) and may be another worker's now: stop working on the job. */
 export class ClaimLostError extends Error {
@@ -55,15 +51,15 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     // A guard that should not fire: the dispatcher claims only on accounts it holds the recorded key of
     // (claim_account_slot's accounts, presence.ts). Reaching it is a bug (or the key set changed between
     // the claim and this line); the job goes back to its place.
-    await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${'no key for this account in the dispatcher that claimed it'})`
+    await db.releaseToQueue(sql, claim, 'no key for this account in the dispatcher that claimed it')
     log.error({ job, account: claim.api_account, bug: true },
       'BUG: claimed a job on an account this dispatcher holds no key for (claims are limited to its own accounts); released it')
     return 'released'
   }
 
-  const [held] = await sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as held`
-  if (!held?.held) return 'lost'
-  const { job: row, tool } = held.held as { job: JobRow; tool: ToolDefinition }
+  const held = await db.claimedJob<JobRow, ToolDefinition>(sql, claim)
+  if (!held) return 'lost'
+  const { job: row, tool } = held
 
   let webappId: string
   let nodeInfoList
@@ -73,8 +69,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     // A renewal that fails means the claim was recovered: the work on this job stops here.
     const renew = async () => {
       // Lease null: the lease_seconds setting, the one every claim uses.
-      const [renewed] = await sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as ok`
-      if (!renewed?.ok) throw new ClaimLostError(claim)
+      if (!(await db.renewLease(sql, claim))) throw new ClaimLostError(claim)
     }
     nodeInfoList = await buildNodeInfoList(tool, row, async (url, field) => {
       await renew()
@@ -83,8 +78,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   } catch (error) {
     if (error instanceof ClaimLostError) return claimLost(ctx, claim, 'nothing sent')
     if (error instanceof JobInputError) {
-      const [failed] = await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message}) as status`
-      if (!failed?.status) return claimLost(ctx, claim, 'not failed')
+      if (!(await db.failClaim(sql, claim, error))) return claimLost(ctx, claim, 'not failed')
       log.warn({ job, account: account.name, field: error.field }, `job failed: ${error.message}`)
       return 'failed'
     }
@@ -95,13 +89,12 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   }
 
   if (ctx.isStopping()) {
-    const [released] = await sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${null}) as ok`
-    return released?.ok ? 'released' : claimLost(ctx, claim, 'not released')
+    return (await db.releaseToQueue(sql, claim, null)) ? 'released' : claimLost(ctx, claim, 'not released')
   }
 
-  const [begun] = await sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000)}) as job`
-  if (!begun?.job) return claimLost(ctx, claim, 'nothing sent')
-  const attempt = (begun.job as JobRow).attempts
+  const begun = await db.beginSubmission(sql, claim, Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000))
+  if (!begun) return claimLost(ctx, claim, 'nothing sent')
+  const attempt = begun.attempts
   const webhookUrl = ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
 
   log.info({ job, account: account.name, attempt, webappId }, 'submitting')
@@ -112,15 +105,15 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   })
 
   if (answer.ok) {
-    const [recorded] = await sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${answer.value.taskId}) as status`
-    await sql`select rhpool.account_accepted_task(${account.name})`
+    const status = await db.recordSubmission(sql, claim, answer.value.taskId)
+    await db.accountAcceptedTask(sql, account.name)
     ctx.metrics?.submissions.inc({ account: account.name, result: 'accepted' })
-    log.info({ job, account: account.name, taskId: answer.value.taskId, status: recorded?.status }, 'RunningHub accepted the task')
+    log.info({ job, account: account.name, taskId: answer.value.taskId, status }, 'RunningHub accepted the task')
     return 'running'
   }
   if (answer.kind === 'unknown') {
-    const [marked] = await sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${`no answer after sending (${answer.code}): waiting for the callback, never resubmitted`}) as status`
-    if (!marked?.status) return claimLost(ctx, claim, 'its outcome is the job\'s current claim\'s to settle')
+    const marked = await db.markOutcomeUnknown(sql, claim, `no answer after sending (${answer.code}): waiting for the callback, never resubmitted`)
+    if (!marked) return claimLost(ctx, claim, 'its outcome is the job\'s current claim\'s to settle')
     ctx.metrics?.submissions.inc({ account: account.name, result: 'unknown' })
     log.warn({ job, account: account.name, error: answer.code }, 'the request was sent but no answer came back; the outcome will be reconciled')
     return 'outcome_unknown'
@@ -135,14 +128,14 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
   const reason = `${code}: ${message}`.slice(0, 500)
   switch (cls) {
     case 'account_full': {
-      const [until] = await sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account.name}, ${reason}) as until`
-      const [limit] = await sql`select rhpool.effective_limit(${account.name}) as limit`
-      log.info({ job, account: account.name, code, limit: limit?.limit, cooldownUntil: until?.until },
-        until?.until ? 'account full at one slot: job back in its place, account cooling down' : 'account full: job back in its place, account limit lowered by one')
+      const until = await db.accountWasFull(sql, claim, account.name, reason)
+      const limit = await db.effectiveLimit(sql, account.name)
+      log.info({ job, account: account.name, code, limit, cooldownUntil: until },
+        until ? 'account full at one slot: job back in its place, account cooling down' : 'account full: job back in its place, account limit lowered by one')
       return 'released'
     }
     case 'account_broken': {
-      await sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account.name}, ${reason})`
+      await db.accountWasBroken(sql, claim, account.name, reason)
       log.error({ job, account: account.name, code }, `account disabled: ${message}`)
       return 'released'
     }
@@ -150,17 +143,16 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
     case 'task_failed':
     // "No such task" in answer to a create call: nothing ran, and resending the same request cannot help.
     case 'task_gone': {
-      const [failed] = await sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message}) as status`
-      if (!failed?.status) return claimLost(ctx, claim, 'not failed')
+      if (!(await db.failClaim(sql, claim, { code, message }))) return claimLost(ctx, claim, 'not failed')
       log.warn({ job, account: account.name, code }, `job failed: ${message}`)
       return 'failed'
     }
     case 'transient': {
       const delayMs = retryDelayMs(attempt, ctx.config.dispatcher.retryBaseMs, ctx.config.dispatcher.retryMaxMs)
-      const [result] = await sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${code}, ${message}, ${delayMs / 1000}) as status`
-      if (!result?.status) return claimLost(ctx, claim, 'not retried')
-      log.warn({ job, account: account.name, code, attempt, delayMs, status: result?.status }, `transient failure: ${message}`)
-      return String(result?.status)
+      const status = await db.retryLater(sql, claim, { code, message }, delayMs / 1000)
+      if (!status) return claimLost(ctx, claim, 'not retried')
+      log.warn({ job, account: account.name, code, attempt, delayMs, status }, `transient failure: ${message}`)
+      return status
     }
   }
 }

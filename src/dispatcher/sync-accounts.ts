@@ -3,8 +3,8 @@
 // work is decided by which live dispatchers hold its key (presence.ts).
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
+import * as db from '../db/rhpool.ts'
 
 export async function syncAccounts(sql: Sql, accounts: AccountConfig[]): Promise<void> {
-  const list = accounts.map((a) => ({ name: a.name, slots: a.slots, position: a.position, fingerprint: a.fingerprint }))
-  await sql`select * from rhpool.sync_accounts(${sql.json(list)})`
+  await db.syncAccounts(sql, accounts.map((a) => ({ name: a.name, slots: a.slots, position: a.position, fingerprint: a.fingerprint })))
 }

@@ -1,0 +1,75 @@
+// The webhook's and the confirmer's rhpool calls: callbacks applied, held or
+// received as claims (140-callbacks.sql, 955-confirmation.sql,
+// 970-webhook-abuse.sql) and deliveries that changed nothing.
+import type { TaskEnd } from '../runninghub/task-callback.ts'
+import type { Sql } from './connect.ts'
+import { json, rows, run, value } from './rhpool-query.ts'
+
+/** Where a delivery says it belongs, as its signed address names it. */
+export interface CallbackAddress {
+  jobTable: string
+  jobId: string
+  attempt: number
+  taskId: string
+}
+
+/** A callback as the SQL functions read it: an end, or a status that is not one (UNSETTLED, NOT_FOUND, RUNNING, …). */
+export type CallbackVerdict = TaskEnd | { status: string; reason?: string }
+
+/**
+ * What takes a correctly signed TASK_END: applied as sent, received as a
+ * claim for a dispatcher to confirm, or only held (it cannot be acted on as
+ * sent). Each returns the delivery's outcome.
+ */
+export type CallbackFunction = 'apply_callback' | 'receive_claim' | 'hold_callback'
+
+export async function takeCallback(sql: Sql, fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<string> {
+  return String(await value<string>(sql`select ${sql('rhpool')}.${sql(fn)}(${at.jobTable}, ${at.jobId}, ${at.attempt}, ${at.taskId},
+    ${json(sql, callback)}, ${body}) as value`))
+}
+
+export interface RejectedDelivery {
+  outcome: string
+  httpStatus: number
+  detail: string
+  body: string | null
+  jobTable?: string
+  jobId?: string
+  attempt?: number
+  taskId?: string | null
+  event?: string
+}
+
+/** A correctly signed delivery that changed nothing: recorded, whole. */
+export function recordRejectedDelivery(sql: Sql, d: RejectedDelivery): Promise<void> {
+  return run(sql`select rhpool.record_rejected_delivery(${d.outcome}, ${d.httpStatus}, ${d.detail}, ${d.body},
+    ${d.jobTable ?? null}, ${d.jobId ?? null}, ${d.attempt ?? null}, ${d.taskId ?? null}, ${d.event ?? null})`)
+}
+
+/** A delivery whose signature does not verify: counted, a short sample kept. True when the sample was kept. */
+export async function recordUnverifiedDelivery(sql: Sql, outcome: string, httpStatus: number, detail: string, sample: string | null): Promise<boolean> {
+  return (await value<boolean>(sql`select rhpool.record_unverified_delivery(${outcome}, ${httpStatus}, ${detail}, ${sample}) as value`)) === true
+}
+
+/** claim_unconfirmed's row: a held callback this dispatcher now checks. delivery_id is a bigint, as text. */
+export interface UnconfirmedCallback {
+  delivery_id: string
+  job_table: string
+  job_id: string
+  api_account: string
+  task_id: string
+}
+
+export function claimUnconfirmed(sql: Sql, accounts: string[], maxRows: number, leaseSeconds: number): Promise<UnconfirmedCallback[]> {
+  return rows(sql`select * from rhpool.claim_unconfirmed(${accounts}::text[], ${maxRows}, ${leaseSeconds})`)
+}
+
+/** Ask again after retrySeconds. */
+export function postponeUnconfirmed(sql: Sql, deliveryId: string, retrySeconds: number): Promise<void> {
+  return run(sql`select rhpool.postpone_unconfirmed(${deliveryId}, ${retrySeconds})`)
+}
+
+/** Applies RunningHub's answer to a held callback: the outcome. */
+export function confirmCallback(sql: Sql, deliveryId: string, verdict: CallbackVerdict, retrySeconds: number): Promise<string | null> {
+  return value(sql`select rhpool.confirm_callback(${deliveryId}, ${json(sql, verdict)}, ${retrySeconds}) as value`)
+}

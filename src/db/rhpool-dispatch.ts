@@ -1,0 +1,122 @@
+// The dispatcher's rhpool calls: claims (100-claim-account-slot.sql), the
+// submission steps under a claim (110-submission.sql), the account answers
+// (120-account-health.sql, 045-account-limits.sql) and cancellations
+// (130-cancellation.sql). Every step under a claim names it by its token.
+import type { Sql } from './connect.ts'
+import { rows, run, value } from './rhpool-query.ts'
+
+/** A claimed job: claim_account_slot's and adopt_claims' row. */
+export interface Claim {
+  job_table: string
+  job_id: string
+  api_account: string
+  /** Names this claim in every later step; a step under a recovered claim is refused. bigint, as text. */
+  claim_token: string
+}
+
+export interface ClaimOptions {
+  maxJobs: number
+  holder: string
+  /** The accounts this claimer holds keys for (null: any). */
+  accounts: string[] | null
+  /** Null: the lease_seconds setting. */
+  leaseSeconds?: number | null
+}
+
+/** New claims, in the strategy setting's order, on the given accounts only. */
+export function claimAccountSlot(sql: Sql, options: ClaimOptions): Promise<Claim[]> {
+  const { maxJobs, holder, accounts, leaseSeconds = null } = options
+  return rows<Claim>(sql`select * from rhpool.claim_account_slot(${maxJobs}, ${holder}, ${leaseSeconds}, ${null}, ${accounts}::text[])`)
+}
+
+/** Claims a claim round (pg_cron) made for these accounts, taken over by this holder. */
+export function adoptClaims(sql: Sql, options: ClaimOptions & { accounts: string[] }): Promise<Claim[]> {
+  const { maxJobs, holder, accounts, leaseSeconds = null } = options
+  return rows<Claim>(sql`select * from rhpool.adopt_claims(${holder}, ${accounts}::text[], ${maxJobs}, ${leaseSeconds})`)
+}
+
+/** The job's row and its tool, or null when the claim is no longer the job's. */
+export function claimedJob<Job, Tool>(sql: Sql, claim: Claim): Promise<{ job: Job; tool: Tool } | null> {
+  return value(sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as value`)
+}
+
+/** False when the claim is gone (recovered): stop working on the job. Lease null: the lease_seconds setting. */
+export async function renewLease(sql: Sql, claim: Claim): Promise<boolean> {
+  return (await value<boolean>(sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as value`)) === true
+}
+
+/** claimed → submitting: the job's attempts (counting this one), or null when the claim is no longer the job's. */
+export function beginSubmission(sql: Sql, claim: Claim, timeoutSeconds: number): Promise<{ attempts: number; status: 'submitting' } | null> {
+  return value(sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${timeoutSeconds}) as value`)
+}
+
+/** RunningHub accepted the task: the job's status afterwards (null when the claim was refused). */
+export function recordSubmission(sql: Sql, claim: Claim, taskId: string): Promise<string | null> {
+  return value(sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${taskId}) as value`)
+}
+
+/** Back in the queue in its place; false when the claim is no longer the job's. */
+export async function releaseToQueue(sql: Sql, claim: Claim, reason: string | null): Promise<boolean> {
+  return (await value<boolean>(sql`select rhpool.release_to_queue(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${reason}) as value`)) === true
+}
+
+export interface ClaimError {
+  code: string
+  message: string
+}
+
+/** Queued again after a delay (or failed when out of attempts): the status, null when the claim was refused. */
+export function retryLater(sql: Sql, claim: Claim, error: ClaimError, delaySeconds: number): Promise<string | null> {
+  return value(sql`select rhpool.retry_later(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message}, ${delaySeconds}) as value`)
+}
+
+/** The job fails: its status, null when the claim was refused. */
+export function failClaim(sql: Sql, claim: Claim, error: ClaimError): Promise<string | null> {
+  return value(sql`select rhpool.fail_claim(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${error.code}, ${error.message}) as value`)
+}
+
+/** Sent, no answer: outcome_unknown, never resubmitted. The status, null when the claim was refused. */
+export function markOutcomeUnknown(sql: Sql, claim: Claim, message: string): Promise<string | null> {
+  return value(sql`select rhpool.mark_outcome_unknown(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${message}) as value`)
+}
+
+/** The job back in its place, the account's limit lowered; the cooldown's end when it was at one slot, else null. */
+export function accountWasFull(sql: Sql, claim: Claim, account: string, reason: string): Promise<Date | null> {
+  return value(sql`select rhpool.account_was_full(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account}, ${reason}) as value`)
+}
+
+/** The job back in its place, the account disabled. */
+export function accountWasBroken(sql: Sql, claim: Claim, account: string, reason: string): Promise<void> {
+  return run(sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account}, ${reason})`)
+}
+
+export function accountAcceptedTask(sql: Sql, account: string): Promise<void> {
+  return run(sql`select rhpool.account_accepted_task(${account})`)
+}
+
+/** The limit admission counts against (null for an unknown account). */
+export function effectiveLimit(sql: Sql, account: string): Promise<number | null> {
+  return value(sql`select rhpool.effective_limit(${account}) as value`)
+}
+
+export interface PendingCancellation {
+  job_table: string
+  job_id: string
+  api_account: string
+  task_id: string | null
+  status: string
+}
+
+export function pendingCancellations(sql: Sql, maxJobs = 50): Promise<PendingCancellation[]> {
+  return rows(sql`select * from rhpool.pending_cancellations(${maxJobs})`)
+}
+
+/** The job ends cancelled: what became of it. */
+export function finishCancel(sql: Sql, jobTable: string, jobId: string): Promise<string | null> {
+  return value(sql`select rhpool.finish_cancel(${jobTable}, ${jobId}) as value`)
+}
+
+/** The lease_seconds setting (required: an error when it is missing). */
+export async function leaseSeconds(sql: Sql): Promise<number> {
+  return Number(await value<number>(sql`select rhpool.required_setting('lease_seconds')::integer as value`))
+}
