@@ -10,7 +10,7 @@ export interface CallbackAddress {
   jobTable: string
   jobId: string
   attempt: number
-  taskId: string
+  taskId: string | null
 }
 
 /** A callback as the SQL functions read it: an end, or a status that is not one (UNSETTLED, NOT_FOUND, RUNNING, …). */

@@ -6,13 +6,13 @@
 // "Works again" is accountStatus answering with the key accepted and the
 // balance above the minimum. queue/status only adds the reported limit: one
 // source says it is still "developing", so health never waits for it.
+import { accountStatus, disableAccount, logRepair, minBalance as readMinBalance, recordAccountHealth, reenableRecoveredAccount } from '../db/rhpool.ts'
 import type { MaintenanceOptions } from './maintenance.ts'
 
 export async function probeAccounts(options: MaintenanceOptions): Promise<void> {
   const { sql, client, log } = options
-  const [minRow] = await sql`select rhpool.setting('min_balance', '0')::numeric as min`
-  const minBalance = Number(minRow?.min ?? 0)
-  const states = await sql`select name, enabled, disabled_reason, configured_slots from rhpool.account_status`
+  const minBalance = await readMinBalance(sql)
+  const states = await accountStatus(sql)
   for (const state of states) {
     const account = options.accounts().get(state.name)
     // Only accounts this dispatcher holds the recorded key of (its account map).
@@ -24,21 +24,20 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     const coinsText = status.ok ? decimal(status.value.remainCoins) : null
     const money = moneyText === null ? null : Number(moneyText)
     const limit = queue.ok ? queue.value.concurrentLimit : null
-    await sql`select rhpool.record_account_health(${account.name}, ${moneyText}::numeric, ${coinsText}::numeric, ${limit})`
+    await recordAccountHealth(sql, account.name, { remainMoney: moneyText, remainCoins: coinsText, reportedConcurrency: limit })
     if (limit !== null && limit < state.configured_slots) {
       log.warn({ account: account.name, slots: state.configured_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots: admission uses it')
     }
     if (!queue.ok) log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
     if (state.enabled && lowBalance) {
-      await sql`select rhpool.disable_account(${account.name}, ${`balance ${money} below the minimum ${minBalance}`}, 'low_balance')`
-      await sql`select rhpool.log_repair('account_low_balance_disabled', null, null, ${account.name}, ${String(money)})`
+      await disableAccount(sql, account.name, `balance ${money} below the minimum ${minBalance}`, 'low_balance')
+      await logRepair(sql, { action: 'account_low_balance_disabled', account: account.name, detail: String(money) })
       log.warn({ account: account.name, balance: money }, 'account taken out of rotation: low balance')
     } else if (!state.enabled && status.ok && !lowBalance && (money === null || money > 0)) {
       // Re-enabled only when it was disabled for its key's state, never an operator's disable (rhpool.reenable_recovered_account).
-      const [again] = await sql`select rhpool.reenable_recovered_account(${account.name}) as enabled`
-      if (!again?.enabled) continue
-      await sql`select rhpool.log_repair('account_reenabled', null, null, ${account.name}, ${`was: ${state.disabled_reason}`})`
+      if (!(await reenableRecoveredAccount(sql, account.name))) continue
+      await logRepair(sql, { action: 'account_reenabled', account: account.name, detail: `was: ${state.disabled_reason}` })
       log.info({ account: account.name, was: state.disabled_reason }, 'account works again: back in rotation')
     }
   }

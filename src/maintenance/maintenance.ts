@@ -7,6 +7,7 @@
 // of the account that runs them), and accounts are probed for health.
 import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
+import { runMaintenance } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
@@ -71,9 +72,7 @@ export class Maintenance {
     const { sql, log, metrics } = this.options
     try {
       if (!this.pgCron) {
-        const [row] = await sql`select rhpool.run_maintenance() as summary`
-        const summary = (row?.summary ?? {}) as Record<string, number>
-        for (const [action, count] of Object.entries(summary)) {
+        for (const [action, count] of Object.entries(await runMaintenance(sql))) {
           if (typeof count === 'number' && count > 0) {
             metrics?.maintenance.inc({ action }, count)
             log.info({ action, count }, 'maintenance repaired')

@@ -15,6 +15,7 @@ import { verifyJobReference, webhookRoutePrefix } from './job-reference.ts'
 import { CallbackFormatError, parseCallback } from './parse-callback.ts'
 import { jsonbSafe, jsonbSafeText, nestingExceeds } from '../db/json.ts'
 import { SourceLimit } from './source-limit.ts'
+import { recordRejectedDelivery, recordUnverifiedDelivery, takeCallback, type CallbackFunction } from '../db/rhpool.ts'
 
 export const webhookBodyLimit = 1024 * 1024
 /** RunningHub's callbacks nest a few levels; anything far deeper is not one. */
@@ -44,13 +45,12 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   const verification = new WeakMap<FastifyRequest, ReturnType<typeof verifyJobReference>>()
   const verificationOf = (request: FastifyRequest) => verification.get(request) ?? verifyJobReference(secret, request.params as Params)
   // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
-  const applyFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
+  const applyFunction: CallbackFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
 
   const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
     metrics?.webhooks.inc({ outcome })
     try {
-      await sql`select rhpool.record_rejected_delivery(${outcome}, ${status}, ${detail}, ${body},
-        ${extra.jobTable ?? null}, ${extra.jobId ?? null}, ${extra.attempt ?? null}, ${extra.taskId ?? null}, ${extra.event ?? null})`
+      await recordRejectedDelivery(sql, { outcome, httpStatus: status, detail, body, ...extra })
     } catch (error) {
       log.error({ err: (error as Error).message }, 'could not record a rejected webhook delivery')
     }
@@ -60,7 +60,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   const recordUnverified = async (outcome: string, status: number, detail: string, request: FastifyRequest, body: string | null) => {
     metrics?.webhooks.inc({ outcome })
     try {
-      await sql`select rhpool.record_unverified_delivery(${outcome}, ${status}, ${`from ${request.ip}: ${detail}`}, ${body === null ? null : jsonbSafeText(body.slice(0, 256))})`
+      await recordUnverifiedDelivery(sql, outcome, status, `from ${request.ip}: ${detail}`, body === null ? null : jsonbSafeText(body.slice(0, 256)))
     } catch (error) {
       log.error({ err: (error as Error).message }, 'could not count an unverified webhook delivery')
     }
@@ -136,9 +136,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
       // RunningHub's query with the account's key and applies its answer.
       const callback = parsed.kind === 'unsettled' ? { status: 'UNSETTLED', reason: parsed.reason } : parsed.end
       const fn = parsed.kind === 'unsettled' ? 'hold_callback' : applyFunction
-      const [row] = await sql`select ${sql('rhpool')}.${sql(fn)}(${ref.jobTable}, ${ref.jobId}, ${ref.attempt}, ${parsed.taskId},
-        ${sql.json(callback as never)}, ${jsonbSafeText(raw)}) as outcome`
-      const outcome = String(row?.outcome)
+      const outcome = await takeCallback(sql, fn, { ...ref, taskId: parsed.taskId }, callback, jsonbSafeText(raw))
       metrics?.webhooks.inc({ outcome })
       log.info({ job, taskId: parsed.taskId, status: callback.status, outcome }, 'callback')
       return reply.code(200).send({ ok: true, outcome })
