@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.ts'
 import { connectDatabase, type Sql } from './db/connect.ts'
+import { schemaReady } from './db/rhpool.ts'
 import { refuseNewerDatabase } from './db/database-version.ts'
 import { thisRelease } from './db/release.ts'
 import { Dispatcher } from './dispatcher/dispatcher.ts'
@@ -32,8 +33,7 @@ export interface Service {
 
 export async function startService(config: Config, log: Logger): Promise<Service> {
   const sql = connectDatabase(config.databaseUrl, { max: config.dispatcher.maxConcurrentSubmissions + 8 })
-  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text,text[],timestamp with time zone)') is not null as ready`
-  if (!schema?.ready) {
+  if (!(await schemaReady(sql))) {
     await sql.end()
     throw new Error('the database has no rhpool schema: run `npm run migrate` (or `rhpool migrate`) against DATABASE_URL first')
   }

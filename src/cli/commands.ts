@@ -1,12 +1,12 @@
 // The inspection and control commands: status, accounts, jobs, cancel.
 import pc from 'picocolors'
 import type { Sql } from '../db/connect.ts'
+import * as db from '../db/rhpool.ts'
 import { UsageError } from './database.ts'
 import { renderRows, renderStatus, type PoolStatus } from './render.ts'
 
-export async function readStatus(sql: Sql): Promise<PoolStatus> {
-  const [row] = await sql`select rhpool.pool_status() as status`
-  return row!.status as PoolStatus
+export function readStatus(sql: Sql): Promise<PoolStatus> {
+  return db.poolStatus(sql)
 }
 
 export async function showStatus(sql: Sql, options: { json?: boolean; watch?: boolean; intervalMs?: number }, out: NodeJS.WritableStream = process.stdout): Promise<void> {
@@ -27,9 +27,11 @@ export async function showStatus(sql: Sql, options: { json?: boolean; watch?: bo
 }
 
 export async function showAccounts(sql: Sql, options: { json?: boolean }, out: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const rows = await sql`select name, max_slots as slots, running, available, enabled, disabled_reason, cooldown_until, key_fingerprint as key,
-                                key_holders as holders, unheld_reason, remain_money as balance, reported_concurrency
-                           from rhpool.account_status order by position, name`
+  const rows = (await db.accountStatus(sql)).map((a) => ({
+    name: a.name, slots: a.max_slots, running: a.running, available: a.available, enabled: a.enabled, disabled_reason: a.disabled_reason,
+    cooldown_until: a.cooldown_until, key: a.key_fingerprint, holders: a.key_holders, unheld_reason: a.unheld_reason,
+    balance: a.remain_money, reported_concurrency: a.reported_concurrency,
+  }))
   out.write(options.json ? `${JSON.stringify(rows)}\n` : `${renderRows(rows, ['name', 'slots', 'running', 'available', 'enabled', 'disabled_reason', 'cooldown_until', 'key', 'holders', 'unheld_reason', 'balance', 'reported_concurrency'])}\n`)
 }
 
@@ -41,33 +43,23 @@ export async function showJobs(
   out: NodeJS.WritableStream = process.stdout
 ): Promise<void> {
   if (options.status && !statuses.includes(options.status)) throw new UsageError(`--status must be one of ${statuses.join(', ')}; got ${JSON.stringify(options.status)}`)
-  const tools = (await sql`select tool from rhpool.tools order by tool`).map((r) => r.tool as string)
+  const tools = (await db.tools(sql)).map((t) => t.tool)
   if (options.tool && !tools.includes(options.tool)) throw new UsageError(`--tool must be one of ${tools.join(', ')}; got ${JSON.stringify(options.tool)}`)
   const limit = options.limit === undefined ? 50 : Number(options.limit)
   if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new UsageError(`--limit must be a whole number from 1 to 10000; got ${JSON.stringify(options.limit)}`)
-  const rows = await sql`
-    select j.tool, j.id, j.status, j.api_account as account, j.user_id as user, j.attempts, j.created_at, j.error_code,
-           rhpool.queue_position(j.job_table, j.id) as position
-    from rhpool.jobs j
-    where (${options.status ?? null}::text is null or j.status = ${options.status ?? null})
-      and (${options.tool ?? null}::text is null or j.tool = ${options.tool ?? null})
-      and (${options.user ?? null}::text is null or j.user_id = ${options.user ?? null})
-    order by j.created_at desc
-    limit ${limit}`
+  const rows = await db.listJobs(sql, { ...options, limit })
   out.write(options.json ? `${JSON.stringify(rows)}\n` : `${renderRows(rows, ['tool', 'id', 'status', 'position', 'account', 'user', 'attempts', 'created_at', 'error_code'])}\n`)
 }
 
 export async function cancelJob(sql: Sql, tableOrTool: string, id: string, out: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const [tool] = await sql`select job_table from rhpool.tools where job_table = ${tableOrTool} or tool = ${tableOrTool}`
+  const tool = await db.findTool(sql, tableOrTool)
   if (!tool) {
-    const known = (await sql`select tool from rhpool.tools order by tool`).map((r) => r.tool)
+    const known = (await db.tools(sql)).map((t) => t.tool)
     throw new UsageError(`unknown tool ${JSON.stringify(tableOrTool)}; known: ${known.join(', ')}`)
   }
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new UsageError(`job id must be a uuid; got ${JSON.stringify(id)}`)
-  const [exists] = await sql`select 1 from rhpool.jobs where job_table = ${tool.job_table} and id = ${id}`
-  if (!exists) throw new UsageError(`no job ${id} in ${tool.job_table}`)
-  const [row] = await sql`select rhpool.cancel_job(${tool.job_table}, ${id}, 'cancelled from the rhpool CLI') as result`
-  const result = String(row!.result)
+  if (!(await db.jobExists(sql, tool.job_table, id))) throw new UsageError(`no job ${id} in ${tool.job_table}`)
+  const result = await db.cancelJob(sql, tool.job_table, id, 'cancelled from the rhpool CLI')
   const said: Record<string, string> = {
     cancelled: pc.green('cancelled'),
     cancel_requested: pc.yellow('cancel requested: the dispatcher cancels the task at RunningHub with its account\'s key'),

@@ -3,30 +3,9 @@
 import Table from 'cli-table3'
 import pc from 'picocolors'
 
-export interface AccountView {
-  name: string
-  running: number
-  maxSlots: number
-  available: number
-  enabled: boolean
-  disabledReason: string | null
-  cooldownUntil: string | null
-  cooldownReason?: string | null
-  /** Why no live dispatcher can use it (nobody holds its key); null while one does. */
-  unheldReason?: string | null
-  remainMoney?: string | number | null
-  reportedConcurrency?: number | null
-}
+import type { AccountView, PoolStatus } from '../db/rhpool.ts'
 
-export interface PoolStatus {
-  totalMaxSlots: number
-  totalRunning: number
-  totalQueued: number
-  strategy?: string
-  accounts: AccountView[]
-  queuedByTool: Record<string, number>
-  oldestQueuedSeconds?: number
-}
+export type { AccountView, PoolStatus }
 
 // Colour only for a person at a terminal; plain text for pipes, logs and tests.
 const tableStyle = (): { head: string[]; border: string[] } => (process.stdout.isTTY ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] })

@@ -21,6 +21,16 @@ export async function runMaintenance(sql: Sql): Promise<MaintenanceSummary> {
   return (await value<MaintenanceSummary>(sql`select rhpool.run_maintenance() as value`)) ?? {}
 }
 
+/** True when pg_cron is usable by this role and its rhpool-maintenance job is active (db/cron/100-schedule.sql). */
+export async function pgCronRunsMaintenance(sql: Sql): Promise<boolean> {
+  // A database owner that is not a superuser may find pg_cron installed but
+  // schema cron closed to it (db/cron/100-schedule.sql then scheduled nothing).
+  const installed = await value<boolean>(sql`
+    select case when exists (select 1 from pg_extension where extname = 'pg_cron') then has_schema_privilege('cron', 'usage') else false end as value`)
+  if (!installed) return false
+  return (await value<boolean>(sql`select exists (select 1 from cron.job where jobname = 'rhpool-maintenance' and active) as value`)) === true
+}
+
 /** overdue_jobs' row: a running job whose callback is overdue. */
 export interface OverdueJob {
   job_table: string

@@ -127,8 +127,8 @@ export interface JobListFilter {
   limit: number
 }
 
-/** A job as `rhpool jobs` lists it, with its place in the queue. */
-export interface JobListRow {
+/** A job as `rhpool jobs` lists it, with its place in the queue (a type, not an interface: it renders as a plain record). */
+export type JobListRow = {
   tool: string
   id: string
   status: string

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type { Sql } from '../db/connect.ts'
+import { dashboardData } from '../db/rhpool.ts'
 
 const page = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
 
@@ -41,10 +42,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: { sql: Sql }
   const load = (recent: number): Promise<unknown> => {
     const hit = shared.get(recent)
     if (hit && Date.now() - hit.at < shareMs) return hit.data
-    const data = (async () => {
-      const [row] = await sql`select rhpool.dashboard_data(${recent}::integer) as data`
-      return row!.data as unknown
-    })()
+    const data: Promise<unknown> = dashboardData(sql, recent)
     shared.set(recent, { at: Date.now(), data })
     data.catch(() => shared.delete(recent))
     return data

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Gauge } from 'prom-client'
 import type { Sql } from '../db/connect.ts'
+import { accountStatus, queueStatus } from '../db/rhpool.ts'
 import type { Metrics } from '../metrics.ts'
 
 export interface Readiness {
@@ -49,12 +50,12 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; met
   })
 
   app.get('/metrics', async (_request, reply) => {
-    const tools = await sql`select tool, queued, oldest_wait_seconds from rhpool.queue_status`
+    const tools = await queueStatus(sql)
     for (const t of tools) {
       queued.set({ tool: t.tool }, t.queued)
       oldest.set({ tool: t.tool }, t.oldest_wait_seconds)
     }
-    const accounts = await sql`select name, running, max_slots, configured_slots, reported_concurrency, learned_limit, enabled, cooldown_until, key_holders from rhpool.account_status`
+    const accounts = await accountStatus(sql)
     // A limit no longer reported or learned must disappear, not linger at its last value.
     limit.reset()
     limitedBy.reset()

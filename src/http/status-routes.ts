@@ -2,6 +2,7 @@
 // answer an operator gets from psql. Names only, never a key.
 import type { FastifyInstance } from 'fastify'
 import type { Sql } from '../db/connect.ts'
+import { jobView, poolStatus, tools } from '../db/rhpool.ts'
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -9,20 +10,18 @@ export function registerStatusRoutes(app: FastifyInstance, deps: { sql: Sql }): 
   const { sql } = deps
 
   app.get('/status', async () => {
-    const [row] = await sql`select rhpool.pool_status() as status`
-    return row!.status
+    return await poolStatus(sql)
   })
 
   app.get<{ Params: { table: string; id: string } }>('/jobs/:table/:id', async (request, reply) => {
     const { table, id } = request.params
-    const [tool] = await sql`select 1 from rhpool.tools where job_table = ${table}`
-    if (!tool) {
-      const known = await sql`select job_table from rhpool.tools order by job_table`
+    const known = await tools(sql, 'job_table')
+    if (!known.some((t) => t.job_table === table)) {
       return reply.code(404).send({ error: `no job table ${JSON.stringify(table)}; known: ${known.map((k) => k.job_table).join(', ')}` })
     }
     if (!uuidPattern.test(id)) return reply.code(400).send({ error: `job id must be a uuid, got ${JSON.stringify(id.slice(0, 80))}` })
-    const [row] = await sql`select rhpool.job_view(${table}, ${id}) as job`
-    if (!row?.job) return reply.code(404).send({ error: `no job ${id} in ${table}` })
-    return row.job
+    const job = await jobView(sql, table, id)
+    if (!job) return reply.code(404).send({ error: `no job ${id} in ${table}` })
+    return job
   })
 }

@@ -7,7 +7,7 @@
 // of the account that runs them), and accounts are probed for health.
 import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
-import { runMaintenance } from '../db/rhpool.ts'
+import { pgCronRunsMaintenance, runMaintenance } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
@@ -35,14 +35,7 @@ export class Maintenance {
 
   async start(): Promise<void> {
     const { sql, log, config } = this.options
-    // A database owner that is not a superuser may find pg_cron installed but
-    // schema cron closed to it (db/cron/100-schedule.sql then scheduled nothing).
-    const [row] = await sql`
-      select case when exists (select 1 from pg_extension where extname = 'pg_cron') then has_schema_privilege('cron', 'usage') else false end as installed`
-    if (row?.installed) {
-      const [job] = await sql`select exists (select 1 from cron.job where jobname = 'rhpool-maintenance' and active) as scheduled`
-      this.pgCron = Boolean(job?.scheduled)
-    }
+    this.pgCron = await pgCronRunsMaintenance(sql)
     log.info(
       { intervalMs: config.dispatcher.maintenanceIntervalMs },
       this.pgCron
