@@ -1,6 +1,6 @@
 // The webhook's and the confirmer's rhpool calls: callbacks applied, held or
-// received as claims (140-callbacks.sql, 955-confirmation.sql,
-// 970-webhook-abuse.sql) and deliveries that changed nothing.
+// received as claims (300-callbacks.sql, 310-confirmation.sql,
+// 320-webhook-abuse.sql) and deliveries that changed nothing.
 import type { TaskEnd } from '../runninghub/task-callback.ts'
 import type { Sql } from './connect.ts'
 import { json, rows, run, value } from './rhpool-query.ts'

@@ -1,7 +1,7 @@
-// The dispatcher's rhpool calls: claims (100-claim-account-slot.sql), the
-// submission steps under a claim (110-submission.sql), the account answers
-// (120-account-health.sql, 045-account-limits.sql) and cancellations
-// (130-cancellation.sql). Every step under a claim names it by its token.
+// The dispatcher's rhpool calls: claims (150-claim-account-slot.sql), the
+// submission steps under a claim (210-submission.sql), the account answers
+// (140-account-health.sql, 100-account-limits.sql) and cancellations
+// (400-cancellation.sql). Every step under a claim names it by its token.
 import type { Sql } from './connect.ts'
 import { rows, run, value } from './rhpool-query.ts'
 

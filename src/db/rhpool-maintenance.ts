@@ -1,6 +1,5 @@
 // Maintenance's rhpool calls: the SQL rounds, overdue jobs reconciled with
-// RunningHub, account health (400-maintenance.sql, 110-submission.sql,
-// 120-account-health.sql).
+// RunningHub, account health (500-maintenance.sql, 140-account-health.sql).
 import type { Sql } from './connect.ts'
 import type { CallbackVerdict } from './rhpool-callbacks.ts'
 import { json, rows, run, value } from './rhpool-query.ts'

@@ -1,5 +1,5 @@
 // Dispatcher presence and the accounts it declares
-// (060-dispatcher-presence.sql, 300-accounts.sql, 010-settings.sql).
+// (120-dispatcher-presence.sql, 130-accounts.sql, 010-settings.sql).
 import type { Sql } from './connect.ts'
 import { json, rows, run } from './rhpool-query.ts'
 

@@ -1,5 +1,5 @@
 // Status and operator calls: pool_status, job_view, dashboard_data,
-// cancel_job and the status views (200-status.sql, 210-*.sql, 960-dashboard.sql).
+// cancel_job and the status views (600-status.sql, 620-job-view.sql, 400-cancellation.sql, 630-dashboard.sql).
 import type { Sql } from './connect.ts'
 import { rows, value } from './rhpool-query.ts'
 
