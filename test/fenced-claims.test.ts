@@ -17,8 +17,8 @@ t.test('every step under a recovered claim is refused, changes nothing, and is l
   const id = await insertJob(sql, 'upscaler_jobs')
   const [stale] = await claim(sql, 1, 'fill-first', 'worker-a')
   t.equal(stale!.api_account, 'primary')
-  // Worker A hangs past its lease: maintenance, deciding a minute later, takes the claim back.
-  await sql`select rhpool.run_maintenance(now() + interval '1 minute')`
+  // Worker A hangs past its lease: maintenance, deciding five minutes later, takes the claim back.
+  await sql`select rhpool.run_maintenance(now() + interval '5 minutes')`
   // Its account cooling down, the job is claimed again on account_2 by worker B.
   await sql`select rhpool.cool_down_account('primary', 'test')`
   const [fresh] = await claim(sql, 1, 'fill-first', 'worker-b')
@@ -88,9 +88,9 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   paused.child.kill('SIGSTOP')
   t.teardown(() => { paused.child.kill('SIGCONT') })
 
-  // Past its lease (decided a minute ahead, not waited for), the claim is taken back; the
+  // Past its lease (decided ten minutes ahead, not waited for), the claim is taken back; the
   // job is claimed again, on account_2 (primary cools down), by a second dispatcher.
-  await sys.db.sql`select rhpool.run_maintenance(now() + interval '1 minute')`
+  await sys.db.sql`select rhpool.run_maintenance(now() + interval '10 minutes')`
   await sys.db.sql`select rhpool.cool_down_account('primary', 'test', now() + interval '1 hour')`
   const second = await startService(loadConfig({ ...sys.env, ...fast }), createLogger('silent'))
   t.teardown(() => second.stop())
