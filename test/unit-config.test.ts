@@ -3,7 +3,7 @@
 // every refusal names its variable. (The retry backoff: unit-backoff.test.ts.)
 import t from 'tap'
 import { accountName, accountsFromEnv, keyFingerprint } from '../src/config/accounts.ts'
-import { ConfigError, loadConfig } from '../src/config/index.ts'
+import { ConfigError, inputDeadlineMs, loadConfig } from '../src/config/index.ts'
 
 const key = (n: number) => `rh-key-${String(n).padStart(4, '0')}-abcdef`
 
@@ -124,14 +124,14 @@ t.test('loadConfig: every default', async (t) => {
     runningHubBaseUrl: 'https://www.runninghub.ai',
     publicBaseUrl: 'https://rhpool.example.com',
     webhookSecret: production.WEBHOOK_SECRET,
-    strategy: 'fill-first',
     http: { host: '127.0.0.1', port: 8080, adminHost: '127.0.0.1', adminPort: 8081, enabled: true, invalidDeliveriesPerMinute: 20 },
     dispatcher: {
       enabled: true,
       maxConcurrentSubmissions: 32,
+      heartbeatIntervalMs: 5000,
+      heartbeatStaleAfter: 3,
       pollIntervalMs: 2000,
-      leaseSeconds: 120,
-      inputs: { maxBytes: 30 * 1024 * 1024, deadlineMs: 60_000, allowPrivate: false },
+      inputs: { maxBytes: 30 * 1024 * 1024, deadlineMs: null, allowPrivate: false },
       requestTimeoutMs: 30_000,
       confirmCallbacks: true,
       retryBaseMs: 2000,
@@ -175,15 +175,15 @@ t.test('loadConfig: whole numbers within bounds, inclusive; anything else named'
   }
 })
 
-t.test('loadConfig: the input deadline is half the lease, at most a minute, and always shorter than the lease', async (t) => {
-  t.equal(loadConfig({ ...production, RHPOOL_LEASE_SECONDS: '60' }).dispatcher.inputs.deadlineMs, 30_000)
-  t.equal(loadConfig({ ...production, RHPOOL_LEASE_SECONDS: '5' }).dispatcher.inputs.deadlineMs, 2500)
-  t.equal(loadConfig({ ...production, RHPOOL_LEASE_SECONDS: '3600' }).dispatcher.inputs.deadlineMs, 60_000, 'a long lease: a minute')
-  t.equal(loadConfig({ ...production, RHPOOL_INPUT_DEADLINE_MS: '0' }).dispatcher.inputs.deadlineMs, 60_000, '0 means the default')
-  t.equal(loadConfig({ ...production, RHPOOL_INPUT_DEADLINE_MS: '119999' }).dispatcher.inputs.deadlineMs, 119_999, 'set, just under the 120 s lease')
-  t.throws(() => loadConfig({ ...production, RHPOOL_INPUT_DEADLINE_MS: '120000' }),
-    { name: 'ConfigError', variable: 'RHPOOL_INPUT_DEADLINE_MS', message: 'RHPOOL_INPUT_DEADLINE_MS must be shorter than the lease (RHPOOL_LEASE_SECONDS = 120 s)' })
-  t.throws(() => loadConfig({ ...production, RHPOOL_LEASE_SECONDS: '10', RHPOOL_INPUT_DEADLINE_MS: '30000' }), { name: 'ConfigError', variable: 'RHPOOL_INPUT_DEADLINE_MS', message: /= 10 s/ })
+t.test('the input deadline is half the lease (the database setting), at most a minute, a set one cut to fit', async (t) => {
+  t.equal(loadConfig(production).dispatcher.inputs.deadlineMs, null, 'unset: decided against the lease the database holds')
+  t.equal(loadConfig({ ...production, RHPOOL_INPUT_DEADLINE_MS: '0' }).dispatcher.inputs.deadlineMs, null, '0 means the default')
+  t.equal(loadConfig({ ...production, RHPOOL_INPUT_DEADLINE_MS: '20000' }).dispatcher.inputs.deadlineMs, 20_000)
+  t.equal(inputDeadlineMs(120, null), 60_000, 'the 120 s lease: a minute')
+  t.equal(inputDeadlineMs(60, null), 30_000)
+  t.equal(inputDeadlineMs(3600, null), 60_000, 'a long lease: still a minute')
+  t.equal(inputDeadlineMs(10, 30_000), 5_000, 'a set deadline the lease cannot cover is cut to half the lease')
+  t.throws(() => loadConfig({ ...production, RHPOOL_LEASE_SECONDS: '60' }), { name: 'ConfigError', variable: 'RHPOOL_LEASE_SECONDS', message: /database setting lease_seconds/ })
 })
 
 t.test('loadConfig: listeners, URLs, secrets, strategy and log level', async (t) => {
