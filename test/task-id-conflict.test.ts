@@ -5,11 +5,12 @@
 // once recorded, and the next jobs run as usual.
 import t from 'tap'
 import { loadConfig } from '../src/config/index.ts'
+import { syncAccounts } from '../src/dispatcher/sync-accounts.ts'
 import { createLogger } from '../src/log.ts'
 import { startService } from '../src/service.ts'
 import { taskIdGenerator } from '../simulator/random.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
-import { claim, insertJob, runClaimed, setAccounts } from './helpers/jobs.ts'
+import { claim, insertJob, runClaimed, setAccounts, type Claim } from './helpers/jobs.ts'
 import { startSystem, testSecret } from './helpers/system.ts'
 
 t.test("the simulator's task ids never repeat across starts or processes", async (t) => {
@@ -36,11 +37,13 @@ t.test('a create answer with a task id another job holds settles the job; the di
   const reused = ids()
   const sys = await startSystem(t, { slots: [3], simOptions: { taskIdSeed: seed }, inProcess: false })
   const { sql } = sys.db
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }])
+  // The account as an earlier dispatcher left it, its key recorded (no dispatcher is live yet).
+  await syncAccounts(sql, sys.config.accounts)
 
   // An earlier run's job, finished, already holds the id the simulator hands out first.
   const old = await insertJob(sql, 'upscaler_jobs')
-  const [c] = await claim(sql, 1)
+  // Claimed as the database's claim round would (no holder: no live dispatcher needed).
+  const [c] = (await sql`select * from rhpool.claim_account_slot(1, null)`) as unknown as Claim[]
   await runClaimed(sql, c!, reused)
   await sql`select rhpool.finish_job('upscaler_jobs', ${old}, ${reused}, true, '[{"url":"https://out/old.png"}]'::jsonb)`
 
