@@ -25,11 +25,33 @@ export function environment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...kept, ...fromFile }
 }
 
+/**
+ * How long a start may take before it fails. A start normally ends in a second or
+ * fails at once (a refused connection). Seen in the soak: a webhook server started
+ * while PostgreSQL was shutting down exited with Node's code 13 ("unsettled top-level
+ * await"), no message: a first query that never settled and nothing left to keep the
+ * process alive. With this deadline such a start fails with a message instead.
+ */
+export const startDeadlineMs = 60_000
+
+/** `started`, or a rejection naming the deadline if it has not settled by then. */
+export async function withinDeadline<T>(started: Promise<T>, deadlineMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${deadlineMs / 1000} s (is the database reachable and accepting connections?)`)), deadlineMs)
+  })
+  try {
+    return await Promise.race([started, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** Resolves when the service has stopped after a signal. Throws ConfigError on a bad configuration. */
 export async function runService(base: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(environment(base))
   const log = createLogger(config.logLevel)
-  const service = await startService(config, log)
+  const service = await withinDeadline(startService(config, log), startDeadlineMs, 'the start')
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
