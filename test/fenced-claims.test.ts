@@ -81,7 +81,7 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   const sys = await startSystem(t, { slots: [1, 1], inProcess: false, sim: { taskDurationMs: 600_000 } })
   await markUpload(sys.db.sql, 'upscaler_jobs')
   const paused = spawnRhpool(t, { ...sys.env, ...fast, RHPOOL_HTTP: 'false' })
-  const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/slow/2000/in.png` } })
+  const id = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { input_url: `${sys.files.url}/slow/6000/in.png` } })
   await sys.waitFor('the first dispatcher to claim and start downloading', async () => sys.files.requests.some((r) => r.includes('/slow/')))
   const [first] = await sys.db.sql`select account, claim_token from rhpool.runs where job_id = ${id}`
   t.equal(first!.account, 'primary')
@@ -94,10 +94,14 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   await sys.db.sql`select rhpool.cool_down_account('primary', 'test', now() + interval '1 hour')`
   const second = await startService(loadConfig({ ...sys.env, ...fast }), createLogger('silent'))
   t.teardown(() => second.stop())
-  await sys.waitFor('the job to run on account_2', async () =>
-    (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'running' and api_account = 'account_2'`).length > 0)
-  const [second_] = await sys.db.sql`select claim_token from rhpool.runs where job_id = ${id}`
-
+  // The second dispatcher holds the job now, on account_2, and is downloading its input (6 s):
+  // its claim is 'claimed', the state in which only the token tells the two workers apart.
+  const second_ = await sys.waitFor('the second dispatcher to claim the job and start its download', async () => {
+    const [run] = await sys.db.sql`select claim_token, account, status from rhpool.runs where job_id = ${id}`
+    const downloads = sys.files.requests.filter((r) => r.includes('/slow/')).length
+    return run && run.claim_token !== first!.claim_token && run.status === 'claimed' && downloads >= 2 ? run : null
+  })
+  t.equal(second_.account, 'account_2', 'claimed again, on account_2')
   paused.child.kill('SIGCONT')
   // On resume its download ends (or its deadline fires): its next step, a renewal or a
   // retry, names its old claim and is refused.
@@ -107,6 +111,8 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   })
   t.match(refused[0]!.detail, new RegExp(`under claim ${first!.claim_token} refused`), 'refused and on record')
   await sys.waitFor('the resumed dispatcher to say it stopped working on the job', async () => paused.output.some((line) => line.includes('was recovered; this worker stops')))
+  await sys.waitFor('the job to run on account_2', async () =>
+    (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'running' and api_account = 'account_2'`).length > 0)
 
   t.equal(tasksPerJob(sys.sim).get(`upscaler_jobs/${id}`), 1, 'one task at RunningHub')
   const keys = sys.sim.ledger.submissions.map((s) => s.apiKey)
