@@ -27,10 +27,11 @@ export function environment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /**
  * How long a start may take before it fails. A start normally ends in a second or
- * fails at once (a refused connection). Seen in the soak: a webhook server started
- * while PostgreSQL was shutting down exited with Node's code 13 ("unsettled top-level
- * await"), no message: a first query that never settled and nothing left to keep the
- * process alive. With this deadline such a start fails with a message instead.
+ * fails at once (a refused connection). The soak once saw a webhook server exit with
+ * Node's code 13 ("unsettled top-level await") and no message: its start met a
+ * PostgreSQL shutdown, and postgres.js's end() without a deadline never settles after
+ * that (fixed: endPool in db/connect.ts). This deadline keeps any other start that
+ * never settles from failing silently.
  */
 export const startDeadlineMs = 60_000
 

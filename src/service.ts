@@ -2,7 +2,7 @@
 // off), sharing one database pool, with a clean stop.
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.ts'
-import { connectDatabase, type Sql } from './db/connect.ts'
+import { connectDatabase, endPool, type Sql } from './db/connect.ts'
 import { schemaReady } from './db/rhpool.ts'
 import { refuseNewerDatabase } from './db/database-version.ts'
 import { thisRelease } from './db/release.ts'
@@ -34,14 +34,14 @@ export interface Service {
 export async function startService(config: Config, log: Logger): Promise<Service> {
   const sql = connectDatabase(config.databaseUrl, { max: config.dispatcher.maxConcurrentSubmissions + 8 })
   if (!(await schemaReady(sql))) {
-    await sql.end()
+    await endPool(sql)
     throw new Error('the database has no rhpool schema: run `npm run migrate` (or `rhpool migrate`) against DATABASE_URL first')
   }
   // An older release's dispatcher would call a newer release's functions by its own idea of them.
   try {
     await refuseNewerDatabase(sql, thisRelease(), 'start')
   } catch (error) {
-    await sql.end()
+    await endPool(sql)
     throw error
   }
   const metrics = new Metrics()
@@ -67,7 +67,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     } catch (error) {
       // A port taken: give back what was started, so the error is the only consequence.
       await Promise.allSettled([server.close(), admin.close(), maintenance?.stop(), dispatcher?.stop(), confirmer?.stop()])
-      await sql.end({ timeout: 5 })
+      await endPool(sql)
       throw error
     }
     log.info({ url, adminUrl }, 'HTTP listening: webhook on url, status/dashboard/metrics on adminUrl')
@@ -93,7 +93,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
         await confirmer?.stop()
         await server?.close()
         await admin?.close()
-        await sql.end({ timeout: 5 })
+        await endPool(sql)
       })()
       return stopped
     },

@@ -13,3 +13,13 @@ export function connectDatabase(url: string, options: { max?: number; applicatio
     idle_timeout: 60,
   })
 }
+
+/**
+ * Closes a pool, always with a deadline. postgres.js's `end()` without one never
+ * settles once the server has closed a connection under it (porsager/postgres#1097):
+ * a start that met a PostgreSQL shutdown then exited with Node's code 13 and no
+ * message. With a deadline, what is still open after it is destroyed.
+ */
+export function endPool(sql: Sql, seconds = 5): Promise<void> {
+  return sql.end({ timeout: seconds })
+}

@@ -125,7 +125,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       try {
         await sql.unsafe(`create database "${name}"${template ? ` template "${template}"` : ''}`)
       } finally {
-        await sql.end()
+        await sql.end({ timeout: 5 })
       }
       return cluster.url(name)
     },

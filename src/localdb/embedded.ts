@@ -69,7 +69,7 @@ export async function startEmbeddedDatabase(env: NodeJS.ProcessEnv = process.env
     const [exists] = await admin`select 1 from pg_database where datname = ${embeddedDatabase}`
     if (!exists) await admin.unsafe(`create database ${embeddedDatabase}`)
   } finally {
-    await admin.end()
+    await admin.end({ timeout: 5 })
   }
   return {
     url: embeddedUrl(port),
