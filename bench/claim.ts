@@ -84,7 +84,8 @@ function readOptions(): Options {
         applyFiles: values.apply,
       }
       const mostSlots = Math.max(...options.accountCounts, options.concurrentAccounts, options.explainAccounts) * options.slotsPerAccount
-      if (mostSlots > 10_000) throw new BadArgument(`--accounts × --slots must stay <= 10000 (claim_account_slot's max_jobs), got ${mostSlots}`)
+      if (mostSlots > 10_000)
+        throw new BadArgument(`--accounts × --slots must stay <= 10000 (claim_account_slot's max_jobs), got ${mostSlots}`)
       return options
     },
   })
@@ -127,10 +128,25 @@ async function measureDepth(sql: Sql, depth: number, options: Options): Promise<
     const started = performance.now()
     const freeSlots = accounts * options.slotsPerAccount
     await useAccounts(sql, accounts, options.slotsPerAccount)
-    const run = await measureSequentialClaims(sql, { freeSlots, iterations: options.iterations, warmup: options.warmup, budgetSeconds: options.caseSeconds })
-    rows.push({ depth, accounts, freeSlots, latency: summarize(run.latenciesMs), jobsClaimed: run.jobsClaimed, shortClaims: run.shortClaims, stoppedByBudget: run.stoppedByBudget })
+    const run = await measureSequentialClaims(sql, {
+      freeSlots,
+      iterations: options.iterations,
+      warmup: options.warmup,
+      budgetSeconds: options.caseSeconds,
+    })
+    rows.push({
+      depth,
+      accounts,
+      freeSlots,
+      latency: summarize(run.latenciesMs),
+      jobsClaimed: run.jobsClaimed,
+      shortClaims: run.shortClaims,
+      stoppedByBudget: run.stoppedByBudget,
+    })
     const budgetNote = run.stoppedByBudget ? ` (stopped by the ${options.caseSeconds} s budget)` : ''
-    console.log(`  ${plural(accounts, 'account')} (${freeSlots} free slots): ${plural(run.latenciesMs.length, 'timed claim')} in ${seconds(started)}${budgetNote}`)
+    console.log(
+      `  ${plural(accounts, 'account')} (${freeSlots} free slots): ${plural(run.latenciesMs.length, 'timed claim')} in ${seconds(started)}${budgetNote}`
+    )
     await checkSteadyState(sql, depth)
   }
   return rows
@@ -140,7 +156,9 @@ async function measureConcurrency(url: string, sql: Sql, options: Options): Prom
   const started = performance.now()
   await useAccounts(sql, options.concurrentAccounts, options.slotsPerAccount)
   const run = await measureConcurrentClaims(url, options.connections, options.concurrentSeconds)
-  console.log(`  ${plural(options.connections, 'connection')} × 1 job, ${plural(options.concurrentAccounts, 'account')}: ${run.jobsClaimed} claims in ${seconds(started)}`)
+  console.log(
+    `  ${plural(options.connections, 'connection')} × 1 job, ${plural(options.concurrentAccounts, 'account')}: ${run.jobsClaimed} claims in ${seconds(started)}`
+  )
   await checkSteadyState(sql, options.concurrentDepth)
   return {
     depth: options.concurrentDepth,
@@ -154,63 +172,111 @@ async function measureConcurrency(url: string, sql: Sql, options: Options): Prom
 
 function printSequential(rows: SequentialRow[]): void {
   console.log('\nClaim latency, one connection, each claim fills every free slot (client-side, ms):\n')
-  console.log(formatTable(
-    [
-      { header: 'queued', align: 'right' }, { header: 'accounts', align: 'right' }, { header: 'jobs/claim', align: 'right' },
-      { header: 'claims', align: 'right' }, { header: 'mean', align: 'right' }, { header: 'p50', align: 'right' },
-      { header: 'p95', align: 'right' }, { header: 'p99', align: 'right' }, { header: 'max', align: 'right' },
-      { header: 'claims/s', align: 'right' }, { header: 'jobs/s', align: 'right' },
-    ],
-    rows.map((row) => {
-      const claimSeconds = (row.latency.meanMs * row.latency.count) / 1000
-      return [
-        whole(row.depth), String(row.accounts), String(row.freeSlots), `${row.latency.count}${row.stoppedByBudget ? '*' : ''}`,
-        fixed(row.latency.meanMs), fixed(row.latency.p50Ms), fixed(row.latency.p95Ms), fixed(row.latency.p99Ms), fixed(row.latency.maxMs),
-        whole(row.latency.count / claimSeconds), whole(row.jobsClaimed / claimSeconds),
-      ]
-    }),
-  ))
-  if (rows.some((row) => row.stoppedByBudget)) console.log('\n* stopped by the per-case time budget (--case-seconds) before --iterations claims')
+  console.log(
+    formatTable(
+      [
+        { header: 'queued', align: 'right' },
+        { header: 'accounts', align: 'right' },
+        { header: 'jobs/claim', align: 'right' },
+        { header: 'claims', align: 'right' },
+        { header: 'mean', align: 'right' },
+        { header: 'p50', align: 'right' },
+        { header: 'p95', align: 'right' },
+        { header: 'p99', align: 'right' },
+        { header: 'max', align: 'right' },
+        { header: 'claims/s', align: 'right' },
+        { header: 'jobs/s', align: 'right' },
+      ],
+      rows.map((row) => {
+        const claimSeconds = (row.latency.meanMs * row.latency.count) / 1000
+        return [
+          whole(row.depth),
+          String(row.accounts),
+          String(row.freeSlots),
+          `${row.latency.count}${row.stoppedByBudget ? '*' : ''}`,
+          fixed(row.latency.meanMs),
+          fixed(row.latency.p50Ms),
+          fixed(row.latency.p95Ms),
+          fixed(row.latency.p99Ms),
+          fixed(row.latency.maxMs),
+          whole(row.latency.count / claimSeconds),
+          whole(row.jobsClaimed / claimSeconds),
+        ]
+      })
+    )
+  )
+  if (rows.some((row) => row.stoppedByBudget))
+    console.log('\n* stopped by the per-case time budget (--case-seconds) before --iterations claims')
   console.log('claims/s and jobs/s count claim-call time only (the untimed cancel + refill between claims is excluded).')
   const short = rows.filter((row) => row.shortClaims > 0)
-  for (const row of short) console.warn(`WARNING: ${row.shortClaims} claims at ${row.depth} queued / ${row.accounts} accounts returned fewer jobs than free slots`)
+  for (const row of short)
+    console.warn(`WARNING: ${row.shortClaims} claims at ${row.depth} queued / ${row.accounts} accounts returned fewer jobs than free slots`)
 }
 
 function printConcurrent(row: ConcurrentRow): void {
-  console.log(`\nConcurrent: ${row.connections} connections, each claiming 1 job then freeing it (cancel + refill), ${whole(row.depth)} queued, ${row.accounts} accounts:\n`)
-  console.log(formatTable(
-    [
-      { header: 'connections', align: 'right' }, { header: 'claims', align: 'right' }, { header: 'seconds', align: 'right' },
-      { header: 'jobs/s', align: 'right' }, { header: 'claim p50', align: 'right' }, { header: 'claim p95', align: 'right' },
-      { header: 'claim p99', align: 'right' },
-    ],
-    [[
-      String(row.connections), whole(row.jobsClaimed), fixed(row.elapsedSeconds, 1), whole(row.jobsClaimed / row.elapsedSeconds),
-      fixed(row.latency.p50Ms), fixed(row.latency.p95Ms), fixed(row.latency.p99Ms),
-    ]],
-  ))
+  console.log(
+    `\nConcurrent: ${row.connections} connections, each claiming 1 job then freeing it (cancel + refill), ${whole(row.depth)} queued, ${row.accounts} accounts:\n`
+  )
+  console.log(
+    formatTable(
+      [
+        { header: 'connections', align: 'right' },
+        { header: 'claims', align: 'right' },
+        { header: 'seconds', align: 'right' },
+        { header: 'jobs/s', align: 'right' },
+        { header: 'claim p50', align: 'right' },
+        { header: 'claim p95', align: 'right' },
+        { header: 'claim p99', align: 'right' },
+      ],
+      [
+        [
+          String(row.connections),
+          whole(row.jobsClaimed),
+          fixed(row.elapsedSeconds, 1),
+          whole(row.jobsClaimed / row.elapsedSeconds),
+          fixed(row.latency.p50Ms),
+          fixed(row.latency.p95Ms),
+          fixed(row.latency.p99Ms),
+        ],
+      ]
+    )
+  )
 }
 
 function printPlan(depth: number, accounts: number, report: ClaimPlanReport): void {
-  console.log(`\nEXPLAIN (ANALYZE, BUFFERS) of one claim at ${whole(depth)} queued, ${accounts} accounts, via auto_explain (nested statements):`)
+  console.log(
+    `\nEXPLAIN (ANALYZE, BUFFERS) of one claim at ${whole(depth)} queued, ${accounts} accounts, via auto_explain (nested statements):`
+  )
   console.log(`  claimed ${report.claimed} of ${report.freeSlots} free slots in ${fixed(report.claimMs)} ms (instrumented)`)
   const scan = report.queueScan
   if (!scan) {
     console.log('  the queue scan was not found in the logged plans')
   } else {
     const verdict = scan.rowsRead === report.freeSlots ? 'exactly as many as free slots' : `free slots: ${report.freeSlots}`
-    console.log(`  queue scan read ${scan.rowsRead} of ${whole(depth)} rows (${verdict}), ${scan.rowsRemovedByFilter} removed by filter, ${scan.sharedBlocks} shared buffers touched\n`)
-    console.log(scan.plan.split('\n').map((line) => `    ${line}`).join('\n'))
+    console.log(
+      `  queue scan read ${scan.rowsRead} of ${whole(depth)} rows (${verdict}), ${scan.rowsRemovedByFilter} removed by filter, ${scan.sharedBlocks} shared buffers touched\n`
+    )
+    console.log(
+      scan.plan
+        .split('\n')
+        .map((line) => `    ${line}`)
+        .join('\n')
+    )
   }
   console.log('\n  Statements inside the claim, slowest first (trigger statements run once per claimed job; a')
   console.log('  statement\'s time includes the triggers it fired; "rows scanned" counts table rows read, filtered or not):\n')
-  console.log(formatTable(
-    [
-      { header: 'calls', align: 'right' }, { header: 'total ms', align: 'right' }, { header: 'rows scanned', align: 'right' },
-      { header: 'scans' }, { header: 'statement' },
-    ],
-    report.statements.map((s) => [String(s.calls), fixed(s.totalMs, 3), whole(s.rowsScanned), s.scans, s.text]),
-  ))
+  console.log(
+    formatTable(
+      [
+        { header: 'calls', align: 'right' },
+        { header: 'total ms', align: 'right' },
+        { header: 'rows scanned', align: 'right' },
+        { header: 'scans' },
+        { header: 'statement' },
+      ],
+      report.statements.map((s) => [String(s.calls), fixed(s.totalMs, 3), whole(s.rowsScanned), s.scans, s.text])
+    )
+  )
 }
 
 async function main(): Promise<void> {
@@ -218,7 +284,9 @@ async function main(): Promise<void> {
   const runStarted = performance.now()
   console.log(`rhpool claim benchmark — ${new Date().toISOString()}`)
   console.log(`command: npx tsx bench/claim.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
-  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
+  console.log(
+    `machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  )
 
   await withThrowawayCluster('bench-claim', async (cluster) => {
     const url = await cluster.createDatabase('bench')
@@ -229,7 +297,8 @@ async function main(): Promise<void> {
     }
     const sql = connect(url)
     try {
-      const [server] = await sql`select current_setting('server_version') as version, current_setting('fsync') as fsync, current_setting('shared_buffers') as shared_buffers`
+      const [server] =
+        await sql`select current_setting('server_version') as version, current_setting('fsync') as fsync, current_setting('shared_buffers') as shared_buffers`
       console.log(`PostgreSQL ${server!.version} (throwaway cluster, fsync=${server!.fsync}, shared_buffers=${server!.shared_buffers})`)
 
       const sequential: SequentialRow[] = []
@@ -250,7 +319,8 @@ async function main(): Promise<void> {
 
       printSequential(sequential)
       if (concurrent) printConcurrent(concurrent)
-      else if (options.connections > 0) console.log(`\n(concurrent run skipped: --concurrent-queued ${options.concurrentDepth} is not one of --queued)`)
+      else if (options.connections > 0)
+        console.log(`\n(concurrent run skipped: --concurrent-queued ${options.concurrentDepth} is not one of --queued)`)
       if (plan) printPlan(options.depths[options.depths.length - 1]!, options.explainAccounts, plan)
     } finally {
       await sql.end({ timeout: 5 })

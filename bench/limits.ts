@@ -78,17 +78,26 @@ async function run(cluster: { createDatabase(name: string): Promise<string> }, l
     }
     const started = performance.now()
     const pool = await startInProcessPool({
-      databaseUrl: url, accounts: 1, slotsPerAccount: slots, simulatorConcurrency: options.real, taskDurationMs: options.taskMs,
+      databaseUrl: url,
+      accounts: 1,
+      slotsPerAccount: slots,
+      simulatorConcurrency: options.real,
+      taskDurationMs: options.taskMs,
       callbacks: options.callbacks,
     })
     // The health probe runs on the maintenance timer, long after the first claims.
     if (!options.queueStatus) pool.sim.configure({ queueStatus: 'notFound' })
     let wallMs: number
     try {
-      await waitUntil('every job to finish', async () => {
-        const [row] = await sql`select count(*)::int as n from rhpool.job_events`
-        return row!.n === options.jobs
-      }, 10 * 60_000, 20)
+      await waitUntil(
+        'every job to finish',
+        async () => {
+          const [row] = await sql`select count(*)::int as n from rhpool.job_events`
+          return row!.n === options.jobs
+        },
+        10 * 60_000,
+        20
+      )
       wallMs = performance.now() - started
     } finally {
       await pool.stop()
@@ -112,7 +121,9 @@ async function run(cluster: { createDatabase(name: string): Promise<string> }, l
 
 async function main(): Promise<void> {
   printHeader('rhpool learned limits: configured wrong vs right', `npx tsx bench/limits.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
-  console.log(`${options.jobs} jobs, one account, RunningHub allows ${options.real}, tasks ${options.taskMs} ms; queue/status ${options.queueStatus ? 'answers' : 'never answers (404)'}; callbacks ${options.callbacks}`)
+  console.log(
+    `${options.jobs} jobs, one account, RunningHub allows ${options.real}, tasks ${options.taskMs} ms; queue/status ${options.queueStatus ? 'answers' : 'never answers (404)'}; callbacks ${options.callbacks}`
+  )
   console.log(`best possible: ${fixed((Math.ceil(options.jobs / options.real) * options.taskMs) / 1000, 2)} s\n`)
   // One warm-up run first (module loading, JIT, the cluster's caches), then pairs in alternating
   // order, so neither configuration always pays for going first; the medians are compared.
@@ -135,21 +146,40 @@ async function main(): Promise<void> {
   })
   const median = (runs: RunFigures[]): RunFigures => [...runs].sort((a, b) => a.wallMs - b.wallMs)[Math.floor(runs.length / 2)]!
   const figures = [median(wrongRuns), median(rightRuns)]
-  console.log(`runs (wall time s): wrong ${wrongRuns.map((f) => fixed(f.wallMs / 1000, 2)).join(', ')}; right ${rightRuns.map((f) => fixed(f.wallMs / 1000, 2)).join(', ')}; the table shows each median run\n`)
-  console.log(formatTable(
-    [
-      { header: 'run' }, { header: 'wall time s', align: 'right' }, { header: 'refused', align: 'right' }, { header: 'max at once', align: 'right' },
-      { header: 'completed', align: 'right' }, { header: 'effective limit at end' },
-    ],
-    figures.map((f) => [f.label, fixed(f.wallMs / 1000, 2), whole(f.refused), whole(f.maxAtOnce), whole(f.completed), `${f.effective}${f.reason ? ` (${f.reason})` : ''}`]),
-  ))
+  console.log(
+    `runs (wall time s): wrong ${wrongRuns.map((f) => fixed(f.wallMs / 1000, 2)).join(', ')}; right ${rightRuns.map((f) => fixed(f.wallMs / 1000, 2)).join(', ')}; the table shows each median run\n`
+  )
+  console.log(
+    formatTable(
+      [
+        { header: 'run' },
+        { header: 'wall time s', align: 'right' },
+        { header: 'refused', align: 'right' },
+        { header: 'max at once', align: 'right' },
+        { header: 'completed', align: 'right' },
+        { header: 'effective limit at end' },
+      ],
+      figures.map((f) => [
+        f.label,
+        fixed(f.wallMs / 1000, 2),
+        whole(f.refused),
+        whole(f.maxAtOnce),
+        whole(f.completed),
+        `${f.effective}${f.reason ? ` (${f.reason})` : ''}`,
+      ])
+    )
+  )
   const [wrong, right] = figures as [RunFigures, RunFigures]
   const slower = wrong.wallMs / right.wallMs - 1
-  console.log(`\nwrong vs right: ${slower >= 0 ? '+' : ''}${fixed(slower * 100, 1)} % wall time; refused ${wrong.refused} vs ${right.refused}`)
+  console.log(
+    `\nwrong vs right: ${slower >= 0 ? '+' : ''}${fixed(slower * 100, 1)} % wall time; refused ${wrong.refused} vs ${right.refused}`
+  )
   console.log(`load average at end: ${loadAverage()}`)
   const all = [...wrongRuns, ...rightRuns]
   const ok = slower <= 0.1 && all.every((f) => f.refused <= 2 && f.completed === options.jobs)
-  console.log(ok ? 'PASS: within 10 %, at most 2 refusals a run' : 'FAIL: more than 10 % slower, or more than 2 refusals, or jobs not completed')
+  console.log(
+    ok ? 'PASS: within 10 %, at most 2 refusals a run' : 'FAIL: more than 10 % slower, or more than 2 refusals, or jobs not completed'
+  )
   process.exitCode = ok ? 0 : 1
 }
 

@@ -97,7 +97,10 @@ async function turnover(url: string): Promise<{ gaps: number[]; utilisation: num
   const jobs = quick ? 150 : 600
   try {
     await service.sql`insert into veste_ai_jobs (person_file_name, clothing_file_name) select 'p.png', 'c.png' from generate_series(1, ${jobs})`
-    await until(async () => (await service.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === jobs, 300_000)
+    await until(
+      async () => (await service.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === jobs,
+      300_000
+    )
   } finally {
     await service.stop()
     await sim.close()
@@ -112,7 +115,9 @@ async function turnover(url: string): Promise<{ gaps: number[]; utilisation: num
   return { gaps, utilisation: busy / (3 * (last - first)), jobs, seconds: (last - first) / 1000 }
 }
 
-async function webhookThroughput(url: string): Promise<{ requests: number; seconds: number; latencies: number[]; statuses: Map<number, number> }> {
+async function webhookThroughput(
+  url: string
+): Promise<{ requests: number; seconds: number; latencies: number[]; statuses: Map<number, number> }> {
   const key = 'bench-key-webhook-0003'
   const jobs = quick ? 1000 : 4000
   const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }] })
@@ -124,39 +129,60 @@ async function webhookThroughput(url: string): Promise<{ requests: number; secon
   await sql`select * from rhpool.dispatcher_heartbeat('bench', ${sql.json([{ name: 'primary', fingerprint: 'fp_bench', slots: jobs }])}, 86400)`
   await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1, fingerprint: 'fp_bench' }])})`
   await sql`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${jobs})`
-  for (let claimed = 0; claimed < jobs; ) {
+  for (let claimed = 0; claimed < jobs;) {
     const batch = await sql`select job_table, job_id, claim_token from rhpool.claim_account_slot(1000, 'bench')`
     if (batch.length === 0) throw new Error(`claim_account_slot claimed nothing after ${claimed} of ${jobs} jobs`)
     for (const job of batch) {
       // Every step after the claim names its token.
       const [begun] = await sql`select rhpool.begin_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, 30) as job`
-      const [recorded] = await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, ${`19${String(claimed).padStart(17, '0')}`}) as status`
-      if (begun!.job === null || recorded!.status !== 'running') throw new Error(`job ${job.job_id} not running after its submission: ${recorded!.status}`)
+      const [recorded] =
+        await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, ${`19${String(claimed).padStart(17, '0')}`}) as status`
+      if (begun!.job === null || recorded!.status !== 'running')
+        throw new Error(`job ${job.job_id} not running after its submission: ${recorded!.status}`)
       claimed++
     }
   }
   const running = await sql`select id, task_id from upscaler_jobs where status = 'running'`
   // Every job gets its callback and one duplicate: half the deliveries are duplicates.
   const deliveries = running.flatMap((job) => {
-    const body = JSON.stringify({ event: 'TASK_END', taskId: job.task_id, eventData: { taskId: job.task_id, status: 'SUCCESS', results: [{ url: 'https://cdn.example/o.png', nodeId: '9', outputType: 'png' }], usage: { consumeMoney: '0.05', consumeCoins: '5', taskCostTime: '3', thirdPartyConsumeMoney: '0' } } })
+    const body = JSON.stringify({
+      event: 'TASK_END',
+      taskId: job.task_id,
+      eventData: {
+        taskId: job.task_id,
+        status: 'SUCCESS',
+        results: [{ url: 'https://cdn.example/o.png', nodeId: '9', outputType: 'png' }],
+        usage: { consumeMoney: '0.05', consumeCoins: '5', taskCostTime: '3', thirdPartyConsumeMoney: '0' },
+      },
+    })
     const path = webhookPath(secret, { jobTable: 'upscaler_jobs', jobId: job.id as string, attempt: 1 })
-    return [{ path, body }, { path, body }]
+    return [
+      { path, body },
+      { path, body },
+    ]
   })
   const agent = new Agent({ connections: 64 })
   const latencies: number[] = []
   const statuses = new Map<number, number>()
   let cursor = 0
   const started = performance.now()
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (cursor < deliveries.length) {
-      const delivery = deliveries[cursor++]!
-      const t0 = performance.now()
-      const response = await request(`${service.url}${delivery.path}`, { method: 'POST', body: delivery.body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
-      await response.body.dump()
-      latencies.push(performance.now() - t0)
-      statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (cursor < deliveries.length) {
+        const delivery = deliveries[cursor++]!
+        const t0 = performance.now()
+        const response = await request(`${service.url}${delivery.path}`, {
+          method: 'POST',
+          body: delivery.body,
+          headers: { 'content-type': 'application/json' },
+          dispatcher: agent,
+        })
+        await response.body.dump()
+        latencies.push(performance.now() - t0)
+        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
+      }
+    })
+  )
   const seconds = (performance.now() - started) / 1000
   const [check] = await sql`select count(*)::int as events from rhpool.job_events`
   if (check!.events !== jobs) throw new Error(`expected ${jobs} terminal events, found ${check!.events}`)
@@ -182,13 +208,51 @@ await withThrowawayCluster('pipeline', async (cluster) => {
 
   console.log(`\ncallbacks: ${callbacks} in parts 1 and 2, trusted in part 3`)
   console.log('\n1. insert → submission at RunningHub, slot free (NOTIFY path)')
-  console.log(formatTable([{ header: 'runs', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p95 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'max ms', align: 'right' }],
-    [[whole(insert.count), fixed(insert.p50Ms), fixed(insert.p95Ms), fixed(insert.p99Ms), fixed(insert.maxMs)]]))
+  console.log(
+    formatTable(
+      [
+        { header: 'runs', align: 'right' },
+        { header: 'p50 ms', align: 'right' },
+        { header: 'p95 ms', align: 'right' },
+        { header: 'p99 ms', align: 'right' },
+        { header: 'max ms', align: 'right' },
+      ],
+      [[whole(insert.count), fixed(insert.p50Ms), fixed(insert.p95Ms), fixed(insert.p99Ms), fixed(insert.maxMs)]]
+    )
+  )
   console.log('\n2. slot turnover: task ends → callback → next job submitted on the freed slot (1 account × 3 slots, 100 ms tasks)')
-  console.log(formatTable([{ header: 'jobs', align: 'right' }, { header: 'gap p50 ms', align: 'right' }, { header: 'gap p99 ms', align: 'right' }, { header: 'slot utilisation', align: 'right' }, { header: 'jobs/s', align: 'right' }],
-    [[whole(turn.jobs), fixed(gap.p50Ms), fixed(gap.p99Ms), `${fixed(turn.utilisation * 100, 1)}%`, fixed(turn.jobs / turn.seconds, 1)]]))
+  console.log(
+    formatTable(
+      [
+        { header: 'jobs', align: 'right' },
+        { header: 'gap p50 ms', align: 'right' },
+        { header: 'gap p99 ms', align: 'right' },
+        { header: 'slot utilisation', align: 'right' },
+        { header: 'jobs/s', align: 'right' },
+      ],
+      [[whole(turn.jobs), fixed(gap.p50Ms), fixed(gap.p99Ms), `${fixed(turn.utilisation * 100, 1)}%`, fixed(turn.jobs / turn.seconds, 1)]]
+    )
+  )
   console.log('\n3. webhook deliveries (half of them duplicates), 32 concurrent senders, callbacks trusted')
-  console.log(formatTable([{ header: 'deliveries', align: 'right' }, { header: 'per second', align: 'right' }, { header: 'p50 ms', align: 'right' }, { header: 'p99 ms', align: 'right' }, { header: 'statuses' }],
-    [[whole(hooks.requests), whole(hooks.requests / hooks.seconds), fixed(hook.p50Ms), fixed(hook.p99Ms), [...hooks.statuses].map(([s, n]) => `${s}×${n}`).join(' ')]]))
+  console.log(
+    formatTable(
+      [
+        { header: 'deliveries', align: 'right' },
+        { header: 'per second', align: 'right' },
+        { header: 'p50 ms', align: 'right' },
+        { header: 'p99 ms', align: 'right' },
+        { header: 'statuses' },
+      ],
+      [
+        [
+          whole(hooks.requests),
+          whole(hooks.requests / hooks.seconds),
+          fixed(hook.p50Ms),
+          fixed(hook.p99Ms),
+          [...hooks.statuses].map(([s, n]) => `${s}×${n}`).join(' '),
+        ],
+      ]
+    )
+  )
 })
 console.log(`\nload average at end: ${loadAverage()}; total wall time: ${((performance.now() - runStarted) / 1000).toFixed(1)} s`)

@@ -22,7 +22,16 @@
 //   npx tsx bench/scale.ts            # 1k, 100k, 1M × 1, 10, 100 accounts (~7-9 min on 2 busy cores)
 //   npx tsx bench/scale.ts --quick    # 1k and 100k, fewer samples (~2 min)
 //   npx tsx bench/scale.ts --help
-import { addQueuedJobs, connect, fillQueueTo, prepareDatabase, queueDepth, useAccounts, useFileInputs, type Sql } from './lib/bench-database.ts'
+import {
+  addQueuedJobs,
+  connect,
+  fillQueueTo,
+  prepareDatabase,
+  queueDepth,
+  useAccounts,
+  useFileInputs,
+  type Sql,
+} from './lib/bench-database.ts'
 import { callbackMode, readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
 import { claimBatch, freeAndRefill, measureSequentialClaims } from './lib/claim-loop.ts'
 import { summarize, timed, type LatencySummary } from './lib/latency-stats.ts'
@@ -120,10 +129,14 @@ async function measureClaims(sql: Sql, depth: number, accounts: number): Promise
 /** What the pool looks like, for an error message when a sample does not finish. */
 async function describeState(sql: Sql, id: string): Promise<string> {
   const [job] = await sql`select status, api_account, attempts, error_code, error_message from upscaler_jobs where id = ${id}`
-  const [run] = await sql`select status, account, attempts, holder, lease_expires_at, not_before from rhpool.runs where job_table = 'upscaler_jobs' and job_id = ${id}`
-  const slots = await sql`select account, count(*)::int as held, count(lease_expires_at)::int as leased from rhpool.runs where account is not null group by account order by account`
-  const accounts = await sql`select name, slots, enabled, cooldown_until, disabled_reason from rhpool.accounts where enabled order by position`
-  const [head] = await sql`select job_table, priority, fifo_at, not_before from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
+  const [run] =
+    await sql`select status, account, attempts, holder, lease_expires_at, not_before from rhpool.runs where job_table = 'upscaler_jobs' and job_id = ${id}`
+  const slots =
+    await sql`select account, count(*)::int as held, count(lease_expires_at)::int as leased from rhpool.runs where account is not null group by account order by account`
+  const accounts =
+    await sql`select name, slots, enabled, cooldown_until, disabled_reason from rhpool.accounts where enabled order by position`
+  const [head] =
+    await sql`select job_table, priority, fifo_at, not_before from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
   return `job ${JSON.stringify(job)}; its run ${JSON.stringify(run ?? null)}; slots ${JSON.stringify(slots)}; enabled accounts ${JSON.stringify(accounts)}; queue head ${JSON.stringify(head)}`
 }
 
@@ -136,10 +149,14 @@ async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: n
   const slots = accounts * options.slots
   const saturateStarted = performance.now()
   const pool: InProcessPool = await startInProcessPool({
-    databaseUrl: url, accounts, slotsPerAccount: options.slots, callbacks: options.callbacks,
+    databaseUrl: url,
+    accounts,
+    slotsPerAccount: options.slots,
+    callbacks: options.callbacks,
     // Room at the simulator for the slots the samples add; rhpool's slots are what binds.
     simulatorConcurrency: options.slots + options.samples + 1,
-    taskDurationMs: backgroundTaskMs, taskDurationByApp: { [sampleApp]: 0 },
+    taskDurationMs: backgroundTaskMs,
+    taskDurationByApp: { [sampleApp]: 0 },
   })
   const inFlight = async (): Promise<{ held: number; leased: number; capacity: number }> => {
     const [row] = await sql`select (select count(*)::int from rhpool.runs where account is not null) as held,
@@ -181,17 +198,22 @@ async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: n
       if (job!.accounts !== 1) throw new Error(`no account ${account} to give a slot to`)
       const id = job!.id as string
       let t1 = Number.NaN
-      await waitUntil(`sample ${id} (${i + 1} of ${options.samples}) to complete`, async () => {
-        if (events === eventsBefore) return false
-        const seen = lastEventAt
-        const [row] = await sql`select status from upscaler_jobs where id = ${id}`
-        if (row!.status === 'completed') {
-          t1 = seen
-          return true
-        }
-        if (row!.status === 'failed' || row!.status === 'cancelled') throw new Error(`sample ${id} ended ${row!.status}`)
-        return false
-      }, 60_000, 0).catch(async (error: Error) => {
+      await waitUntil(
+        `sample ${id} (${i + 1} of ${options.samples}) to complete`,
+        async () => {
+          if (events === eventsBefore) return false
+          const seen = lastEventAt
+          const [row] = await sql`select status from upscaler_jobs where id = ${id}`
+          if (row!.status === 'completed') {
+            t1 = seen
+            return true
+          }
+          if (row!.status === 'failed' || row!.status === 'cancelled') throw new Error(`sample ${id} ended ${row!.status}`)
+          return false
+        },
+        60_000,
+        0
+      ).catch(async (error: Error) => {
         throw new Error(`${error.message}\n  ${await describeState(sql, id)}`)
       })
       totals.push(t1 - t0)
@@ -212,8 +234,13 @@ async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: n
     await failInFlight(sql)
   }
   return {
-    depth, accounts, total: summarize(totals), toSubmission: summarize(toSubmission), callbackToDone: summarize(callbackToDone),
-    saturateSeconds, load: loadAverage(),
+    depth,
+    accounts,
+    total: summarize(totals),
+    toSubmission: summarize(toSubmission),
+    callbackToDone: summarize(callbackToDone),
+    saturateSeconds,
+    load: loadAverage(),
   }
 }
 
@@ -223,15 +250,23 @@ const depthReaders = [
   { name: 'pool_status() (GET /status)', call: (sql: Sql) => sql`select rhpool.pool_status()` },
   { name: 'queue_status (GET /metrics)', call: (sql: Sql) => sql`select tool, queued, oldest_wait_seconds from rhpool.queue_status` },
   { name: 'dashboard_data(15) (GET /dashboard)', call: (sql: Sql) => sql`select rhpool.dashboard_data(15)` },
-  { name: 'job_view(), job 1st in queue (GET /jobs/…)', call: (sql: Sql, head: Row) => sql`select rhpool.job_view(${head.job_table}, ${head.job_id})` },
-  { name: 'job_view(), job last in queue', call: (sql: Sql, _head: Row, tail: Row) => sql`select rhpool.job_view(${tail.job_table}, ${tail.job_id})` },
+  {
+    name: 'job_view(), job 1st in queue (GET /jobs/…)',
+    call: (sql: Sql, head: Row) => sql`select rhpool.job_view(${head.job_table}, ${head.job_id})`,
+  },
+  {
+    name: 'job_view(), job last in queue',
+    call: (sql: Sql, _head: Row, tail: Row) => sql`select rhpool.job_view(${tail.job_table}, ${tail.job_id})`,
+  },
 ] as const
 
 type Row = { job_table: string; job_id: string }
 
 async function measureDepthCosts(sql: Sql, depth: number): Promise<DepthCosts> {
-  const [head] = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
-  const [tail] = await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority, fifo_at desc, job_id desc limit 1`
+  const [head] =
+    await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
+  const [tail] =
+    await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority, fifo_at desc, job_id desc limit 1`
   const readers: DepthCosts['readers'] = []
   for (const reader of depthReaders) {
     const latencies: number[] = []
@@ -243,42 +278,80 @@ async function measureDepthCosts(sql: Sql, depth: number): Promise<DepthCosts> {
 
 function printResults(claims: ClaimRow[], endToEnd: EndToEndRow[], costs: DepthCosts[]): void {
   console.log('\n1. Claim cost, rhpool.claim_account_slot() called directly, one connection (client-side ms):\n')
-  console.log(formatTable(
-    [
-      { header: 'queued', align: 'right' }, { header: 'accounts', align: 'right' },
-      { header: 'all free: jobs/claim', align: 'right' }, { header: 'p50', align: 'right' }, { header: 'p95', align: 'right' }, { header: 'ms per job (p50)', align: 'right' },
-      { header: 'busy pool, 1 free: claims', align: 'right' }, { header: 'p50', align: 'right' }, { header: 'p95', align: 'right' }, { header: 'p99', align: 'right' },
-    ],
-    claims.map((r) => [
-      whole(r.depth), String(r.accounts), String(r.allFreeJobs), fixed(r.allFree.p50Ms), fixed(r.allFree.p95Ms), fixed(r.allFree.p50Ms / r.allFreeJobs, 3),
-      whole(r.oneFree.count), fixed(r.oneFree.p50Ms), fixed(r.oneFree.p95Ms), fixed(r.oneFree.p99Ms),
-    ]),
-  ))
+  console.log(
+    formatTable(
+      [
+        { header: 'queued', align: 'right' },
+        { header: 'accounts', align: 'right' },
+        { header: 'all free: jobs/claim', align: 'right' },
+        { header: 'p50', align: 'right' },
+        { header: 'p95', align: 'right' },
+        { header: 'ms per job (p50)', align: 'right' },
+        { header: 'busy pool, 1 free: claims', align: 'right' },
+        { header: 'p50', align: 'right' },
+        { header: 'p95', align: 'right' },
+        { header: 'p99', align: 'right' },
+      ],
+      claims.map((r) => [
+        whole(r.depth),
+        String(r.accounts),
+        String(r.allFreeJobs),
+        fixed(r.allFree.p50Ms),
+        fixed(r.allFree.p95Ms),
+        fixed(r.allFree.p50Ms / r.allFreeJobs, 3),
+        whole(r.oneFree.count),
+        fixed(r.oneFree.p50Ms),
+        fixed(r.oneFree.p95Ms),
+        fixed(r.oneFree.p99Ms),
+      ])
+    )
+  )
   console.log(`\n2. End to end: INSERT of a job at the head of a saturated pool's queue → claimed → submitted to the
    simulator → 0 ms task → callback (${options.callbacks}) → completed (ms; ${options.samples} samples per row, one at a time):\n`)
-  console.log(formatTable(
-    [
-      { header: 'queued', align: 'right' }, { header: 'accounts', align: 'right' }, { header: 'slots busy', align: 'right' },
-      { header: 'p50', align: 'right' }, { header: 'p95', align: 'right' }, { header: 'max', align: 'right' },
-      { header: 'insert → submitted p50', align: 'right' }, { header: 'callback sent → done p50', align: 'right' },
-      { header: 'pool filled in s', align: 'right' }, { header: 'load avg after' },
-    ],
-    endToEnd.map((r) => [
-      whole(r.depth), String(r.accounts), whole(r.accounts * options.slots), fixed(r.total.p50Ms), fixed(r.total.p95Ms), fixed(r.total.maxMs),
-      fixed(r.toSubmission.p50Ms), fixed(r.callbackToDone.p50Ms), fixed(r.saturateSeconds, 1), r.load,
-    ]),
-  ))
+  console.log(
+    formatTable(
+      [
+        { header: 'queued', align: 'right' },
+        { header: 'accounts', align: 'right' },
+        { header: 'slots busy', align: 'right' },
+        { header: 'p50', align: 'right' },
+        { header: 'p95', align: 'right' },
+        { header: 'max', align: 'right' },
+        { header: 'insert → submitted p50', align: 'right' },
+        { header: 'callback sent → done p50', align: 'right' },
+        { header: 'pool filled in s', align: 'right' },
+        { header: 'load avg after' },
+      ],
+      endToEnd.map((r) => [
+        whole(r.depth),
+        String(r.accounts),
+        whole(r.accounts * options.slots),
+        fixed(r.total.p50Ms),
+        fixed(r.total.p95Ms),
+        fixed(r.total.maxMs),
+        fixed(r.toSubmission.p50Ms),
+        fixed(r.callbackToDone.p50Ms),
+        fixed(r.saturateSeconds, 1),
+        r.load,
+      ])
+    )
+  )
   console.log('\n   (the two break-down columns use the simulator\'s ledger times, 1 ms resolution; "pool filled" = from the')
   console.log('   start of rhpool until every slot holds an accepted background task)')
   console.log('\n3. What else reads the queue: p50 of 5 calls (max in brackets), ms. run_maintenance() runs every 15 s in the')
   console.log('   dispatcher (or from pg_cron); the others run when someone asks (a status page, a scrape, a user polling a job):\n')
-  console.log(formatTable(
-    [{ header: 'call' }, ...costs.map((c) => ({ header: `${whole(c.depth)} queued`, align: 'right' as const }))],
-    depthReaders.map((reader) => [reader.name, ...costs.map((c) => {
-      const latency = c.readers.find((r) => r.name === reader.name)!.latency
-      return `${fixed(latency.p50Ms)} (${fixed(latency.maxMs)})`
-    })]),
-  ))
+  console.log(
+    formatTable(
+      [{ header: 'call' }, ...costs.map((c) => ({ header: `${whole(c.depth)} queued`, align: 'right' as const }))],
+      depthReaders.map((reader) => [
+        reader.name,
+        ...costs.map((c) => {
+          const latency = c.readers.find((r) => r.name === reader.name)!.latency
+          return `${fixed(latency.p50Ms)} (${fixed(latency.maxMs)})`
+        }),
+      ])
+    )
+  )
 }
 
 async function main(): Promise<void> {
@@ -310,7 +383,9 @@ async function main(): Promise<void> {
           endToEnd.push(e2e)
           // Background jobs the pool ran left the queue: put as many back.
           await addQueuedJobs(sql, depth - (await queueDepth(sql)))
-          console.log(`  ${accounts} accounts: claim p50 ${fixed(claim.allFree.p50Ms)} ms (all ${claim.allFreeJobs} free) / ${fixed(claim.oneFree.p50Ms)} ms (1 free); end to end p50 ${fixed(e2e.total.p50Ms)} ms; ${seconds(started)}, load ${e2e.load}`)
+          console.log(
+            `  ${accounts} accounts: claim p50 ${fixed(claim.allFree.p50Ms)} ms (all ${claim.allFreeJobs} free) / ${fixed(claim.oneFree.p50Ms)} ms (1 free); end to end p50 ${fixed(e2e.total.p50Ms)} ms; ${seconds(started)}, load ${e2e.load}`
+          )
         }
       }
       printResults(claims, endToEnd, costs)
@@ -322,6 +397,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack ?? error.message : error)
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error)
   process.exitCode = 1
 })

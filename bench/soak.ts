@@ -118,7 +118,12 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
         if (now !== port) {
           await sql?.end({ timeout: 1 }).catch(() => {})
           port = now
-          sql = postgres(`postgres://postgres@127.0.0.1:${port}/rhpool_chaos`, { max: 1, onnotice: () => {}, connect_timeout: 2, idle_timeout: 5 })
+          sql = postgres(`postgres://postgres@127.0.0.1:${port}/rhpool_chaos`, {
+            max: 1,
+            onnotice: () => {},
+            connect_timeout: 2,
+            idle_timeout: 5,
+          })
         }
         const rows = await runsOutOfStep(sql!)
         snapshots++
@@ -160,7 +165,9 @@ const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
 let exitCode = 0
 const started = Date.now()
-process.stdout.write(`[soak] ${minutes} min, ${options.jobs} jobs, seed ${options.seed}, ${options.dispatchers} dispatchers, ${options.webhookServers} webhook servers, ${options.accounts} accounts × ${options.slots} slots, callbacks ${settings.callbacks}; work dir ${workDir}\n`)
+process.stdout.write(
+  `[soak] ${minutes} min, ${options.jobs} jobs, seed ${options.seed}, ${options.dispatchers} dispatchers, ${options.webhookServers} webhook servers, ${options.accounts} accounts × ${options.slots} slots, callbacks ${settings.callbacks}; work dir ${workDir}\n`
+)
 try {
   const watcher = watchRunsInStep()
   const run = await runChaos(t, options).catch(async (error: unknown) => {
@@ -179,7 +186,10 @@ try {
     if (!check.ok) exitCode = 1
   }
   const unexpected = run.supervisor.exits.filter((e) => !e.expected)
-  for (const exit of unexpected) process.stdout.write(`\n${exit.name} (pid ${exit.pid}) exited by itself with code ${exit.code} after ${exit.uptimeMs} ms:\n${exit.tail}\n`)
+  for (const exit of unexpected)
+    process.stdout.write(
+      `\n${exit.name} (pid ${exit.pid}) exited by itself with code ${exit.code} after ${exit.uptimeMs} ms:\n${exit.tail}\n`
+    )
   const badStops = run.stopCodes.filter((s) => s.code !== 0)
   if (badStops.length) process.stdout.write(`\nprocesses that did not stop cleanly on SIGTERM: ${JSON.stringify(badStops)}\n`)
 } catch (error) {
@@ -194,7 +204,9 @@ try {
     }
   }
 }
-process.stdout.write(`\n[soak] ${exitCode === 0 ? 'all guarantees held' : 'SOME GUARANTEES FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
+process.stdout.write(
+  `\n[soak] ${exitCode === 0 ? 'all guarantees held' : 'SOME GUARANTEES FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`
+)
 if (exitCode === 0 && !settings.keep) removeWorkDir(workDir)
 else process.stdout.write(`[soak] logs and database kept in ${workDir}\n`)
 process.exit(exitCode)

@@ -66,10 +66,12 @@ const options = readCommandLine({
 
 /** `upscaler=20,...` → tool → real task time in seconds; every tool needs one. */
 function taskTimes(text: string): Map<string, number> {
-  const times = new Map(text.split(',').map((pair) => {
-    const [tool, seconds] = pair.split('=').map((part) => part.trim())
-    return [oneOf('times', tool ?? '', tools), positiveNumber('times', seconds ?? '')] as const
-  }))
+  const times = new Map(
+    text.split(',').map((pair) => {
+      const [tool, seconds] = pair.split('=').map((part) => part.trim())
+      return [oneOf('times', tool ?? '', tools), positiveNumber('times', seconds ?? '')] as const
+    })
+  )
   for (const tool of tools) if (!times.has(tool)) throw new BadArgument(`--times gives no time for ${tool}`)
   return times
 }
@@ -136,74 +138,130 @@ async function main(): Promise<void> {
       }
       const meanTaskMs = tables.reduce((sum, t) => sum + msByTable.get(t)!, 0) / tables.length
       const slotsTotal = options.accounts * options.slots
-      console.log(`backlog: ${options.jobs} jobs; task times at scale 1/${options.scale}: ${tables.map((t) => `${t.replace(/_jobs$/, '')} ${msByTable.get(t)} ms`).join(', ')}`)
-      console.log(`${options.accounts} accounts × ${options.slots} slots = ${slotsTotal} slots, callbacks ${options.callbacks}; best possible: ${fixed(slotsTotal / (meanTaskMs / 1000), 1)} jobs/s, ${fixed((options.jobs * meanTaskMs) / slotsTotal / 1000, 1)} s`)
+      console.log(
+        `backlog: ${options.jobs} jobs; task times at scale 1/${options.scale}: ${tables.map((t) => `${t.replace(/_jobs$/, '')} ${msByTable.get(t)} ms`).join(', ')}`
+      )
+      console.log(
+        `${options.accounts} accounts × ${options.slots} slots = ${slotsTotal} slots, callbacks ${options.callbacks}; best possible: ${fixed(slotsTotal / (meanTaskMs / 1000), 1)} jobs/s, ${fixed((options.jobs * meanTaskMs) / slotsTotal / 1000, 1)} s`
+      )
 
       const pool = await startInProcessPool({
-        databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0, taskDurationByApp: durations,
+        databaseUrl: url,
+        accounts: options.accounts,
+        slotsPerAccount: options.slots,
+        taskDurationMs: 0,
+        taskDurationByApp: durations,
         // The strategy is the database's setting (written above), read by every claim.
         callbacks: options.callbacks,
         env: {},
       })
       const loadAtStart = loadAverage()
       try {
-        await waitUntil('every job to finish', async () => {
-          const [row] = await sql`select count(*)::int as n from rhpool.job_events`
-          return row!.n === options.jobs
-        }, 30 * 60_000, 100)
+        await waitUntil(
+          'every job to finish',
+          async () => {
+            const [row] = await sql`select count(*)::int as n from rhpool.job_events`
+            return row!.n === options.jobs
+          },
+          30 * 60_000,
+          100
+        )
       } finally {
         await pool.stop()
       }
       const loadAtEnd = loadAverage()
 
-      const [outcome] = await sql`select count(*) filter (where status = 'completed')::int as completed, count(*)::int as all from rhpool.job_events`
+      const [outcome] =
+        await sql`select count(*) filter (where status = 'completed')::int as completed, count(*)::int as all from rhpool.job_events`
       const tasks = pool.sim.ledger.tasks
       const refused = pool.sim.ledger.submissions.filter((s) => s.outcome !== 'accepted').length
       const firstStart = Math.min(...tasks.map((t) => t.createdAt))
       const lastStart = Math.max(...tasks.map((t) => t.createdAt))
       const lastEnd = Math.max(...tasks.map((t) => t.endedAt ?? Number.NaN))
 
-      const perKey: KeyFigures[] = pool.keys.map((rawKey) => pool.sim.ledger.concurrency(rawKey)).map((key, i) => ({
-        key: pool.accountNames[i]!,
-        tasks: key.timeline.filter((c) => c.delta === 1).length,
-        backlogUtilisation: slotMs(key.timeline, firstStart, lastStart) / (options.slots * (lastStart - firstStart)),
-        runUtilisation: slotMs(key.timeline, firstStart, lastEnd) / (options.slots * (lastEnd - firstStart)),
-        // Only the gaps while jobs were still waiting: after the last admission a freed slot has nothing to take.
-        gaps: keyTurnoverGaps(key.timeline.filter((c) => c.delta === 1 || c.at < lastStart)),
-        maxConcurrency: key.maxConcurrency,
-      }))
+      const perKey: KeyFigures[] = pool.keys
+        .map((rawKey) => pool.sim.ledger.concurrency(rawKey))
+        .map((key, i) => ({
+          key: pool.accountNames[i]!,
+          tasks: key.timeline.filter((c) => c.delta === 1).length,
+          backlogUtilisation: slotMs(key.timeline, firstStart, lastStart) / (options.slots * (lastStart - firstStart)),
+          runUtilisation: slotMs(key.timeline, firstStart, lastEnd) / (options.slots * (lastEnd - firstStart)),
+          // Only the gaps while jobs were still waiting: after the last admission a freed slot has nothing to take.
+          gaps: keyTurnoverGaps(key.timeline.filter((c) => c.delta === 1 || c.at < lastStart)),
+          maxConcurrency: key.maxConcurrency,
+        }))
       const allGaps = perKey.flatMap((k) => k.gaps)
 
-      console.log(`\nSlot utilisation per key (${options.strategy}), from the simulator's ledger (100% = every slot of the key busy all the time):\n`)
+      console.log(
+        `\nSlot utilisation per key (${options.strategy}), from the simulator's ledger (100% = every slot of the key busy all the time):\n`
+      )
       const rows = perKey.map((k) => {
         const gap = summarize(k.gaps)
         return [
-          k.key, whole(k.tasks), `${k.maxConcurrency} / ${options.slots}`,
-          `${fixed(k.backlogUtilisation * 100, 1)}%`, `${fixed(k.runUtilisation * 100, 1)}%`,
-          whole(gap.count), fixed(gap.meanMs, 1), fixed(gap.p50Ms, 0), fixed(gap.p99Ms, 0), fixed(gap.maxMs, 0),
+          k.key,
+          whole(k.tasks),
+          `${k.maxConcurrency} / ${options.slots}`,
+          `${fixed(k.backlogUtilisation * 100, 1)}%`,
+          `${fixed(k.runUtilisation * 100, 1)}%`,
+          whole(gap.count),
+          fixed(gap.meanMs, 1),
+          fixed(gap.p50Ms, 0),
+          fixed(gap.p99Ms, 0),
+          fixed(gap.maxMs, 0),
         ]
       })
       const total = summarize(allGaps)
       const backlogAll = perKey.reduce((sum, k) => sum + k.backlogUtilisation, 0) / perKey.length
       const runAll = perKey.reduce((sum, k) => sum + k.runUtilisation, 0) / perKey.length
-      rows.push(['all keys', whole(tasks.length), `${pool.sim.ledger.maxConcurrencyAnyKey} / ${options.slots}`, `${fixed(backlogAll * 100, 1)}%`, `${fixed(runAll * 100, 1)}%`,
-        whole(total.count), fixed(total.meanMs, 1), fixed(total.p50Ms, 0), fixed(total.p99Ms, 0), fixed(total.maxMs, 0)])
-      console.log(formatTable(
-        [
-          { header: 'account' }, { header: 'tasks', align: 'right' }, { header: 'max at once', align: 'right' },
-          { header: 'in use, backlog', align: 'right' }, { header: 'in use, whole run', align: 'right' },
-          { header: 'gaps', align: 'right' }, { header: 'gap mean ms', align: 'right' }, { header: 'gap p50 ms', align: 'right' }, { header: 'gap p99 ms', align: 'right' }, { header: 'gap max ms', align: 'right' },
-        ],
-        rows,
-      ))
+      rows.push([
+        'all keys',
+        whole(tasks.length),
+        `${pool.sim.ledger.maxConcurrencyAnyKey} / ${options.slots}`,
+        `${fixed(backlogAll * 100, 1)}%`,
+        `${fixed(runAll * 100, 1)}%`,
+        whole(total.count),
+        fixed(total.meanMs, 1),
+        fixed(total.p50Ms, 0),
+        fixed(total.p99Ms, 0),
+        fixed(total.maxMs, 0),
+      ])
+      console.log(
+        formatTable(
+          [
+            { header: 'account' },
+            { header: 'tasks', align: 'right' },
+            { header: 'max at once', align: 'right' },
+            { header: 'in use, backlog', align: 'right' },
+            { header: 'in use, whole run', align: 'right' },
+            { header: 'gaps', align: 'right' },
+            { header: 'gap mean ms', align: 'right' },
+            { header: 'gap p50 ms', align: 'right' },
+            { header: 'gap p99 ms', align: 'right' },
+            { header: 'gap max ms', align: 'right' },
+          ],
+          rows
+        )
+      )
       const runSeconds = (lastEnd - firstStart) / 1000
-      console.log(`\n"backlog": from the first task admitted to the last (${fixed((lastStart - firstStart) / 1000, 1)} s; jobs were waiting all along).`)
-      console.log(`"whole run": to the last task's end (${fixed(runSeconds, 1)} s), including the drain when the last slots empty one by one.`)
-      console.log(`gap: a task ends at the simulator → the next task is admitted on the same key (ledger times, 1 ms resolution), while jobs were waiting.`)
+      console.log(
+        `\n"backlog": from the first task admitted to the last (${fixed((lastStart - firstStart) / 1000, 1)} s; jobs were waiting all along).`
+      )
+      console.log(
+        `"whole run": to the last task's end (${fixed(runSeconds, 1)} s), including the drain when the last slots empty one by one.`
+      )
+      console.log(
+        `gap: a task ends at the simulator → the next task is admitted on the same key (ledger times, 1 ms resolution), while jobs were waiting.`
+      )
       const realTaskMs = meanTaskMs * options.scale
-      console.log(`mean task ${fixed(meanTaskMs, 0)} ms; a slot that waits g ms after each task is busy task / (task + g) of the time: with the mean gap,`)
-      console.log(`${fixed((meanTaskMs / (meanTaskMs + total.meanMs)) * 100, 1)}% here, and ${fixed((realTaskMs / (realTaskMs + total.meanMs)) * 100, 2)}% at scale 1 (real task times, mean ${fixed(realTaskMs / 1000, 1)} s) if the gap stays the same.`)
-      console.log(`throughput ${fixed(options.jobs / runSeconds, 1)} jobs/s; ${outcome!.completed}/${outcome!.all} completed; create calls refused by the simulator: ${refused}.`)
+      console.log(
+        `mean task ${fixed(meanTaskMs, 0)} ms; a slot that waits g ms after each task is busy task / (task + g) of the time: with the mean gap,`
+      )
+      console.log(
+        `${fixed((meanTaskMs / (meanTaskMs + total.meanMs)) * 100, 1)}% here, and ${fixed((realTaskMs / (realTaskMs + total.meanMs)) * 100, 2)}% at scale 1 (real task times, mean ${fixed(realTaskMs / 1000, 1)} s) if the gap stays the same.`
+      )
+      console.log(
+        `throughput ${fixed(options.jobs / runSeconds, 1)} jobs/s; ${outcome!.completed}/${outcome!.all} completed; create calls refused by the simulator: ${refused}.`
+      )
       console.log(`load average: ${loadAtStart} at the first task, ${loadAtEnd} at the end`)
     } finally {
       await sql.end({ timeout: 5 })
@@ -213,6 +271,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack ?? error.message : error)
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error)
   process.exitCode = 1
 })

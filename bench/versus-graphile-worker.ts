@@ -107,18 +107,26 @@ interface RunResult {
 }
 
 /** Runs `count` inserts: in batches from one client, or one by one from several clients at once. */
-async function insertJobs(mode: Mode, count: number, clients: number, batch: (size: number) => Promise<unknown>, one: () => Promise<unknown>): Promise<void> {
+async function insertJobs(
+  mode: Mode,
+  count: number,
+  clients: number,
+  batch: (size: number) => Promise<unknown>,
+  one: () => Promise<unknown>
+): Promise<void> {
   if (mode === 'batch') {
     for (let done = 0; done < count; done += batchSize) await batch(Math.min(batchSize, count - done))
     return
   }
   let next = 0
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < count) {
-      next++
-      await one()
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        next++
+        await one()
+      }
+    })
+  )
 }
 
 /**
@@ -151,9 +159,16 @@ async function measure(system: System, mode: Mode, count: number, dataDir: strin
   const transactions = (await system.transactions()) - transactionsBefore - 1
   const note = system.afterRun ? await system.afterRun(count) : ''
   return {
-    system: system.name, mode, round, jobs: count,
-    insertSeconds: (insertEnded - started) / 1000, totalSeconds: (ended - started) / 1000,
-    cpu, transactionsPerJob: transactions / count, note, load: loadAverage(),
+    system: system.name,
+    mode,
+    round,
+    jobs: count,
+    insertSeconds: (insertEnded - started) / 1000,
+    totalSeconds: (ended - started) / 1000,
+    cpu,
+    transactionsPerJob: transactions / count,
+    note,
+    load: loadAverage(),
   }
 }
 
@@ -179,9 +194,13 @@ async function graphileWorker(url: string, variant: GwVariant): Promise<{ system
   const system: System = {
     name: `graphile-worker ${variant} (concurrency ${options.gwConcurrency})`,
     async insert(mode, count) {
-      await insertJobs(mode, count, options.insertClients,
+      await insertJobs(
+        mode,
+        count,
+        options.insertClients,
         (size) => utils.addJobs(Array.from({ length: size }, () => ({ identifier: 'noop', payload: {} }))),
-        () => utils.addJob('noop', {}))
+        () => utils.addJob('noop', {})
+      )
       insertedSinceMark += count
     },
     async mark() {
@@ -206,7 +225,11 @@ async function graphileWorker(url: string, variant: GwVariant): Promise<{ system
 
 async function rhpool(url: string): Promise<{ system: System; pool: InProcessPool; stop(): Promise<void> }> {
   const pool = await startInProcessPool({
-    databaseUrl: url, accounts: options.accounts, slotsPerAccount: options.slots, taskDurationMs: 0, callbacks: options.callbacks,
+    databaseUrl: url,
+    accounts: options.accounts,
+    slotsPerAccount: options.slots,
+    taskDurationMs: 0,
+    callbacks: options.callbacks,
     env: options.maxSubmissions === undefined ? {} : { RHPOOL_MAX_CONCURRENT_SUBMISSIONS: String(options.maxSubmissions) },
   })
   const sql = connect(url)
@@ -217,9 +240,13 @@ async function rhpool(url: string): Promise<{ system: System; pool: InProcessPoo
   const system: System = {
     name: `rhpool (${options.accounts} accounts × ${options.slots} slots, simulator, 0 ms tasks, callbacks ${options.callbacks}${options.maxSubmissions === undefined ? '' : `, ${options.maxSubmissions} submissions at once`})`,
     async insert(mode, count) {
-      await insertJobs(mode, count, options.insertClients,
+      await insertJobs(
+        mode,
+        count,
+        options.insertClients,
         (size) => inserters`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${size})`,
-        () => inserters`insert into upscaler_jobs (input_file_name) values ('in.png')`)
+        () => inserters`insert into upscaler_jobs (input_file_name) values ('in.png')`
+      )
     },
     async mark() {
       const [row] = await sql`select coalesce(max(id), 0)::bigint as id from rhpool.job_events`
@@ -233,13 +260,16 @@ async function rhpool(url: string): Promise<{ system: System; pool: InProcessPoo
     },
     transactions: () => transactionsOf(sql),
     async afterRun(jobs) {
-      const [events] = await sql`select count(*) filter (where status = 'completed')::int as completed, count(*)::int as all from rhpool.job_events where id > ${eventMark}`
+      const [events] =
+        await sql`select count(*) filter (where status = 'completed')::int as completed, count(*)::int as all from rhpool.job_events where id > ${eventMark}`
       const submissions = pool.sim.ledger.submissions.length - submissionMark
       const callbacks = pool.sim.ledger.callbacks.length - callbackMark
       const overfilled = pool.sim.ledger.maxConcurrencyAnyKey > options.slots
       const duplicates = pool.sim.ledger.duplicateJobRefs().size
       if (events!.completed !== jobs || overfilled || duplicates > 0) {
-        throw new Error(`rhpool run not clean: ${events!.completed}/${jobs} completed, max per key ${pool.sim.ledger.maxConcurrencyAnyKey}, ${duplicates} duplicate tasks`)
+        throw new Error(
+          `rhpool run not clean: ${events!.completed}/${jobs} completed, max per key ${pool.sim.ledger.maxConcurrencyAnyKey}, ${duplicates} duplicate tasks`
+        )
       }
       return `${fixed(submissions / jobs, 2)} create calls + ${fixed(callbacks / jobs, 2)} callbacks per job`
     },
@@ -257,18 +287,36 @@ async function rhpool(url: string): Promise<{ system: System; pool: InProcessPoo
 
 function printResults(results: RunResult[]): void {
   console.log(`\nThroughput, ${whole(options.jobs)} jobs per run, from the first insert to the last job done in the database:\n`)
-  console.log(formatTable(
-    [
-      { header: 'system' }, { header: 'inserts' }, { header: 'round', align: 'right' }, { header: 'inserted in s', align: 'right' },
-      { header: 'all done in s', align: 'right' }, { header: 'jobs/s', align: 'right' }, { header: 'Node CPU ms/job', align: 'right' },
-      { header: 'PG CPU ms/job', align: 'right' }, { header: 'write xacts/job', align: 'right' }, { header: 'load avg (1/5/15 min)' }, { header: 'notes' },
-    ],
-    results.map((r) => [
-      r.system, r.mode === 'batch' ? `batches of ${batchSize}` : `1 per statement, ${options.insertClients} clients`, String(r.round),
-      fixed(r.insertSeconds, 2), fixed(r.totalSeconds, 2), whole(r.jobs / r.totalSeconds),
-      fixed((r.cpu.node * 1000) / r.jobs, 3), fixed((r.cpu.postgres * 1000) / r.jobs, 3), fixed(r.transactionsPerJob, 1), r.load, r.note,
-    ]),
-  ))
+  console.log(
+    formatTable(
+      [
+        { header: 'system' },
+        { header: 'inserts' },
+        { header: 'round', align: 'right' },
+        { header: 'inserted in s', align: 'right' },
+        { header: 'all done in s', align: 'right' },
+        { header: 'jobs/s', align: 'right' },
+        { header: 'Node CPU ms/job', align: 'right' },
+        { header: 'PG CPU ms/job', align: 'right' },
+        { header: 'write xacts/job', align: 'right' },
+        { header: 'load avg (1/5/15 min)' },
+        { header: 'notes' },
+      ],
+      results.map((r) => [
+        r.system,
+        r.mode === 'batch' ? `batches of ${batchSize}` : `1 per statement, ${options.insertClients} clients`,
+        String(r.round),
+        fixed(r.insertSeconds, 2),
+        fixed(r.totalSeconds, 2),
+        whole(r.jobs / r.totalSeconds),
+        fixed((r.cpu.node * 1000) / r.jobs, 3),
+        fixed((r.cpu.postgres * 1000) / r.jobs, 3),
+        fixed(r.transactionsPerJob, 1),
+        r.load,
+        r.note,
+      ])
+    )
+  )
   console.log('\nRatio (graphile-worker jobs/s ÷ rhpool jobs/s), per insert mode, round and graphile-worker variant:\n')
   const rows: string[][] = []
   for (const mode of options.modes) {
@@ -280,15 +328,32 @@ function printResults(results: RunResult[]): void {
         const gwRate = gw.jobs / gw.totalSeconds
         const rhRate = rh.jobs / rh.totalSeconds
         const perJob = (r: RunResult) => ((r.cpu.node + r.cpu.postgres) * 1000) / r.jobs
-        rows.push([mode, String(round), variant, whole(gwRate), whole(rhRate), `${fixed(gwRate / rhRate, 1)}×`, `${fixed(perJob(rh) / perJob(gw), 1)}×`])
+        rows.push([
+          mode,
+          String(round),
+          variant,
+          whole(gwRate),
+          whole(rhRate),
+          `${fixed(gwRate / rhRate, 1)}×`,
+          `${fixed(perJob(rh) / perJob(gw), 1)}×`,
+        ])
       }
     }
   }
-  console.log(formatTable(
-    [{ header: 'inserts' }, { header: 'round', align: 'right' }, { header: 'graphile-worker' }, { header: 'graphile-worker jobs/s', align: 'right' }, { header: 'rhpool jobs/s', align: 'right' },
-      { header: 'ratio', align: 'right' }, { header: 'CPU per job, rhpool ÷ gw', align: 'right' }],
-    rows,
-  ))
+  console.log(
+    formatTable(
+      [
+        { header: 'inserts' },
+        { header: 'round', align: 'right' },
+        { header: 'graphile-worker' },
+        { header: 'graphile-worker jobs/s', align: 'right' },
+        { header: 'rhpool jobs/s', align: 'right' },
+        { header: 'ratio', align: 'right' },
+        { header: 'CPU per job, rhpool ÷ gw', align: 'right' },
+      ],
+      rows
+    )
+  )
   console.log(`\nNode CPU: this whole process (the benchmark's inserts and polls, plus graphile-worker — or rhpool's dispatcher,
 webhook route and the simulator). PG CPU: the whole cluster. write xacts/job: transaction ids the cluster handed out per job
 (every transaction that writes takes one; the benchmark's read-only polls take none). Completion is polled every ${pollMs} ms.`)
@@ -296,13 +361,17 @@ webhook route and the simulator). PG CPU: the whole cluster. write xacts/job: tr
 
 async function main(): Promise<void> {
   const runStarted = performance.now()
-  printHeader('rhpool vs graphile-worker throughput', `npx tsx bench/versus-graphile-worker.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
+  printHeader(
+    'rhpool vs graphile-worker throughput',
+    `npx tsx bench/versus-graphile-worker.ts ${process.argv.slice(2).join(' ')}`.trimEnd()
+  )
   await withThrowawayCluster('versus', async (cluster) => {
     const rhUrl = await cluster.createDatabase('rhpool_bench')
     await migrate(rhUrl)
     // Each graphile-worker variant in its own database, so one's idle polling finds no work of the other's.
     const gws = []
-    for (const variant of options.gwVariants) gws.push(await graphileWorker(await cluster.createDatabase(`graphile_worker_${variant}`), variant))
+    for (const variant of options.gwVariants)
+      gws.push(await graphileWorker(await cluster.createDatabase(`graphile_worker_${variant}`), variant))
     const rh = await rhpool(rhUrl)
     const systems = [...gws.map((g) => g.system), rh.system]
     const results: RunResult[] = []
@@ -317,7 +386,9 @@ async function main(): Promise<void> {
             await measure(system, mode, options.warmup, cluster.dataDir, 0) // untimed warm-up
             const result = await measure(system, mode, options.jobs, cluster.dataDir, round)
             results.push(result)
-            console.log(`  ${system.name}, ${mode}: ${whole(result.jobs / result.totalSeconds)} jobs/s (${fixed(result.totalSeconds, 2)} s, load ${result.load})`)
+            console.log(
+              `  ${system.name}, ${mode}: ${whole(result.jobs / result.totalSeconds)} jobs/s (${fixed(result.totalSeconds, 2)} s, load ${result.load})`
+            )
           }
         }
       }
@@ -331,6 +402,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack ?? error.message : error)
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error)
   process.exitCode = 1
 })

@@ -11,7 +11,9 @@ const { calculateHash } = require('graphile-migrate/dist/hash') as { calculateHa
 
 const folder = join(projectRoot, 'db', 'migrations', 'committed')
 let previous: string | null = null
-for (const name of readdirSync(folder).filter((f) => f.endsWith('.sql')).sort()) {
+for (const name of readdirSync(folder)
+  .filter((f) => f.endsWith('.sql'))
+  .sort()) {
   const text = readFileSync(join(folder, name), 'utf8')
   const body = text.replace(/^(--! [A-Z][^\n]*\n)+\n/, '')
   const hash = calculateHash(body, previous)

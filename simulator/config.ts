@@ -1,4 +1,4 @@
-import type { SimulatorConfig } from './types.ts';
+import type { SimulatorConfig } from './types.ts'
 
 export function defaultConfig(): SimulatorConfig {
   return {
@@ -22,24 +22,25 @@ export function defaultConfig(): SimulatorConfig {
     uploadsPerKey: false,
     costField: 'thirdPartyConsumeMoney',
     queueStatus: 'answers',
-  };
+  }
 }
 
 export type ConfigPatch = Partial<Omit<SimulatorConfig, 'callbackRetry'>> & {
-  callbackRetry?: Partial<SimulatorConfig['callbackRetry']>;
-};
+  callbackRetry?: Partial<SimulatorConfig['callbackRetry']>
+}
 
 /** Applies a partial change; callbackRetry may be given in part. */
 export function mergeConfig(current: SimulatorConfig, patch: ConfigPatch): SimulatorConfig {
-  const { callbackRetry, ...rest } = patch;
+  const { callbackRetry, ...rest } = patch
   const next: SimulatorConfig = {
     ...current,
     ...(Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<SimulatorConfig>),
     callbackRetry: { ...current.callbackRetry, ...callbackRetry },
-  };
-  if (!['v2', 'classic'].includes(next.callbackShape)) throw new RangeError(`callbackShape must be 'v2' or 'classic'`);
-  if (!(next.callbackRetry.attempts >= 1)) throw new RangeError('callbackRetry.attempts must be >= 1');
-  if (!['answers', 'notFound', 'error'].includes(next.queueStatus)) throw new RangeError(`queueStatus must be 'answers', 'notFound' or 'error'`);
-  if (!(next.taskDurationMs >= 0)) throw new RangeError('taskDurationMs must be >= 0');
-  return next;
+  }
+  if (!['v2', 'classic'].includes(next.callbackShape)) throw new RangeError(`callbackShape must be 'v2' or 'classic'`)
+  if (!(next.callbackRetry.attempts >= 1)) throw new RangeError('callbackRetry.attempts must be >= 1')
+  if (!['answers', 'notFound', 'error'].includes(next.queueStatus))
+    throw new RangeError(`queueStatus must be 'answers', 'notFound' or 'error'`)
+  if (!(next.taskDurationMs >= 0)) throw new RangeError('taskDurationMs must be >= 0')
+  return next
 }

@@ -50,19 +50,26 @@ const names: Record<string, string> = {
   '805': 'APIKEY_TASK_IS_FAILED',
   '807': 'APIKEY_TASK_NOT_FOUND',
   '813': 'APIKEY_TASK_IS_QUEUED',
-};
+}
 
 export function errorName(code: number | string): string {
-  return names[String(code)] ?? `ERROR_${code}`;
+  return names[String(code)] ?? `ERROR_${code}`
 }
 
 /** One code of every class of the table in runninghub-api.md: the default chaos mix. */
 export const representativeCodes: readonly string[] = [
-  '421', '415', '1011', // full
-  '802', '416', // broken
-  '301', '803', '1505', // bad request
-  '1000', '1012', '808', // transient
-];
+  '421',
+  '415',
+  '1011', // full
+  '802',
+  '416', // broken
+  '301',
+  '803',
+  '1505', // bad request
+  '1000',
+  '1012',
+  '808', // transient
+]
 
 export const Code = {
   paramsInvalid: '301',
@@ -79,4 +86,4 @@ export const Code = {
   queued: '813',
   systemError: '1000',
   webappNotExists: '901',
-} as const;
+} as const

@@ -1,7 +1,7 @@
 /** A file from a multipart upload plus the plain fields sent with it. */
 export interface MultipartUpload {
-  fields: Record<string, string>;
-  file: { name: string; type: string; bytes: Buffer } | null;
+  fields: Record<string, string>
+  file: { name: string; type: string; bytes: Buffer } | null
 }
 
 /**
@@ -9,14 +9,14 @@ export interface MultipartUpload {
  * simulator needs no multipart dependency.
  */
 export async function parseMultipart(body: Buffer, contentType: string): Promise<MultipartUpload> {
-  const form = await new Response(new Blob([new Uint8Array(body)]), { headers: { 'content-type': contentType } }).formData();
-  const fields: Record<string, string> = {};
-  let file: MultipartUpload['file'] = null;
+  const form = await new Response(new Blob([new Uint8Array(body)]), { headers: { 'content-type': contentType } }).formData()
+  const fields: Record<string, string> = {}
+  let file: MultipartUpload['file'] = null
   for (const [name, value] of form.entries()) {
-    if (typeof value === 'string') fields[name] = value;
+    if (typeof value === 'string') fields[name] = value
     else if (name === 'file' && file === null) {
-      file = { name: value.name, type: value.type, bytes: Buffer.from(await value.arrayBuffer()) };
+      file = { name: value.name, type: value.type, bytes: Buffer.from(await value.arrayBuffer()) }
     }
   }
-  return { fields, file };
+  return { fields, file }
 }

@@ -10,15 +10,15 @@ const reasons: Record<number, string> = {
   502: 'Bad Gateway',
   503: 'Service Temporarily Unavailable',
   504: 'Gateway Time-out',
-};
+}
 
 export function reasonPhrase(status: number): string {
-  return reasons[status] ?? 'Error';
+  return reasons[status] ?? 'Error'
 }
 
 /** nginx's stock error page; served with HTTP 200 too, as some CDNs do. */
 export function nginxErrorPage(status: number): string {
-  const title = `${status === 200 ? 502 : status} ${reasonPhrase(status === 200 ? 502 : status)}`;
+  const title = `${status === 200 ? 502 : status} ${reasonPhrase(status === 200 ? 502 : status)}`
   return [
     '<html>',
     `<head><title>${title}</title></head>`,
@@ -28,10 +28,10 @@ export function nginxErrorPage(status: number): string {
     '</body>',
     '</html>',
     '',
-  ].join('\r\n');
+  ].join('\r\n')
 }
 
 /** The JSON a Spring Boot service answers for requests it cannot parse or route. */
 export function springError(status: number, path: string): Record<string, unknown> {
-  return { timestamp: new Date().toISOString(), status, error: reasonPhrase(status), path };
+  return { timestamp: new Date().toISOString(), status, error: reasonPhrase(status), path }
 }

@@ -39,7 +39,11 @@ export const startDeadlineMs = 60_000
 export async function withinDeadline<T>(started: Promise<T>, deadlineMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${deadlineMs / 1000} s (is the database reachable and accepting connections?)`)), deadlineMs)
+    timer = setTimeout(
+      () =>
+        reject(new Error(`${what} did not finish within ${deadlineMs / 1000} s (is the database reachable and accepting connections?)`)),
+      deadlineMs
+    )
   })
   try {
     return await Promise.race([started, deadline])

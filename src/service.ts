@@ -47,7 +47,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const metrics = new Metrics()
   const dispatcher = config.dispatcher.enabled ? new Dispatcher({ sql, config, log, metrics }) : null
   await dispatcher?.start()
-  const maintenance = dispatcher ? new Maintenance({ sql, config, log, metrics, client: dispatcher.runningHub, accounts: () => dispatcher.accountMap }) : null
+  const maintenance = dispatcher
+    ? new Maintenance({ sql, config, log, metrics, client: dispatcher.runningHub, accounts: () => dispatcher.accountMap })
+    : null
   await maintenance?.start()
   // A webhook-only process holds callbacks; with the keys it also confirms them, so none waits for a dispatcher.
   const confirmer = await startStandaloneConfirmer(config, sql, log)
@@ -58,8 +60,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let adminUrl: string | null = null
   if (config.http.enabled) {
     const readiness = { listening: () => (dispatcher ? dispatcher.listening : null) }
-    server = await buildPublicServer({ sql, log, metrics, webhookSecret: config.webhookSecret, confirmCallbacks: config.dispatcher.confirmCallbacks,
-      invalidDeliveriesPerMinute: config.http.invalidDeliveriesPerMinute, readiness })
+    server = await buildPublicServer({
+      sql,
+      log,
+      metrics,
+      webhookSecret: config.webhookSecret,
+      confirmCallbacks: config.dispatcher.confirmCallbacks,
+      invalidDeliveriesPerMinute: config.http.invalidDeliveriesPerMinute,
+      readiness,
+    })
     admin = await buildAdminServer({ sql, metrics, readiness })
     try {
       url = await server.listen({ host: config.http.host, port: config.http.port })

@@ -9,13 +9,40 @@ import { projectRoot } from '../src/db/migrate.ts'
 
 // Each entry point and the options its usage must name.
 const benchmarks: Record<string, string[]> = {
-  'claim.ts': ['--queued', '--accounts', '--slots', '--iterations', '--case-seconds', '--warmup', '--connections', '--concurrent-seconds', '--concurrent-queued', '--concurrent-accounts', '--explain-accounts', '--apply', '--quick'],
+  'claim.ts': [
+    '--queued',
+    '--accounts',
+    '--slots',
+    '--iterations',
+    '--case-seconds',
+    '--warmup',
+    '--connections',
+    '--concurrent-seconds',
+    '--concurrent-queued',
+    '--concurrent-accounts',
+    '--explain-accounts',
+    '--apply',
+    '--quick',
+  ],
   'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds', '--callbacks'],
   'pipeline.ts': ['--quick', '--callbacks'],
   'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--callbacks', '--quick'],
   'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--callbacks', '--keep', '--quiet'],
   'utilisation.ts': ['--accounts', '--slots', '--jobs', '--scale', '--times', '--strategy', '--callbacks', '--quick'],
-  'versus-graphile-worker.ts': ['--jobs', '--warmup', '--modes', '--rounds', '--gw-concurrency', '--gw-variants', '--accounts', '--slots', '--insert-clients', '--max-submissions', '--callbacks', '--quick'],
+  'versus-graphile-worker.ts': [
+    '--jobs',
+    '--warmup',
+    '--modes',
+    '--rounds',
+    '--gw-concurrency',
+    '--gw-variants',
+    '--accounts',
+    '--slots',
+    '--insert-clients',
+    '--max-submissions',
+    '--callbacks',
+    '--quick',
+  ],
 }
 
 interface Run {
@@ -28,19 +55,26 @@ function bench(script: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     // No DATABASE_URL: --help and a refusal must need no database. No timer either: on a busy
     // machine compiling a script takes what it takes; tap's file timeout catches a hang.
-    execFile(process.execPath, ['--import', 'tsx', join('bench', script), ...args], {
-      cwd: projectRoot,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      encoding: 'utf8',
-    }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
-      resolve({ code, stdout, stderr })
-    })
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join('bench', script), ...args],
+      {
+        cwd: projectRoot,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+        encoding: 'utf8',
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
+        resolve({ code, stdout, stderr })
+      }
+    )
   })
 }
 
 t.test('every entry point in bench/ is listed here', async (t) => {
-  const entryPoints = readdirSync(join(projectRoot, 'bench')).filter((name) => name.endsWith('.ts')).sort()
+  const entryPoints = readdirSync(join(projectRoot, 'bench'))
+    .filter((name) => name.endsWith('.ts'))
+    .sort()
   t.same(entryPoints, Object.keys(benchmarks).sort())
 })
 

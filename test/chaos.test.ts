@@ -24,17 +24,26 @@ t.test('a task that failed at RunningHub and whose callback was lost is settled 
   await sys.waitFor('RunningHub to fail the task', async () => sys.sim.ledger.tasks[0]?.status === 'FAILED')
   let settled: Record<string, unknown> | undefined
   try {
-    settled = await sys.waitFor('the job to be settled by reconciliation', async () => {
-      // Terminal, not merely "not running": on a busy machine the task can fail before the
-      // create answer is recorded, and the job is still 'submitting' then.
-      const [row] = await sql`select status, error_code from upscaler_jobs where id = ${id} and status in ('completed', 'failed', 'cancelled')`
-      return row
-    }, 30_000)
+    settled = await sys.waitFor(
+      'the job to be settled by reconciliation',
+      async () => {
+        // Terminal, not merely "not running": on a busy machine the task can fail before the
+        // create answer is recorded, and the job is still 'submitting' then.
+        const [row] =
+          await sql`select status, error_code from upscaler_jobs where id = ${id} and status in ('completed', 'failed', 'cancelled')`
+        return row
+      },
+      30_000
+    )
   } catch {
     // reported below
   }
   const [job] = await sql`select status, error_code from upscaler_jobs where id = ${id}`
-  t.same(job, { status: 'failed', error_code: '805' }, 'failed with RunningHub\'s code, well past the callback deadline (1 s) and the hard deadline (4 s)')
+  t.same(
+    job,
+    { status: 'failed', error_code: '805' },
+    "failed with RunningHub's code, well past the callback deadline (1 s) and the hard deadline (4 s)"
+  )
   t.notOk(settled === undefined, 'not left running for ever')
   const [slots] = await sql`select count(*)::int as n from rhpool.runs where account is not null`
   t.equal(slots!.n, 0, 'its slot is free')
@@ -55,7 +64,11 @@ t.test('chaos: kills, a Postgres restart and faults of every class; every guaran
   const failed = checks.some((c) => !c.ok)
   await run.close({ keepDatabase: failed })
   for (const check of checks) t.ok(check.ok, check.name, check.ok ? {} : { detail: check.detail })
-  t.same(run.stopCodes.filter((s) => s.code !== 0), [], 'every process stops cleanly on SIGTERM at the end')
+  t.same(
+    run.stopCodes.filter((s) => s.code !== 0),
+    [],
+    'every process stops cleanly on SIGTERM at the end'
+  )
   t.comment(figureLine(figures))
   if (failed) {
     t.comment(`seed ${options.seed}; logs of every process and the database kept in ${workDir}`)

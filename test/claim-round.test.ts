@@ -13,24 +13,46 @@ import { startService } from '../src/service.ts'
 
 t.test('a claim round assigns accounts in the database; a claim nobody adopts goes back, its attempt given back', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 2 }, { name: 'account_2', slots: 1 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 2 },
+    { name: 'account_2', slots: 1 },
+  ])
   const ids = []
   for (let i = 0; i < 4; i++) ids.push(await insertJob(sql, 'upscaler_jobs', { createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)) }))
   const [round] = await sql`select rhpool.claim_round() as n`
   t.equal(round!.n, 3, 'three free slots, three claims')
-  const rows = await sql`select j.id, j.status, j.api_account, r.holder from upscaler_jobs j join rhpool.runs r on r.job_id = j.id order by j.created_at`
-  t.same(rows.map((r) => [r.status, r.api_account, r.holder]), [
-    ['claimed', 'primary', null], ['claimed', 'primary', null], ['claimed', 'account_2', null], ['queued', null, null],
-  ], 'oldest first, fill-first, each with its account and no holder yet')
+  const rows =
+    await sql`select j.id, j.status, j.api_account, r.holder from upscaler_jobs j join rhpool.runs r on r.job_id = j.id order by j.created_at`
+  t.same(
+    rows.map((r) => [r.status, r.api_account, r.holder]),
+    [
+      ['claimed', 'primary', null],
+      ['claimed', 'primary', null],
+      ['claimed', 'account_2', null],
+      ['queued', null, null],
+    ],
+    'oldest first, fill-first, each with its account and no holder yet'
+  )
 
   const adopted = await sql`select * from rhpool.adopt_claims('dispatcher-a', ${['account_2']}::text[], 10)`
-  t.same(adopted.map((a) => [a.job_id, a.api_account]), [[ids[2], 'account_2']], 'a dispatcher adopts only the claims on accounts it holds')
+  t.same(
+    adopted.map((a) => [a.job_id, a.api_account]),
+    [[ids[2], 'account_2']],
+    'a dispatcher adopts only the claims on accounts it holds'
+  )
 
   await sql`select rhpool.run_maintenance(now() + interval '10 minutes')`
-  const after = await sql`select j.status, j.attempts, j.api_account, r.status as run_status, r.attempts as run_attempts from upscaler_jobs j join rhpool.runs r on r.job_id = j.id order by j.created_at`
-  t.same(after.slice(0, 2).map((r) => [r.status, r.attempts, r.api_account, r.run_status, r.run_attempts]),
-    [['queued', 0, null, 'queued', 0], ['queued', 0, null, 'queued', 0]], 'the unadopted claims went back, their attempt given back (nothing was tried)')
-  t.equal(after[2]!.run_attempts, 1, 'the adopted one expired like any dispatcher\'s claim: an attempt spent')
+  const after =
+    await sql`select j.status, j.attempts, j.api_account, r.status as run_status, r.attempts as run_attempts from upscaler_jobs j join rhpool.runs r on r.job_id = j.id order by j.created_at`
+  t.same(
+    after.slice(0, 2).map((r) => [r.status, r.attempts, r.api_account, r.run_status, r.run_attempts]),
+    [
+      ['queued', 0, null, 'queued', 0],
+      ['queued', 0, null, 'queued', 0],
+    ],
+    'the unadopted claims went back, their attempt given back (nothing was tried)'
+  )
+  t.equal(after[2]!.run_attempts, 1, "the adopted one expired like any dispatcher's claim: an attempt spent")
   const log = await sql`select action from rhpool.maintenance_log order by id`
   t.same(log.map((l) => l.action).sort(), ['lease_expired_requeued', 'unadopted_claim_requeued', 'unadopted_claim_requeued'])
   const [place] = await sql`select rhpool.queue_position('upscaler_jobs', ${ids[0]!}) as p`
@@ -44,13 +66,16 @@ t.test('a dispatcher that starts after a claim round submits what the database c
   await syncAccounts(sys.db.sql, sys.config.accounts)
   for (let i = 0; i < 5; i++) ids.push(await insertJob(sys.db.sql, 'veste_ai_jobs'))
   await sys.db.sql`select rhpool.claim_round()`
-  const claimedByRound = await sys.db.sql`select job_id, account from rhpool.runs where status = 'claimed' and holder is null order by job_id`
+  const claimedByRound = await sys.db
+    .sql`select job_id, account from rhpool.runs where status = 'claimed' and holder is null order by job_id`
   t.equal(claimedByRound.length, 3, 'no process awake: three jobs got their account in the database')
 
   const service = await startService(loadConfig(sys.env), createLogger('silent'))
   t.teardown(() => service.stop())
-  await sys.waitFor('every job to complete', async () =>
-    (await sys.db.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === 5)
+  await sys.waitFor(
+    'every job to complete',
+    async () => (await sys.db.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === 5
+  )
   for (const c of claimedByRound) {
     const [job] = await sys.db.sql`select api_account from veste_ai_jobs where id = ${c.job_id}`
     t.equal(job!.api_account, c.account, `${c.job_id} ran on the account the claim round gave it`)

@@ -10,7 +10,8 @@ import { rhpool } from './helpers/cli.ts'
 t.test('--help everywhere', async (t) => {
   const top = await rhpool(['--help'])
   t.equal(top.code, 0)
-  for (const command of ['migrate', 'start', 'dev', 'demo', 'status', 'accounts', 'jobs', 'cancel', 'simulate']) t.match(top.stdout, new RegExp(`\\b${command}\\b`), `lists ${command}`)
+  for (const command of ['migrate', 'start', 'dev', 'demo', 'status', 'accounts', 'jobs', 'cancel', 'simulate'])
+    t.match(top.stdout, new RegExp(`\\b${command}\\b`), `lists ${command}`)
   for (const command of ['migrate', 'start', 'dev', 'demo', 'status', 'accounts', 'jobs', 'cancel']) {
     const help = await rhpool([command, '--help'])
     t.equal(help.code, 0, `${command} --help`)
@@ -46,9 +47,18 @@ t.test('bad arguments get a clear error and exit code 2', async (t) => {
 
 t.test('status, accounts, jobs and cancel read and act on the database', async (t) => {
   const { url, sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 3 },
+    { name: 'account_2', slots: 3 },
+  ])
   const ids = []
-  for (let i = 0; i < 4; i++) ids.push(await insertJob(sql, 'upscaler_jobs', { userId: '6f0b6f3e-3c39-4b8e-9b7e-00000000000a', createdAt: new Date(Date.now() - 10_000 + i) }))
+  for (let i = 0; i < 4; i++)
+    ids.push(
+      await insertJob(sql, 'upscaler_jobs', {
+        userId: '6f0b6f3e-3c39-4b8e-9b7e-00000000000a',
+        createdAt: new Date(Date.now() - 10_000 + i),
+      })
+    )
   const veste = await insertJob(sql, 'veste_ai_jobs')
   await claim(sql, 3)
   const env = { DATABASE_URL: url }
@@ -56,7 +66,7 @@ t.test('status, accounts, jobs and cancel read and act on the database', async (
   const json = await rhpool(['status', '--json'], env)
   t.equal(json.code, 0)
   const [fromSql] = await sql`select rhpool.pool_status() as s`
-  t.same({ ...JSON.parse(json.stdout), oldestQueuedSeconds: 0 }, { ...fromSql!.s, oldestQueuedSeconds: 0 }, '--json is the plan\'s JSON')
+  t.same({ ...JSON.parse(json.stdout), oldestQueuedSeconds: 0 }, { ...fromSql!.s, oldestQueuedSeconds: 0 }, "--json is the plan's JSON")
 
   const table = await rhpool(['status'], env)
   t.match(table.stdout, /running 3\/6 slots · queued 2/)
@@ -69,7 +79,14 @@ t.test('status, accounts, jobs and cancel read and act on the database', async (
 
   const queued = await rhpool(['jobs', '--status', 'queued', '--json'], env)
   const rows = JSON.parse(queued.stdout) as Array<{ id: string; position: number }>
-  t.same(rows.map((r) => [r.id, r.position]).sort((a, b) => Number(a[1]) - Number(b[1])), [[ids[3], 1], [veste, 2]], 'queued jobs with their positions')
+  t.same(
+    rows.map((r) => [r.id, r.position]).sort((a, b) => Number(a[1]) - Number(b[1])),
+    [
+      [ids[3], 1],
+      [veste, 2],
+    ],
+    'queued jobs with their positions'
+  )
   const byUser = await rhpool(['jobs', '--user', '6f0b6f3e-3c39-4b8e-9b7e-00000000000a', '--tool', 'upscaler', '--json'], env)
   t.equal(JSON.parse(byUser.stdout).length, 4)
 
@@ -83,7 +100,11 @@ t.test('status, accounts, jobs and cancel read and act on the database', async (
 })
 
 t.test('simulate runs the simulator alone and stops on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'rhpool.js'), 'simulate', '--port', '0', '--keys', 'sim-key-one-1234,sim-key-two-5678'], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot, 'bin', 'rhpool.js'), 'simulate', '--port', '0', '--keys', 'sim-key-one-1234,sim-key-two-5678'],
+    { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] }
+  )
   let out = ''
   child.stdout.on('data', (c) => (out += String(c)))
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))

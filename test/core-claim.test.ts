@@ -8,7 +8,10 @@ const at = (seconds: number): Date => new Date(Date.UTC(2026, 0, 1, 0, 0, second
 
 t.test('fill-first: global FIFO across the four tables, account 1 until full, then 2', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 3 },
+    { name: 'account_2', slots: 3 },
+  ])
   const video = await insertJob(sql, 'video_upscaler_jobs', { createdAt: at(1) })
   const upscale = await insertJob(sql, 'upscaler_jobs', { createdAt: at(2) })
   const veste = await insertJob(sql, 'veste_ai_jobs', { createdAt: at(3) })
@@ -18,8 +21,15 @@ t.test('fill-first: global FIFO across the four tables, account 1 until full, th
   const last = await insertJob(sql, 'upscaler_jobs', { createdAt: at(11) })
 
   const claims = await claim(sql, 100, 'fill-first')
-  t.same(claims.map((c) => c.job_id), [urgent, video, upscale, veste, pose, late], 'priority first, then created_at, across tables')
-  t.same(claims.map((c) => c.api_account), ['primary', 'primary', 'primary', 'account_2', 'account_2', 'account_2'])
+  t.same(
+    claims.map((c) => c.job_id),
+    [urgent, video, upscale, veste, pose, late],
+    'priority first, then created_at, across tables'
+  )
+  t.same(
+    claims.map((c) => c.api_account),
+    ['primary', 'primary', 'primary', 'account_2', 'account_2', 'account_2']
+  )
   t.equal((await jobStatus(sql, 'upscaler_jobs', last)).status, 'queued', 'the seventh job waits: six slots in all')
   t.same(await claim(sql, 100), [], 'nothing more while every slot is full')
 
@@ -30,12 +40,19 @@ t.test('fill-first: global FIFO across the four tables, account 1 until full, th
 
 t.test('spread: each claim goes to the least loaded account', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }, { name: 'account_3', slots: 6 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 3 },
+    { name: 'account_2', slots: 3 },
+    { name: 'account_3', slots: 6 },
+  ])
   for (let i = 0; i < 6; i++) await insertJob(sql, 'upscaler_jobs', { createdAt: at(i) })
   const claims = await claim(sql, 6, 'spread')
   // Each claim goes to the account with the lowest share of its slots in use
   // (ties: account order): 0/3, 0/3, 0/6, then 1/6 < 1/3, then 1/3 = 1/3 ...
-  t.same(claims.map((c) => c.api_account), ['primary', 'account_2', 'account_3', 'account_3', 'primary', 'account_2'])
+  t.same(
+    claims.map((c) => c.api_account),
+    ['primary', 'account_2', 'account_3', 'account_3', 'primary', 'account_2']
+  )
   const [next] = await claim(sql, 1, 'spread').then(async (none) => {
     t.same(none, [], 'queue empty')
     await insertJob(sql, 'upscaler_jobs', { createdAt: at(50) })
@@ -46,11 +63,17 @@ t.test('spread: each claim goes to the least loaded account', async (t) => {
 
 t.test('strategy comes from rhpool.settings when not passed', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 3 },
+    { name: 'account_2', slots: 3 },
+  ])
   await sql`update rhpool.settings set value = 'spread' where key = 'strategy'`
   for (let i = 0; i < 2; i++) await insertJob(sql, 'upscaler_jobs', { createdAt: at(i) })
   const claims = await claim(sql, 2)
-  t.same(claims.map((c) => c.api_account), ['primary', 'account_2'])
+  t.same(
+    claims.map((c) => c.api_account),
+    ['primary', 'account_2']
+  )
   await t.rejects(sql`select * from rhpool.claim_account_slot(1, 'x', 60, 'round-robin')`, /strategy must be 'fill-first' or 'spread'/)
   await t.rejects(sql`select * from rhpool.claim_account_slot(0)`, /max_jobs must be between 1 and 10000/)
 })
@@ -60,7 +83,10 @@ t.test('no accounts, all disabled, or all cooling down: nothing is claimed', asy
   const job = await insertJob(sql, 'upscaler_jobs')
   t.same(await claim(sql), [], 'no accounts at all')
 
-  await setAccounts(sql, [{ name: 'primary', slots: 3 }, { name: 'account_2', slots: 3 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 3 },
+    { name: 'account_2', slots: 3 },
+  ])
   await sql`select rhpool.disable_account('primary', 'APIKEY_UNAUTHORIZED (802)')`
   await sql`select rhpool.disable_account('account_2', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET (416)')`
   t.same(await claim(sql), [], 'every account disabled')
@@ -70,12 +96,22 @@ t.test('no accounts, all disabled, or all cooling down: nothing is claimed', asy
   t.same(await claim(sql), [], 'the only enabled account is cooling down')
   const [status] = await sql`select rhpool.pool_status() as s`
   const accounts = status!.s.accounts as Array<Record<string, unknown>>
-  t.match(accounts.find((a) => a.name === 'primary'), { enabled: false, disabledReason: 'APIKEY_UNAUTHORIZED (802)', available: 0 })
-  t.match(accounts.find((a) => a.name === 'account_2'), { enabled: true, cooldownReason: 'TASK_QUEUE_MAXED (421)', available: 0 })
+  t.match(
+    accounts.find((a) => a.name === 'primary'),
+    { enabled: false, disabledReason: 'APIKEY_UNAUTHORIZED (802)', available: 0 }
+  )
+  t.match(
+    accounts.find((a) => a.name === 'account_2'),
+    { enabled: true, cooldownReason: 'TASK_QUEUE_MAXED (421)', available: 0 }
+  )
 
   await sql`update rhpool.accounts set cooldown_until = now() - interval '1 second'`
   const claims = await claim(sql)
-  t.same(claims.map((c) => [c.job_id, c.api_account]), [[job, 'account_2']], 'claimed once the cooldown is over')
+  t.same(
+    claims.map((c) => [c.job_id, c.api_account]),
+    [[job, 'account_2']],
+    'claimed once the cooldown is over'
+  )
 })
 
 t.test('cooldowns grow on repeat and are capped', async (t) => {
@@ -116,9 +152,16 @@ t.test('backoff: a job waiting for not_before is skipped, not lost', async (t) =
   const ready = await insertJob(sql, 'upscaler_jobs', { createdAt: at(2) })
   // not_before is the run's (rhpool.runs owns it); the claim decides at a time given to it.
   await sql`update rhpool.runs set not_before = now() + interval '1 hour' where job_id = ${waiting}`
-  t.same((await claim(sql)).map((c) => c.job_id), [ready])
+  t.same(
+    (await claim(sql)).map((c) => c.job_id),
+    [ready]
+  )
   const later = await sql`select job_id from rhpool.claim_account_slot(10, 'test', at => now() + interval '2 hours')`
-  t.same(later.map((c) => c.job_id), [waiting], 'claimable once its not_before has passed')
+  t.same(
+    later.map((c) => c.job_id),
+    [waiting],
+    'claimable once its not_before has passed'
+  )
 })
 
 t.test('pending jobs are ignored until the client marks them queued', async (t) => {
@@ -126,10 +169,16 @@ t.test('pending jobs are ignored until the client marks them queued', async (t) 
   await setAccounts(sql, [{ name: 'primary', slots: 3 }])
   const id = await insertJob(sql, 'pose_changer_jobs', { status: 'pending', extra: { person_file_name: null, reference_file_name: null } })
   t.same(await claim(sql), [], 'a pending job without inputs is not claimable')
-  await t.rejects(sql`update pose_changer_jobs set status = 'queued' where id = ${id}`, /pose_changer_jobs_person_image_url_or_person_file_name_required/,
-    'it cannot become queued without its inputs')
+  await t.rejects(
+    sql`update pose_changer_jobs set status = 'queued' where id = ${id}`,
+    /pose_changer_jobs_person_image_url_or_person_file_name_required/,
+    'it cannot become queued without its inputs'
+  )
   await sql`update pose_changer_jobs set status = 'queued', person_image_url = 'p', reference_image_url = 'r' where id = ${id}`
-  t.same((await claim(sql)).map((c) => c.job_id), [id])
+  t.same(
+    (await claim(sql)).map((c) => c.job_id),
+    [id]
+  )
 })
 
 t.test('lowering an account below its load admits nothing until it drains', async (t) => {
@@ -150,16 +199,23 @@ t.test('lowering an account below its load admits nothing until it drains', asyn
 
 t.test('a key nobody holds any more: the account takes no work, is not disabled, and its running jobs still finish', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 1 },
+    { name: 'account_2', slots: 1 },
+  ])
   await insertJob(sql, 'upscaler_jobs', { createdAt: at(1) })
   await insertJob(sql, 'upscaler_jobs', { createdAt: at(2) })
   const claims = await claim(sql)
   const onSecond = claims.find((c) => c.api_account === 'account_2')!
   await runClaimed(sql, onSecond, '1900000000000000042')
   await setAccounts(sql, [{ name: 'primary', slots: 1 }])
-  const [acc] = await sql`select enabled, disabled_reason, disabled_code, key_holders, unheld_reason from rhpool.account_status where name = 'account_2'`
-  t.same(acc, { enabled: true, disabled_reason: null, disabled_code: null, key_holders: 0, unheld_reason: 'no live dispatcher holds its key' },
-    'not disabled (another dispatcher may hold it): simply not held, and status says so')
+  const [acc] =
+    await sql`select enabled, disabled_reason, disabled_code, key_holders, unheld_reason from rhpool.account_status where name = 'account_2'`
+  t.same(
+    acc,
+    { enabled: true, disabled_reason: null, disabled_code: null, key_holders: 0, unheld_reason: 'no live dispatcher holds its key' },
+    'not disabled (another dispatcher may hold it): simply not held, and status says so'
+  )
   const outcome = await sql`select rhpool.finish_job(${onSecond.job_table}, ${onSecond.job_id}, '1900000000000000042', true) as r`
   t.equal(outcome[0]!.r, 'applied')
   t.equal((await jobStatus(sql, onSecond.job_table, onSecond.job_id)).status, 'completed')
@@ -167,8 +223,14 @@ t.test('a key nobody holds any more: the account takes no work, is not disabled,
   const [primaryJob] = claims.filter((c) => c.api_account === 'primary')
   await runClaimed(sql, primaryJob!, '1900000000000000043')
   t.same(await claim(sql), [], 'account_2 has a free slot but nobody holds its key: nothing claimed there')
-  await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 1 },
+    { name: 'account_2', slots: 1 },
+  ])
   const [back] = await sql`select enabled, key_holders, unheld_reason from rhpool.account_status where name = 'account_2'`
   t.same(back, { enabled: true, key_holders: 1, unheld_reason: null }, 'holding the key again makes it usable')
-  t.same((await claim(sql)).map((c) => c.api_account), ['account_2'])
+  t.same(
+    (await claim(sql)).map((c) => c.api_account),
+    ['account_2']
+  )
 })

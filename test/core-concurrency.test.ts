@@ -21,7 +21,10 @@ interface ClaimRecord {
 
 t.test('many clients at once: never over a limit, never claimed twice, strict FIFO', async (t) => {
   const { sql, url } = await freshDatabase(t)
-  await setAccounts(sql, Object.entries(limits).map(([name, slots]) => ({ name, slots })))
+  await setAccounts(
+    sql,
+    Object.entries(limits).map(([name, slots]) => ({ name, slots }))
+  )
   await sql`create sequence test_claim_seq`
 
   // A backlog with mixed priorities and distinct creation times, committed before the run.
@@ -29,7 +32,7 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
   const backlog: Array<{ table: JobTable; id: string; priority: number; createdAt: number }> = []
   for (let i = 0; i < backlogSize; i++) {
     const table = jobTables[i % 4]!
-    const priority = (i * 7) % 3 - 1
+    const priority = ((i * 7) % 3) - 1
     const createdAt = base + i * 1000
     backlog.push({ table, id: await insertJob(sql, table, { priority, createdAt: new Date(createdAt) }), priority, createdAt })
   }
@@ -72,47 +75,53 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
     }
   })()
 
-  const inserters = Array.from({ length: inserterCount }, (_, n) => (async () => {
-    const db = open()
-    for (let i = n; i < lateInserts; i += inserterCount) {
-      // Lowest priority: a late job never overtakes the backlog.
-      await insertJob(db, jobTables[i % 4]!, { priority: -5 })
-    }
-  })())
+  const inserters = Array.from({ length: inserterCount }, (_, n) =>
+    (async () => {
+      const db = open()
+      for (let i = n; i < lateInserts; i += inserterCount) {
+        // Lowest priority: a late job never overtakes the backlog.
+        await insertJob(db, jobTables[i % 4]!, { priority: -5 })
+      }
+    })()
+  )
 
   let taskCounter = 0
-  const workers = Array.from({ length: workerCount }, (_, n) => (async () => {
-    const db = open()
-    const holder = `worker-${n}`
-    let idleRounds = 0
-    while (idleRounds < 40) {
-      const batch = (await db.begin(async (tx) => tx`
+  const workers = Array.from({ length: workerCount }, (_, n) =>
+    (async () => {
+      const db = open()
+      const holder = `worker-${n}`
+      let idleRounds = 0
+      while (idleRounds < 40) {
+        const batch = (await db.begin(
+          async (tx) => tx`
         select nextval('test_claim_seq')::int as seq, c.job_table, c.job_id, c.api_account, c.claim_token
         from rhpool.claim_account_slot(${1 + (n % 4)}, ${holder}, 60) with ordinality as c
-        order by c.ordinality`)) as unknown as ClaimRecord[]
-      if (batch.length === 0) {
-        idleRounds++
-        await new Promise((resolve) => setTimeout(resolve, 5))
-        continue
-      }
-      idleRounds = 0
-      claims.push(...batch)
-      for (const c of batch) {
-        const key = `${c.job_table}:${c.job_id}`
-        const job = await db`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, 30) as job`
-        if (!job[0]!.job) throw new Error(`claim of ${key} was taken from ${holder}`)
-        // One submission in seven is answered "account full": back to the queue in its place.
-        if (++taskCounter % 7 === 0) {
-          await db`select rhpool.release_to_queue(${c.job_table}, ${c.job_id}, ${c.claim_token}, 'TASK_QUEUE_MAXED')`
-          releases.set(key, (releases.get(key) ?? 0) + 1)
+        order by c.ordinality`
+        )) as unknown as ClaimRecord[]
+        if (batch.length === 0) {
+          idleRounds++
+          await new Promise((resolve) => setTimeout(resolve, 5))
           continue
         }
-        const taskId = `19${String(taskCounter).padStart(17, '0')}`
-        await db`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, ${taskId})`
-        await db`select rhpool.finish_job(${c.job_table}, ${c.job_id}, ${taskId}, true, ${db.json([{ url: 'https://out.example/x.png' }])}, ${db.json({ consumeMoney: '0.05' })})`
+        idleRounds = 0
+        claims.push(...batch)
+        for (const c of batch) {
+          const key = `${c.job_table}:${c.job_id}`
+          const job = await db`select rhpool.begin_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, 30) as job`
+          if (!job[0]!.job) throw new Error(`claim of ${key} was taken from ${holder}`)
+          // One submission in seven is answered "account full": back to the queue in its place.
+          if (++taskCounter % 7 === 0) {
+            await db`select rhpool.release_to_queue(${c.job_table}, ${c.job_id}, ${c.claim_token}, 'TASK_QUEUE_MAXED')`
+            releases.set(key, (releases.get(key) ?? 0) + 1)
+            continue
+          }
+          const taskId = `19${String(taskCounter).padStart(17, '0')}`
+          await db`select rhpool.record_submission(${c.job_table}, ${c.job_id}, ${c.claim_token}, ${taskId})`
+          await db`select rhpool.finish_job(${c.job_table}, ${c.job_id}, ${taskId}, true, ${db.json([{ url: 'https://out.example/x.png' }])}, ${db.json({ consumeMoney: '0.05' })})`
+        }
       }
-    }
-  })())
+    })()
+  )
 
   await Promise.all(inserters)
   await Promise.all(workers)
@@ -131,8 +140,11 @@ t.test('many clients at once: never over a limit, never claimed twice, strict FI
       (select count(distinct (job_table, job_id))::int from rhpool.job_events) as jobs_with_events,
       (select count(*)::int from rhpool.runs where account is not null) as slots_held,
       (select count(*)::int from rhpool.runs where status = 'queued') as queued`
-  t.same(counts, { completed: total, events: total, jobs_with_events: total, slots_held: 0, queued: 0 },
-    'every job completed once, one terminal event each, no slot left held')
+  t.same(
+    counts,
+    { completed: total, events: total, jobs_with_events: total, slots_held: 0, queued: 0 },
+    'every job completed once, one terminal event each, no slot left held'
+  )
 
   const claimsPerJob = new Map<string, number>()
   for (const c of claims) claimsPerJob.set(`${c.job_table}:${c.job_id}`, (claimsPerJob.get(`${c.job_table}:${c.job_id}`) ?? 0) + 1)

@@ -16,7 +16,10 @@ t.test('plpgsql_check finds nothing', async (t) => {
       extra_warnings => true, performance_warnings => true) c
     where p.pronamespace = 'rhpool'::regnamespace
       and p.prolang = (select oid from pg_language where lanname = 'plpgsql')`
-  const [{ n }] = (await sql`select count(*)::int as n from pg_proc where pronamespace = 'rhpool'::regnamespace and prolang = (select oid from pg_language where lanname = 'plpgsql')`) as unknown as [{ n: number }]
+  const [{ n }] =
+    (await sql`select count(*)::int as n from pg_proc where pronamespace = 'rhpool'::regnamespace and prolang = (select oid from pg_language where lanname = 'plpgsql')`) as unknown as [
+      { n: number },
+    ]
   t.ok(n >= 10, `${n} PL/pgSQL functions checked`)
   t.same(findings, [], 'no errors or warnings')
 })

@@ -6,13 +6,22 @@ import t from 'tap'
 import { insertJob } from './helpers/jobs.ts'
 import { startSystem } from './helpers/system.ts'
 
-const machineFailure = { node_id: '26', node_name: 'LoadImage', exception_type: 'OSError', exception_message: '[Errno 116] Stale file handle' }
+const machineFailure = {
+  node_id: '26',
+  node_name: 'LoadImage',
+  exception_type: 'OSError',
+  exception_message: '[Errno 116] Stale file handle',
+}
 
 const finished = (sys: Awaited<ReturnType<typeof startSystem>>, id: string) =>
-  sys.waitFor('the job to finish', async () => {
-    const [row] = await sys.db.sql`select status, attempts, error_code, error_message, task_id from upscaler_jobs where id = ${id}`
-    return row && ['completed', 'failed'].includes(row.status as string) ? row : null
-  }, 30_000)
+  sys.waitFor(
+    'the job to finish',
+    async () => {
+      const [row] = await sys.db.sql`select status, attempts, error_code, error_message, task_id from upscaler_jobs where id = ${id}`
+      return row && ['completed', 'failed'].includes(row.status as string) ? row : null
+    },
+    30_000
+  )
 
 t.test('account full (421) then success: no attempt spent, no error left behind', async (t) => {
   const sys = await startSystem(t, { slots: [1] })
@@ -37,10 +46,21 @@ t.test('a machine failure is retried as a new task; a workflow failure is final'
 
   sys.sim.inject({ kind: 'taskFailure', failedReason: machineFailure })
   const once = await insertJob(sys.db.sql, 'upscaler_jobs', { extra: { max_attempts: 1 } })
-  t.match(await finished(sys, once), { status: 'failed', attempts: 1, error_code: '805', error_message: /Stale file handle \(gave up after 1 attempts\)/ },
-    'bounded by max_attempts')
+  t.match(
+    await finished(sys, once),
+    { status: 'failed', attempts: 1, error_code: '805', error_message: /Stale file handle \(gave up after 1 attempts\)/ },
+    'bounded by max_attempts'
+  )
 
-  sys.sim.inject({ kind: 'taskFailure', failedReason: { node_name: 'KSampler', exception_type: 'OutOfMemoryError', exception_message: 'CUDA out of memory' } })
+  sys.sim.inject({
+    kind: 'taskFailure',
+    failedReason: { node_name: 'KSampler', exception_type: 'OutOfMemoryError', exception_message: 'CUDA out of memory' },
+  })
   const final = await insertJob(sys.db.sql, 'upscaler_jobs')
-  t.match(await finished(sys, final), { status: 'failed', attempts: 1, error_code: '805', error_message: 'KSampler: OutOfMemoryError: CUDA out of memory' })
+  t.match(await finished(sys, final), {
+    status: 'failed',
+    attempts: 1,
+    error_code: '805',
+    error_message: 'KSampler: OutOfMemoryError: CUDA out of memory',
+  })
 })

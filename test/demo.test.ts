@@ -17,7 +17,10 @@ const readmeCommand = 'bash scripts/install-system-deps && npm ci && npm run dem
 
 /** The project as a fresh clone has it: tracked files plus new ones not ignored (node_modules, .data stay behind). */
 function copyProject(to: string): void {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: projectRoot, encoding: 'utf8' })
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: projectRoot,
+    encoding: 'utf8',
+  })
     .split('\0')
     .filter(Boolean)
   for (const file of files) {
@@ -54,8 +57,18 @@ t.test("the README's demo command, twice, in a fresh clone inside a mode-0700 fo
     const { code, output } = await runShell(readmeCommand, clone, env)
     t.equal(code, 0, `run ${run}: exits 0${code === 0 ? '' : `\n${output.slice(-3000)}`}`)
     const demoLines = output.slice(output.indexOf('node bin/rhpool.js demo')).split('\n').slice(1, 4).join('\n')
-    t.match(demoLines, new RegExp(`DATABASE_URL is not set: using the embedded PostgreSQL .*\\(data in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`), `run ${run}: its first lines say it uses its own database, and where the data lives`)
-    t.match(demoLines, /using the RunningHub SIMULATOR .* two accounts of 3 slots .*nothing is paid/, `run ${run}: its first lines say plainly it is the simulator`)
+    t.match(
+      demoLines,
+      new RegExp(
+        `DATABASE_URL is not set: using the embedded PostgreSQL .*\\(data in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`
+      ),
+      `run ${run}: its first lines say it uses its own database, and where the data lives`
+    )
+    t.match(
+      demoLines,
+      /using the RunningHub SIMULATOR .* two accounts of 3 slots .*nothing is paid/,
+      `run ${run}: its first lines say plainly it is the simulator`
+    )
     t.match(output, /progress 24\/24/, `run ${run}: every job finished`)
     t.match(output, /Summary/)
     t.match(output, /primary\s+│ \d+\s+│ \d+/, `run ${run}: jobs per account in the summary`)

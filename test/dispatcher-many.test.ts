@@ -17,7 +17,11 @@ for (const dispatchers of [2, 4]) {
     const processes = Array.from({ length: dispatchers }, () => spawnRhpool(t, { ...sys.env, RHPOOL_HTTP: 'false', LOG_LEVEL: 'warn' }))
     const total = 80
     for (let i = 0; i < total; i++) await insertJob(sys.db.sql, jobTables[i % 4]!)
-    await sys.waitFor(`${total} jobs completed`, async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`)[0]!.n === total, 60_000)
+    await sys.waitFor(
+      `${total} jobs completed`,
+      async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`)[0]!.n === total,
+      60_000
+    )
 
     slots.forEach((limit, i) => {
       const measured = sys.sim.ledger.concurrency(testKeys[i]!).maxConcurrency
@@ -26,7 +30,11 @@ for (const dispatchers of [2, 4]) {
     })
     const perJob = tasksPerJob(sys.sim)
     t.equal(perJob.size, total, 'every job reached RunningHub')
-    t.same([...perJob.values()].filter((n) => n !== 1), [], 'none twice')
+    t.same(
+      [...perJob.values()].filter((n) => n !== 1),
+      [],
+      'none twice'
+    )
     const holders = await sys.db.sql`select count(distinct holder)::int as n from rhpool.runs where account is not null`
     t.equal(holders[0]!.n, 0, 'no slot left held')
     for (const p of processes) t.equal(await p.kill('SIGTERM'), 0, 'each dispatcher stops cleanly')

@@ -22,7 +22,8 @@ t.test('every npm script the README names exists', async (t) => {
 
 t.test('every rhpool command the README names answers --help', async (t) => {
   const named = new Set([...readme.matchAll(/rhpool (migrate|start|demo|status|accounts|jobs|cancel|simulate)\b/g)].map((m) => m[1]!))
-  for (const command of ['status', 'accounts', 'jobs', 'cancel', 'migrate', 'start', 'dev', 'demo', 'simulate']) if (readme.includes(`\`${command}`)) named.add(command)
+  for (const command of ['status', 'accounts', 'jobs', 'cancel', 'migrate', 'start', 'dev', 'demo', 'simulate'])
+    if (readme.includes(`\`${command}`)) named.add(command)
   for (const command of named) {
     if (command === 'simulate') continue // its --help belongs to the simulator; tested in cli.test.ts
     t.equal((await rhpool([command, '--help'])).code, 0, `rhpool ${command} --help`)
@@ -37,8 +38,16 @@ t.test('the install script the README runs succeeds here (and does nothing when 
 t.test('the configuration table and the code name the same variables', async (t) => {
   const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('### Add an account'))
   const documented = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)(?:_<n>)?`/g)].map((m) => m[1]!))
-  const code = ['src/config/index.ts', 'src/config/accounts.ts', 'src/localdb/embedded.ts', 'src/run-service.ts'].map((f) => readFileSync(join(projectRoot, f), 'utf8')).join('\n')
-  const read = new Set([...code.matchAll(/\b(RHPOOL_[A-Z_]+|RUNNINGHUB_[A-Z_]+|DATABASE_URL|PUBLIC_BASE_URL|WEBHOOK_SECRET|ADMIN_HOST|ADMIN_PORT|HOST|PORT|LOG_LEVEL)\b/g)].map((m) => m[1]!.replace(/_$/, '')))
+  const code = ['src/config/index.ts', 'src/config/accounts.ts', 'src/localdb/embedded.ts', 'src/run-service.ts']
+    .map((f) => readFileSync(join(projectRoot, f), 'utf8'))
+    .join('\n')
+  const read = new Set(
+    [
+      ...code.matchAll(
+        /\b(RHPOOL_[A-Z_]+|RUNNINGHUB_[A-Z_]+|DATABASE_URL|PUBLIC_BASE_URL|WEBHOOK_SECRET|ADMIN_HOST|ADMIN_PORT|HOST|PORT|LOG_LEVEL)\b/g
+      ),
+    ].map((m) => m[1]!.replace(/_$/, ''))
+  )
   for (const variable of documented) t.ok(read.has(variable), `${variable} (documented) is read by the code`)
   for (const variable of read) {
     if (['RUNNINGHUB_API_KEY_', 'RHPOOL_'].includes(variable)) continue
@@ -51,13 +60,20 @@ t.test("the README's SQL interface runs as written", async (t) => {
   await setAccounts(sql, [{ name: 'primary', slots: 3 }])
   const block = readme.slice(readme.indexOf('## The SQL interface'))
   const code = /```sql\n([\s\S]*?)```/.exec(block)![1]!
-  const statements = code.split('\n').filter((line) => line.trim() && !line.trim().startsWith('--')).map((line) => line.replace(/\s+--.*$/, '').trim())
+  const statements = code
+    .split('\n')
+    .filter((line) => line.trim() && !line.trim().startsWith('--'))
+    .map((line) => line.replace(/\s+--.*$/, '').trim())
   t.ok(statements.length >= 9, `${statements.length} statements`)
   let jobId = ''
   let eventId = ''
   for (const statement of statements) {
     const text = statement.replace(/;$/, '')
-    const parameter = text.includes('mark_event_processed') ? eventId : text.includes('user_id') ? '6f0b6f3e-3c39-4b8e-9b7e-000000000001' : jobId
+    const parameter = text.includes('mark_event_processed')
+      ? eventId
+      : text.includes('user_id')
+        ? '6f0b6f3e-3c39-4b8e-9b7e-000000000001'
+        : jobId
     const rows = await sql.unsafe(text, text.includes('$1') ? [parameter] : [])
     if (text.startsWith('insert into upscaler_jobs')) jobId = rows[0]!.id as string
     if (text.startsWith('select rhpool.cancel_job')) {

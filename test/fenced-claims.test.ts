@@ -13,7 +13,10 @@ import { fingerprint } from '../simulator/fingerprint.ts'
 
 t.test('every step under a recovered claim is refused, changes nothing, and is logged', async (t) => {
   const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 1 }, { name: 'account_2', slots: 1 }])
+  await setAccounts(sql, [
+    { name: 'primary', slots: 1 },
+    { name: 'account_2', slots: 1 },
+  ])
   const id = await insertJob(sql, 'upscaler_jobs')
   const [stale] = await claim(sql, 1, 'fill-first', 'worker-a')
   t.equal(stale!.api_account, 'primary')
@@ -27,7 +30,9 @@ t.test('every step under a recovered claim is refused, changes nothing, and is l
   t.not(fresh!.claim_token, stale!.claim_token, 'under a new claim')
 
   const snapshot = async () => ({
-    run: (await sql`select status, account, claim_token, holder, attempts, lease_expires_at, not_before, task_id from rhpool.runs where job_id = ${id}`)[0],
+    run: (
+      await sql`select status, account, claim_token, holder, attempts, lease_expires_at, not_before, task_id from rhpool.runs where job_id = ${id}`
+    )[0],
     job: (await sql`select status, api_account, attempts, task_id, error_code, error_message from upscaler_jobs where id = ${id}`)[0],
   })
   const before = await snapshot()
@@ -36,19 +41,39 @@ t.test('every step under a recovered claim is refused, changes nothing, and is l
     ['claimed_job', async () => (await sql`select rhpool.claimed_job('upscaler_jobs', ${id}, ${tok}) as r`)[0]!.r],
     ['renew_lease', async () => (await sql`select rhpool.renew_lease('upscaler_jobs', ${id}, ${tok}, 60) as r`)[0]!.r],
     ['begin_submission', async () => (await sql`select rhpool.begin_submission('upscaler_jobs', ${id}, ${tok}, 30) as r`)[0]!.r],
-    ['record_submission', async () => (await sql`select rhpool.record_submission('upscaler_jobs', ${id}, ${tok}, '1900000000000000777') as r`)[0]!.r],
+    [
+      'record_submission',
+      async () => (await sql`select rhpool.record_submission('upscaler_jobs', ${id}, ${tok}, '1900000000000000777') as r`)[0]!.r,
+    ],
     ['release_to_queue', async () => (await sql`select rhpool.release_to_queue('upscaler_jobs', ${id}, ${tok}, 'stale') as r`)[0]!.r],
     ['retry_later', async () => (await sql`select rhpool.retry_later('upscaler_jobs', ${id}, ${tok}, '1000', 'stale', 0) as r`)[0]!.r],
     ['fail_claim', async () => (await sql`select rhpool.fail_claim('upscaler_jobs', ${id}, ${tok}, 'X', 'stale') as r`)[0]!.r],
-    ['mark_outcome_unknown', async () => (await sql`select rhpool.mark_outcome_unknown('upscaler_jobs', ${id}, ${tok}, 'stale') as r`)[0]!.r],
-    ['account_was_full', async () => (await sql`select rhpool.account_was_full('upscaler_jobs', ${id}, ${tok}, 'primary', '421') as r`)[0]!.r],
+    [
+      'mark_outcome_unknown',
+      async () => (await sql`select rhpool.mark_outcome_unknown('upscaler_jobs', ${id}, ${tok}, 'stale') as r`)[0]!.r,
+    ],
+    [
+      'account_was_full',
+      async () => (await sql`select rhpool.account_was_full('upscaler_jobs', ${id}, ${tok}, 'primary', '421') as r`)[0]!.r,
+    ],
   ]
   const answers: Record<string, unknown> = {}
   for (const [name, step] of steps) answers[name] = await step()
-  t.same(answers, {
-    claimed_job: null, renew_lease: false, begin_submission: null, record_submission: 'claimed', release_to_queue: false,
-    retry_later: null, fail_claim: null, mark_outcome_unknown: null, account_was_full: null,
-  }, 'each step says the claim is not its own (record_submission: the job is claimed, by another) and does nothing')
+  t.same(
+    answers,
+    {
+      claimed_job: null,
+      renew_lease: false,
+      begin_submission: null,
+      record_submission: 'claimed',
+      release_to_queue: false,
+      retry_later: null,
+      fail_claim: null,
+      mark_outcome_unknown: null,
+      account_was_full: null,
+    },
+    'each step says the claim is not its own (record_submission: the job is claimed, by another) and does nothing'
+  )
   t.same(await snapshot(), before, 'the job and its run are exactly as worker B holds them')
   const [limit] = await sql`select learned_limit from rhpool.accounts where name = 'primary'`
   t.equal(limit!.learned_limit, null, 'a stale worker\'s "account full" teaches nothing')
@@ -58,22 +83,30 @@ t.test('every step under a recovered claim is refused, changes nothing, and is l
 
   // Worker B's own steps go through.
   await runClaimed(sql, fresh!, '1900000000000000778')
-  const [done] = await sql`select rhpool.finish_job('upscaler_jobs', ${id}, '1900000000000000778', true, ${sql.json([{ fileUrl: 'https://cdn.example/o.png' }])}) as r`
+  const [done] =
+    await sql`select rhpool.finish_job('upscaler_jobs', ${id}, '1900000000000000778', true, ${sql.json([{ fileUrl: 'https://cdn.example/o.png' }])}) as r`
   t.equal(done!.r, 'applied')
 })
 
-t.test('a claim whose submission was under way when its lease ran out stays the job\'s: the answer that comes back is recorded, nothing is resent', async (t) => {
-  const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 1 }])
-  const id = await insertJob(sql, 'upscaler_jobs')
-  const [c] = await claim(sql, 1)
-  await sql`select rhpool.begin_submission('upscaler_jobs', ${id}, ${c!.claim_token}, 30)`
-  await sql`select rhpool.run_maintenance(now() + interval '1 minute')`
-  t.match((await sql`select status from rhpool.runs where job_id = ${id}`)[0], { status: 'outcome_unknown' }, 'sent, perhaps: never resubmitted')
-  t.same(await claim(sql, 1), [], 'the slot stays held')
-  const [late] = await sql`select rhpool.record_submission('upscaler_jobs', ${id}, ${c!.claim_token}, '1900000000000000779') as r`
-  t.equal(late!.r, 'running', 'RunningHub\'s late answer is the task this claim paid for')
-})
+t.test(
+  "a claim whose submission was under way when its lease ran out stays the job's: the answer that comes back is recorded, nothing is resent",
+  async (t) => {
+    const { sql } = await freshDatabase(t)
+    await setAccounts(sql, [{ name: 'primary', slots: 1 }])
+    const id = await insertJob(sql, 'upscaler_jobs')
+    const [c] = await claim(sql, 1)
+    await sql`select rhpool.begin_submission('upscaler_jobs', ${id}, ${c!.claim_token}, 30)`
+    await sql`select rhpool.run_maintenance(now() + interval '1 minute')`
+    t.match(
+      (await sql`select status from rhpool.runs where job_id = ${id}`)[0],
+      { status: 'outcome_unknown' },
+      'sent, perhaps: never resubmitted'
+    )
+    t.same(await claim(sql, 1), [], 'the slot stays held')
+    const [late] = await sql`select rhpool.record_submission('upscaler_jobs', ${id}, ${c!.claim_token}, '1900000000000000779') as r`
+    t.equal(late!.r, 'running', "RunningHub's late answer is the task this claim paid for")
+  }
+)
 
 t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch the job another dispatcher now runs', async (t) => {
   const fast = { RHPOOL_MAINTENANCE_INTERVAL_MS: '1000' }
@@ -86,7 +119,9 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   const [first] = await sys.db.sql`select account, claim_token from rhpool.runs where job_id = ${id}`
   t.equal(first!.account, 'primary')
   paused.child.kill('SIGSTOP')
-  t.teardown(() => { paused.child.kill('SIGCONT') })
+  t.teardown(() => {
+    paused.child.kill('SIGCONT')
+  })
 
   // Past its lease (decided ten minutes ahead, not waited for), the claim is taken back; the
   // job is claimed again, on account_2 (primary cools down), by a second dispatcher.
@@ -105,21 +140,30 @@ t.test('a dispatcher paused (SIGSTOP) past its lease and resumed cannot touch th
   paused.child.kill('SIGCONT')
   // On resume its download ends (or its deadline fires): its next step, a renewal or a
   // retry, names its old claim and is refused.
-  const refused = await sys.waitFor('the resumed dispatcher\'s step to be refused', async () => {
+  const refused = await sys.waitFor("the resumed dispatcher's step to be refused", async () => {
     const rows = await sys.db.sql`select detail from rhpool.maintenance_log where action = 'stale_claim_refused' and job_id = ${id}`
     return rows.length > 0 ? rows : null
   })
   t.match(refused[0]!.detail, new RegExp(`under claim ${first!.claim_token} refused`), 'refused and on record')
-  await sys.waitFor('the resumed dispatcher to say it stopped working on the job', async () => paused.output.some((line) => line.includes('was recovered; this worker stops')))
-  await sys.waitFor('the job to run on account_2', async () =>
-    (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'running' and api_account = 'account_2'`).length > 0)
+  await sys.waitFor('the resumed dispatcher to say it stopped working on the job', async () =>
+    paused.output.some((line) => line.includes('was recovered; this worker stops'))
+  )
+  await sys.waitFor(
+    'the job to run on account_2',
+    async () =>
+      (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'running' and api_account = 'account_2'`).length > 0
+  )
 
   t.equal(tasksPerJob(sys.sim).get(`upscaler_jobs/${id}`), 1, 'one task at RunningHub')
   const keys = sys.sim.ledger.submissions.map((s) => s.apiKey)
-  t.same(keys, [fingerprint(testKeys[1]!)], 'submitted once, with account_2\'s key: the paused worker sent nothing with primary\'s')
+  t.same(keys, [fingerprint(testKeys[1]!)], "submitted once, with account_2's key: the paused worker sent nothing with primary's")
   const [job] = await sys.db.sql`select status, api_account, attempts from upscaler_jobs where id = ${id}`
-  t.same(job, { status: 'running', api_account: 'account_2', attempts: 2 }, 'the recovered claim counted an attempt; the job is as the second dispatcher left it')
+  t.same(
+    job,
+    { status: 'running', api_account: 'account_2', attempts: 2 },
+    'the recovered claim counted an attempt; the job is as the second dispatcher left it'
+  )
   const [run] = await sys.db.sql`select account, claim_token from rhpool.runs where job_id = ${id}`
-  t.same(run, { account: 'account_2', claim_token: second_!.claim_token }, 'under the second dispatcher\'s claim')
+  t.same(run, { account: 'account_2', claim_token: second_!.claim_token }, "under the second dispatcher's claim")
   t.equal(await paused.kill('SIGTERM'), 0, 'the resumed dispatcher still stops cleanly')
 })

@@ -10,7 +10,9 @@ import { projectRoot } from '../src/db/migrate.ts'
 const fixtureDir = join(projectRoot, 'test', 'fixtures', 'runninghub')
 const samplesPage = readFileSync(join(projectRoot, 'docs', 'runninghub-samples.md'), 'utf8')
 const pageLines = new Set(samplesPage.split('\n'))
-const fixtures = readdirSync(fixtureDir).filter((name) => /^\d{2}-.+\.(json|txt)$/.test(name)).sort()
+const fixtures = readdirSync(fixtureDir)
+  .filter((name) => /^\d{2}-.+\.(json|txt)$/.test(name))
+  .sort()
 
 /** A fixture's sample: the file without the one newline every fixture ends with (see the README there). */
 function sampleText(name: string): string {
@@ -22,7 +24,10 @@ function sampleText(name: string): string {
 t.test('one fixture per sample on the page, numbered in order', async (t) => {
   const sampleCount = [...samplesPage.matchAll(/^## \d+\. /gm)].length
   t.ok(sampleCount >= 10, `${sampleCount} samples on the page`)
-  t.same(fixtures.map((name) => Number(name.slice(0, 2))), Array.from({ length: sampleCount }, (_, i) => i + 1))
+  t.same(
+    fixtures.map((name) => Number(name.slice(0, 2))),
+    Array.from({ length: sampleCount }, (_, i) => i + 1)
+  )
 })
 
 for (const name of fixtures) {

@@ -13,9 +13,10 @@ import { NewerDatabaseError } from '../src/db/database-version.ts'
 import { compareVersions, thisRelease } from '../src/db/release.ts'
 
 const quiet = { log: () => {} }
-const exists = async (sql: Sql, object: string) => (object.includes('(')
-  ? await sql`select to_regprocedure(${object}) is not null as ok`
-  : await sql`select to_regclass(${object}) is not null as ok`)[0]!.ok as boolean
+const exists = async (sql: Sql, object: string) =>
+  (object.includes('(')
+    ? await sql`select to_regprocedure(${object}) is not null as ok`
+    : await sql`select to_regclass(${object}) is not null as ok`)[0]!.ok as boolean
 
 t.test('what a release no longer defines is gone after migrate; a changed return type or parameter list applies in one run', async (t) => {
   const pristine = await freshDatabase(t)
@@ -42,11 +43,16 @@ t.test('what a release no longer defines is gone after migrate; a changed return
     t.ok(result.dropped.includes(gone), `${gone} is reported dropped`)
   }
   t.same(await sql`select tgname from pg_trigger where tgname = 'rhpool_old_guard'`, [], 'the old trigger went with its function')
-  const [status] = await sql`select pg_get_function_result('rhpool.pool_status()'::regprocedure) as result, rhpool.pool_status() ->> 'totalMaxSlots' as slots`
+  const [status] =
+    await sql`select pg_get_function_result('rhpool.pool_status()'::regprocedure) as result, rhpool.pool_status() ->> 'totalMaxSlots' as slots`
   t.same(status, { result: 'jsonb', slots: '0' }, 'pool_status returns jsonb again')
   const [position] = await sql`select pg_get_function_identity_arguments('rhpool.queue_position(text,uuid)'::regprocedure) as args`
   t.equal(position!.args, 'job_table text, job_id uuid', 'queue_position has its parameter names again')
-  t.same(await catalogShape(sql), await catalogShape(pristine.sql), 'the same functions, views, triggers and grants as a database that never had the old ones')
+  t.same(
+    await catalogShape(sql),
+    await catalogShape(pristine.sql),
+    'the same functions, views, triggers and grants as a database that never had the old ones'
+  )
   t.same((await migrate(url, quiet)).dropped, [], 'a second migrate finds nothing left over')
 })
 
@@ -55,13 +61,22 @@ t.test('the layer is atomic: a broken late file leaves the database exactly as b
   // Something the layer would drop: a rolled-back drop must leave it.
   await sql`create function rhpool.some_old_function() returns int language sql as 'select 1'`
   const before = await catalogSnapshot(sql)
-  const broken = dbFolderCopy(t, { 'cron/200-broken.sql': '-- the last file of the layer\nselect 1;\ncreate funtion rhpool.oops() returns int;\n' })
-  await t.rejects(migrate(url, { ...quiet, dbFolder: broken }), { name: 'FunctionLayerError', message: /db\/cron\/200-broken\.sql, line 3: syntax error at or near "funtion"/ })
+  const broken = dbFolderCopy(t, {
+    'cron/200-broken.sql': '-- the last file of the layer\nselect 1;\ncreate funtion rhpool.oops() returns int;\n',
+  })
+  await t.rejects(migrate(url, { ...quiet, dbFolder: broken }), {
+    name: 'FunctionLayerError',
+    message: /db\/cron\/200-broken\.sql, line 3: syntax error at or near "funtion"/,
+  })
   t.same(await catalogSnapshot(sql), before, 'functions, views, triggers, grants, oids, row versions and records are as they were')
   t.ok(await exists(sql, 'rhpool.some_old_function()'), 'the leftover a complete layer would drop is still there')
 
   const runtime = dbFolderCopy(t, { 'functions/999-fails.sql': "do $$ begin raise exception 'no: %', 42; end $$;\n" })
-  await t.rejects(migrate(url, { ...quiet, dbFolder: runtime }), { message: /db\/functions\/999-fails\.sql: no: 42/ }, 'an error without a position names the file too')
+  await t.rejects(
+    migrate(url, { ...quiet, dbFolder: runtime }),
+    { message: /db\/functions\/999-fails\.sql: no: 42/ },
+    'an error without a position names the file too'
+  )
   t.same(await catalogSnapshot(sql), before, 'still as it was')
 })
 
@@ -85,7 +100,11 @@ t.test('objects defined inside a savepoint or an exception block count as define
       t.ok(await exists(sql, object), `migrate ${run}: ${object} is there`)
     }
     t.same(await sql`select n from rhpool.view_in_a_block`, [{ n: 7 }])
-    t.equal((await sql`select count(*)::int as n from pg_trigger where tgname = 'made_in_a_block'`)[0]!.n, 1, `migrate ${run}: its trigger too`)
+    t.equal(
+      (await sql`select count(*)::int as n from pg_trigger where tgname = 'made_in_a_block'`)[0]!.n,
+      1,
+      `migrate ${run}: its trigger too`
+    )
   }
   await migrate(url, quiet)
   for (const object of ['rhpool.made_in_a_block()', 'rhpool.helper_in_a_block()', 'rhpool.view_in_a_block']) {
@@ -98,10 +117,16 @@ t.test('an older release over a newer database is refused with a clear error, an
   const ours = thisRelease().version
   await sql`update rhpool.function_layer set release = '99.0.0', last_migration = '000099-from-the-future.sql'`
   const before = await catalogSnapshot(sql)
-  const error = await migrate(url, quiet).then(() => null, (e: Error) => e)
+  const error = await migrate(url, quiet).then(
+    () => null,
+    (e: Error) => e
+  )
   t.type(error, NewerDatabaseError)
   t.equal((error as NewerDatabaseError).exitCode, 57)
-  t.match(error!.message, `rhpool ${ours} will not migrate this database: the database's function layer was applied by rhpool 99.0.0 (migrations up to 000099-from-the-future.sql`)
+  t.match(
+    error!.message,
+    `rhpool ${ours} will not migrate this database: the database's function layer was applied by rhpool 99.0.0 (migrations up to 000099-from-the-future.sql`
+  )
   t.match(error!.message, /newer than this release \(rhpool \d+\.\d+\.\d+, migrations up to \d{6}-[a-z-]+\.sql\)/)
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
 
@@ -126,7 +151,10 @@ t.test('a database with a committed migration this release does not have is refu
   const [last] = await sql`select hash from graphile_migrate.migrations order by filename desc limit 1`
   await sql`insert into graphile_migrate.migrations (hash, previous_hash, filename) values ('sha1:0000000000000000000000000000000000000000', ${last!.hash}, '999999.sql')`
   const before = await catalogSnapshot(sql)
-  await t.rejects(migrate(url, quiet), { name: 'NewerDatabaseError', message: /the database has committed migration 999999\.sql, which this release \(rhpool .*\) does not have/ })
+  await t.rejects(migrate(url, quiet), {
+    name: 'NewerDatabaseError',
+    message: /the database has committed migration 999999\.sql, which this release \(rhpool .*\) does not have/,
+  })
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
 
   const other = await freshDatabase(t)
@@ -134,15 +162,19 @@ t.test('a database with a committed migration this release does not have is refu
   const [newest] = await other.sql`update graphile_migrate.migrations set hash = 'sha1:1111111111111111111111111111111111111111'
                                     where filename = (select max(filename) from graphile_migrate.migrations) returning filename`
   const mine = thisRelease().migrations.find((m) => m.filename === newest!.filename)!
-  await t.rejects(migrate(other.url, quiet), {
-    name: 'NewerDatabaseError',
-    message: `committed migration ${mine.filename} has hash sha1:1111111111111111111111111111111111111111, but this release (rhpool ${thisRelease().version}, ` +
-      `migrations up to ${mine.realFilename}) has ${mine.realFilename} with hash ${mine.hash}: the database was migrated from another history`,
-  },
-    'a migration of the same number from another history is refused too')
+  await t.rejects(
+    migrate(other.url, quiet),
+    {
+      name: 'NewerDatabaseError',
+      message:
+        `committed migration ${mine.filename} has hash sha1:1111111111111111111111111111111111111111, but this release (rhpool ${thisRelease().version}, ` +
+        `migrations up to ${mine.realFilename}) has ${mine.realFilename} with hash ${mine.hash}: the database was migrated from another history`,
+    },
+    'a migration of the same number from another history is refused too'
+  )
 })
 
-t.test('the product\'s objects that depend on rhpool functions are never dropped', async (t) => {
+t.test("the product's objects that depend on rhpool functions are never dropped", async (t) => {
   const { sql, url } = await freshDatabase(t)
   await sql.unsafe(`
     create view public.my_queue as select j.id, rhpool.queue_position('upscaler_jobs', j.id) as position from public.upscaler_jobs j;
@@ -154,10 +186,10 @@ t.test('the product\'s objects that depend on rhpool functions are never dropped
   const objects = await product()
   const result = await migrate(url, quiet)
   await migrate(url, quiet)
-  t.same(await product(), objects, 'the product\'s views and policy are the same objects')
+  t.same(await product(), objects, "the product's views and policy are the same objects")
   t.ok(result.kept.includes('rhpool.queue_position(text,uuid)'), 'queue_position was redefined in place, not dropped')
   t.ok(result.kept.includes('rhpool.account_status'), 'so was the view the product reads')
-  t.same(await sql`select * from public.my_accounts`, [], 'the product\'s view still works')
+  t.same(await sql`select * from public.my_accounts`, [], "the product's view still works")
 
   // An rhpool function this release no longer defines, still used by the product: refused, naming both.
   await sql.unsafe(`
@@ -170,7 +202,7 @@ t.test('the product\'s objects that depend on rhpool functions are never dropped
     message: /rhpool\.some_old_function\(\) is no longer defined by this release, but view public\.uses_old still depends on it/,
   })
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
-  t.same(await sql`select n from public.uses_old`, [{ n: 1 }], 'the product\'s view is still there and works')
+  t.same(await sql`select n from public.uses_old`, [{ n: 1 }], "the product's view is still there and works")
   await sql`drop view public.uses_old`
 
   // A function the product depends on whose signature the release changes: refused, naming the product's object.
@@ -182,7 +214,8 @@ t.test('the product\'s objects that depend on rhpool functions are never dropped
   before = await catalogSnapshot(sql)
   await t.rejects(migrate(url, quiet), {
     name: 'FunctionLayerError',
-    message: /db\/functions\/600-status\.sql: cannot change return type of existing function.*; rhpool\.pool_status\(\) was not dropped and recreated because view public\.status_text depends on it$/,
+    message:
+      /db\/functions\/600-status\.sql: cannot change return type of existing function.*; rhpool\.pool_status\(\) was not dropped and recreated because view public\.status_text depends on it$/,
   })
   t.same(await catalogSnapshot(sql), before, 'nothing changed')
 })
@@ -208,14 +241,24 @@ t.test('a fresh database and ones upgraded from the first version have the same 
   await migrate(stepwise.url, quiet)
 
   const shapeFresh = await catalogShape(fresh.sql)
-  t.ok(shapeFresh.functions.length > 50 && shapeFresh.views.length >= 3 && shapeFresh.triggers.length >= 15, 'the comparison covers the layer')
-  for (const [name, db] of [['upgraded', direct], ['upgraded through an earlier release', stepwise]] as const) {
+  t.ok(
+    shapeFresh.functions.length > 50 && shapeFresh.views.length >= 3 && shapeFresh.triggers.length >= 15,
+    'the comparison covers the layer'
+  )
+  for (const [name, db] of [
+    ['upgraded', direct],
+    ['upgraded through an earlier release', stepwise],
+  ] as const) {
     const shape = await catalogShape(db.sql)
     t.same(shape.functions, shapeFresh.functions, `${name}: functions (name, arguments, result, body, security definer, config)`)
     t.same(shape.views, shapeFresh.views, `${name}: views`)
     t.same(shape.triggers, shapeFresh.triggers, `${name}: triggers`)
     t.same(shape.grants, shapeFresh.grants, `${name}: grants on the schema, its tables and functions, and the job tables`)
     const [recorded] = await db.sql`select release, last_migration from rhpool.function_layer`
-    t.same(recorded, { release: thisRelease().version, last_migration: thisRelease().migrations.at(-1)!.realFilename }, `${name}: the release that applied the layer is recorded`)
+    t.same(
+      recorded,
+      { release: thisRelease().version, last_migration: thisRelease().migrations.at(-1)!.realFilename },
+      `${name}: the release that applied the layer is recorded`
+    )
   }
 })

@@ -29,10 +29,13 @@ async function serve(t: Test, host: string, handler: (req: IncomingMessage, res:
   await new Promise<void>((resolve) => server.listen(0, host, resolve))
   self.port = (server.address() as AddressInfo).port
   self.url = `http://${host}:${self.port}`
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  )
   return self
 }
 
@@ -46,31 +49,60 @@ const strict: InputFetchPolicy = {
 }
 
 async function refusal(t: Test, promise: Promise<unknown>): Promise<InputTransferError> {
-  const error = await promise.then(() => null, (e: unknown) => e)
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e
+  )
   t.ok(error instanceof InputTransferError, `refused with an InputTransferError (${(error as Error)?.message})`)
   return error as InputTransferError
 }
 
 t.test('the address rule: loopback, private, link-local (metadata), unique-local, unspecified are refused; public is not', async (t) => {
-  for (const address of ['127.0.0.1', '10.0.0.5', '172.16.3.4', '192.168.1.1', '169.254.169.254', '0.0.0.0', '100.64.0.1', '::1', '::', 'fd12::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:a9fe:a9fe']) {
+  for (const address of [
+    '127.0.0.1',
+    '10.0.0.5',
+    '172.16.3.4',
+    '192.168.1.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '100.64.0.1',
+    '::1',
+    '::',
+    'fd12::1',
+    'fe80::1',
+    '::ffff:127.0.0.1',
+    '::ffff:a9fe:a9fe',
+  ]) {
     t.ok(forbiddenAddressReason(address), `${address}: ${forbiddenAddressReason(address)}`)
   }
-  for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111']) t.equal(forbiddenAddressReason(address), null, `${address} is public`)
+  for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111'])
+    t.equal(forbiddenAddressReason(address), null, `${address} is public`)
 })
 
 t.test('a URL to 127.0.0.1 is refused without a connection to it', async (t) => {
   const target = await serve(t, '127.0.0.1', (_req, res) => res.end('secret'))
   const fetchInput = createInputFetcher(strict)
   const error = await refusal(t, fetchInput(`${target.url}/latest/meta-data`, 'input_url'))
-  t.match(error, { cls: 'bad_request', code: 'INVALID_INPUT_URL', message: /input_url was refused: 127\.0\.0\.1 is not a public address \(loopback\)/ })
+  t.match(error, {
+    cls: 'bad_request',
+    code: 'INVALID_INPUT_URL',
+    message: /input_url was refused: 127\.0\.0\.1 is not a public address \(loopback\)/,
+  })
   const byName = await refusal(t, fetchInput(`http://localhost:${target.port}/x.png`, 'input_url'))
-  t.match(byName, { code: 'INVALID_INPUT_URL', message: /localhost is at (127\.0\.0\.1|::1), not a public address \(loopback\)/ }, 'a name is resolved here and its address checked')
+  t.match(
+    byName,
+    { code: 'INVALID_INPUT_URL', message: /localhost is at (127\.0\.0\.1|::1), not a public address \(loopback\)/ },
+    'a name is resolved here and its address checked'
+  )
   for (const [url, pattern] of [
     [`http://[::1]:${target.port}/x`, /::1 is not a public address \(loopback\)/],
     [`http://2130706433:${target.port}/x`, /127\.0\.0\.1 is not a public address \(loopback\)/], // WHATWG URL reads a bare number as IPv4
     [`http://0x7f.1:${target.port}/x`, /127\.0\.0\.1 is not a public address \(loopback\)/],
     [`http://0.0.0.0:${target.port}/x`, /0\.0\.0\.0 is not a public address \(unspecified\)/],
-    ['http://169.254.169.254/latest/meta-data/iam/security-credentials/', /169\.254\.169\.254 is not a public address \(link-local, the cloud metadata service among them\)/],
+    [
+      'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+      /169\.254\.169\.254 is not a public address \(link-local, the cloud metadata service among them\)/,
+    ],
     ['http://[fd00::1]/x', /fd00::1 is not a public address \(unique-local\)/],
     ['http://10.0.0.1/x', /10\.0\.0\.1 is not a public address \(private\)/],
   ] as const) {
@@ -139,7 +171,10 @@ t.test('a body over the cap is refused early: nothing past the cap is read', asy
   const error = await refusal(t, createInputFetcher(strict)(`${endless.url}/huge.png`, 'input_url'))
   t.match(error, { cls: 'bad_request', code: 'INPUT_TOO_LARGE', message: /over the 1048576-byte limit/ })
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.ok(endless.bytesSent < 16 * 1024 * 1024, `the server got to send ${(endless.bytesSent / 1024 / 1024).toFixed(1)} MB of its 512 MB before the connection was cut`)
+  t.ok(
+    endless.bytesSent < 16 * 1024 * 1024,
+    `the server got to send ${(endless.bytesSent / 1024 / 1024).toFixed(1)} MB of its 512 MB before the connection was cut`
+  )
   t.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'memory stayed bounded')
 
   const declared = await serve(t, standInPublic, (_req, res) => {
@@ -147,7 +182,11 @@ t.test('a body over the cap is refused early: nothing past the cap is read', asy
     res.write(chunk)
   })
   const early = await refusal(t, createInputFetcher(strict)(`${declared.url}/big.mp4`, 'video_url'))
-  t.match(early, { code: 'INPUT_TOO_LARGE', message: /video_url is 104857600 bytes, over the 1048576-byte limit/ }, 'a declared length over the cap is refused before the body')
+  t.match(
+    early,
+    { code: 'INPUT_TOO_LARGE', message: /video_url is 104857600 bytes, over the 1048576-byte limit/ },
+    'a declared length over the cap is refused before the body'
+  )
 })
 
 t.test('a server that trickles one byte a second is cut off at the total deadline', async (t) => {
@@ -173,16 +212,26 @@ t.test('an ordinary download under the cap works, and the allowance is named and
   t.equal(await fetched.blob.text(), 'png bytes', 'RHPOOL_ALLOW_PRIVATE_INPUTS=true reaches the local file server')
 })
 
-t.test('the input policy from the environment: 30 MB cap, deadline inside the lease, private addresses refused unless allowed by name', async (t) => {
-  const base = { DATABASE_URL: 'postgres://u@localhost/db', WEBHOOK_SECRET: 'x'.repeat(32), RHPOOL_DISPATCHER: 'false' }
-  t.same(loadConfig(base).dispatcher.inputs, { maxBytes: 30 * 1024 * 1024, deadlineMs: null, allowPrivate: false }, 'defaults: RunningHub\'s cap, a deadline from the lease, no private addresses')
-  // The lease is the database's lease_seconds setting; the deadline follows it at run time.
-  t.equal(inputDeadlineMs(120, null), 60_000, 'unset: a minute with the 120 s lease')
-  t.equal(inputDeadlineMs(10, null), 5_000, 'unset: half a short lease')
-  t.equal(inputDeadlineMs(10, 10_000), 5_000, 'a deadline the lease cannot cover is cut to half the lease')
-  t.equal(inputDeadlineMs(120, 2_000), 2_000, 'a shorter one is kept')
-  t.throws(() => loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10' }), { name: 'ConfigError', message: /RHPOOL_LEASE_SECONDS.*database setting lease_seconds/ },
-    'the lease is no longer configured per process')
-  t.equal(loadConfig({ ...base, RHPOOL_ALLOW_PRIVATE_INPUTS: 'true' }).dispatcher.inputs.allowPrivate, true)
-  t.throws(() => loadConfig({ ...base, RHPOOL_INPUT_MAX_BYTES: '0' }), { message: /RHPOOL_INPUT_MAX_BYTES/ })
-})
+t.test(
+  'the input policy from the environment: 30 MB cap, deadline inside the lease, private addresses refused unless allowed by name',
+  async (t) => {
+    const base = { DATABASE_URL: 'postgres://u@localhost/db', WEBHOOK_SECRET: 'x'.repeat(32), RHPOOL_DISPATCHER: 'false' }
+    t.same(
+      loadConfig(base).dispatcher.inputs,
+      { maxBytes: 30 * 1024 * 1024, deadlineMs: null, allowPrivate: false },
+      "defaults: RunningHub's cap, a deadline from the lease, no private addresses"
+    )
+    // The lease is the database's lease_seconds setting; the deadline follows it at run time.
+    t.equal(inputDeadlineMs(120, null), 60_000, 'unset: a minute with the 120 s lease')
+    t.equal(inputDeadlineMs(10, null), 5_000, 'unset: half a short lease')
+    t.equal(inputDeadlineMs(10, 10_000), 5_000, 'a deadline the lease cannot cover is cut to half the lease')
+    t.equal(inputDeadlineMs(120, 2_000), 2_000, 'a shorter one is kept')
+    t.throws(
+      () => loadConfig({ ...base, RHPOOL_LEASE_SECONDS: '10' }),
+      { name: 'ConfigError', message: /RHPOOL_LEASE_SECONDS.*database setting lease_seconds/ },
+      'the lease is no longer configured per process'
+    )
+    t.equal(loadConfig({ ...base, RHPOOL_ALLOW_PRIVATE_INPUTS: 'true' }).dispatcher.inputs.allowPrivate, true)
+    t.throws(() => loadConfig({ ...base, RHPOOL_INPUT_MAX_BYTES: '0' }), { message: /RHPOOL_INPUT_MAX_BYTES/ })
+  }
+)

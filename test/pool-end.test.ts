@@ -23,7 +23,10 @@ t.test('a pool closes after PostgreSQL shut down under its open connections', as
   await Promise.all([sql`select 1`, sql`select 2`, sql`select 3`])
 
   // A query in flight when the shutdown terminates its session, as a start's check was.
-  const failed = sql`select pg_sleep(30)`.then(() => false, () => true)
+  const failed = sql`select pg_sleep(30)`.then(
+    () => false,
+    () => true
+  )
   const probe = connectDatabase(cluster.url(), { max: 1 })
   await waitFor(async () => (await probe`select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep%'`)[0]!.n === 1)
   await endPool(probe)

@@ -20,7 +20,11 @@ const holders = ['dispatcher-a', 'dispatcher-b']
 type Op =
   | { op: 'insert'; table: number; priority: number }
   | { op: 'claim'; max: number; holder: number; strategy: 'fill-first' | 'spread' }
-  | { op: 'begin' | 'record' | 'release' | 'retry' | 'unknown' | 'cancel' | 'finishCancel' | 'expire' | 'full' | 'broken'; job: number; holder: number }
+  | {
+      op: 'begin' | 'record' | 'release' | 'retry' | 'unknown' | 'cancel' | 'finishCancel' | 'expire' | 'full' | 'broken'
+      job: number
+      holder: number
+    }
   | { op: 'finish'; job: number; succeeded: boolean }
   | { op: 'callback'; job: number; attemptOffset: number; status: 'SUCCESS' | 'FAILED' | 'CANCEL'; sameTask: boolean }
   | { op: 'maintenance' | 'failUnknowns' }
@@ -30,12 +34,48 @@ const job = fc.nat({ max: 50 })
 /** holders.length means "the job's current claim" (a dispatcher acting on its own claim); others a stale one. */
 const holder = fc.nat({ max: holders.length })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), table: fc.nat({ max: 3 }), priority: fc.constantFrom(0, 0, 0, 5, -5) }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('claim' as const), max: fc.integer({ min: 1, max: 4 }), holder, strategy: fc.constantFrom('fill-first' as const, 'spread' as const) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constant('insert' as const), table: fc.nat({ max: 3 }), priority: fc.constantFrom(0, 0, 0, 5, -5) }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('claim' as const),
+      max: fc.integer({ min: 1, max: 4 }),
+      holder,
+      strategy: fc.constantFrom('fill-first' as const, 'spread' as const),
+    }),
+  },
   { weight: 6, arbitrary: fc.record({ op: fc.constantFrom('begin' as const, 'record' as const), job, holder }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constantFrom('release' as const, 'retry' as const, 'unknown' as const, 'cancel' as const, 'finishCancel' as const, 'expire' as const, 'full' as const, 'broken' as const), job, holder }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constantFrom(
+        'release' as const,
+        'retry' as const,
+        'unknown' as const,
+        'cancel' as const,
+        'finishCancel' as const,
+        'expire' as const,
+        'full' as const,
+        'broken' as const
+      ),
+      job,
+      holder,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('finish' as const), job, succeeded: fc.boolean() }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('callback' as const), job, attemptOffset: fc.integer({ min: -1, max: 1 }), status: fc.constantFrom('SUCCESS' as const, 'FAILED' as const, 'CANCEL' as const), sameTask: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('callback' as const),
+      job,
+      attemptOffset: fc.integer({ min: -1, max: 1 }),
+      status: fc.constantFrom('SUCCESS' as const, 'FAILED' as const, 'CANCEL' as const),
+      sameTask: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('maintenance' as const, 'failUnknowns' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('enable' as const), account: fc.nat({ max: accounts.length - 1 }) }) }
 )
@@ -113,7 +153,8 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
         if (ids.length === 0) return null
         const wanted = relevant[op]
         if (n % 2 === 0 && wanted) {
-          const rows = await sql`select job_table as table, id::text from rhpool.jobs where status = any (${sql.array(wanted)}) order by created_at, id`
+          const rows =
+            await sql`select job_table as table, id::text from rhpool.jobs where status = any (${sql.array(wanted)}) order by created_at, id`
           if (rows.length) return rows[(n >> 1) % rows.length] as unknown as { table: string; id: string }
         }
         return ids[n % ids.length]!
@@ -121,7 +162,7 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
       for (const [step, op] of ops.entries()) {
         const target = 'job' in op ? await pickJob(op.job, op.op) : null
         if ('job' in op && !target) continue
-        const h = 'holder' in op ? holders[op.holder] ?? holders[0]! : holders[0]!
+        const h = 'holder' in op ? (holders[op.holder] ?? holders[0]!) : holders[0]!
         // The job's current claim, or a stale one: the claim before it (or none at all).
         let token = '0'
         if ('holder' in op && target) {
@@ -133,7 +174,8 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
           switch (op.op) {
             case 'insert': {
               const table = jobTables[op.table]!
-              const [row] = await sql`insert into ${sql(table)} ${sql({ ...readyInputs[table], status: 'queued', priority: op.priority })} returning id`
+              const [row] =
+                await sql`insert into ${sql(table)} ${sql({ ...readyInputs[table], status: 'queued', priority: op.priority })} returning id`
               ids.push({ table, id: row!.id as string })
               break
             }
@@ -170,7 +212,13 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
               const [row] = await sql`select task_id, attempts from ${sql(target!.table)} where id = ${target!.id}`
               const attempt = Math.max(1, (row!.attempts as number) + op.attemptOffset)
               const taskId = op.sameTask ? (row!.task_id as string | null) : String(taskCounter++)
-              const callback = { status: op.status, outputs: op.status === 'SUCCESS' ? [{ url: 'https://cdn.example/o.png' }] : null, usage: null, error_code: op.status === 'FAILED' ? '805' : null, error_message: null }
+              const callback = {
+                status: op.status,
+                outputs: op.status === 'SUCCESS' ? [{ url: 'https://cdn.example/o.png' }] : null,
+                usage: null,
+                error_code: op.status === 'FAILED' ? '805' : null,
+                error_message: null,
+              }
               await sql`select rhpool.apply_callback(${target!.table}, ${target!.id}, ${attempt}, ${taskId}, ${sql.json(callback)}, '{}')`
               break
             }
@@ -219,5 +267,8 @@ t.test('random sequences of scheduler operations keep every invariant', async (t
   )
   t.pass(`operations run: ${JSON.stringify(tally)}`)
   t.ok((tally.claim ?? 0) > 50 && (tally.terminalEvents ?? 0) > 20, 'the sequences reach claims and terminal states')
-  t.ok(['claimed', 'submitting', 'running', 'completed', 'failed', 'cancelled'].every((s) => seen.has(s)), `and most states a job can be in (seen: ${[...seen].sort().join(', ')})`)
+  t.ok(
+    ['claimed', 'submitting', 'running', 'completed', 'failed', 'cancelled'].every((s) => seen.has(s)),
+    `and most states a job can be in (seen: ${[...seen].sort().join(', ')})`
+  )
 })

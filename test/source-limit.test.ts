@@ -5,7 +5,11 @@ import { SourceLimit } from '../src/webhook/source-limit.ts'
 t.test('N at once per source, refilled at N a minute, sources apart', async (t) => {
   let now = 0
   const limit = new SourceLimit({ perMinute: 3, now: () => now })
-  t.same([1, 2, 3, 4].map(() => limit.take('a')), [true, true, true, false], 'three, then refused')
+  t.same(
+    [1, 2, 3, 4].map(() => limit.take('a')),
+    [true, true, true, false],
+    'three, then refused'
+  )
   t.ok(limit.take('b'), 'another source has its own bucket')
   t.equal(limit.retryAfterSeconds('a'), 20, 'one token back in 20 s')
   now += 20_000
@@ -21,5 +25,9 @@ t.test('memory is bounded: past maxSources, refilled sources are forgotten, else
   now += 120_000
   limit.take('192.0.2.2')
   t.ok(limit.size <= 101, 'refilled buckets were forgotten')
-  t.same([limit.take('192.0.2.3'), limit.take('192.0.2.3'), limit.take('192.0.2.3')], [true, true, false], 'and a new source gets its own again')
+  t.same(
+    [limit.take('192.0.2.3'), limit.take('192.0.2.3'), limit.take('192.0.2.3')],
+    [true, true, false],
+    'and a new source gets its own again'
+  )
 })

@@ -48,7 +48,10 @@ async function recordedRun(t: Test, args: string[], env: Record<string, string>,
     let up = false
     const deadline = Date.now() + 30_000
     while (!up && !gone && Date.now() < deadline) {
-      up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)
+      up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false
+      )
       if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
     }
     t.ok(up, `rhpool ${args.join(' ')} came up${up ? '' : `: ${output.slice(-800)}`}`)
@@ -64,18 +67,23 @@ async function recordedRun(t: Test, args: string[], env: Record<string, string>,
 t.test('rhpool start never loads the simulator, nor the dev/demo runtime', async (t) => {
   const { url } = await freshDatabase(t)
   const port = await freePort()
-  const run = await recordedRun(t, ['start'], {
-    DATABASE_URL: url,
-    RUNNINGHUB_API_KEY: 'rh-key-production-0001',
-    // Nothing answers here: never a real host.
-    RUNNINGHUB_BASE_URL: 'http://127.0.0.1:9',
-    WEBHOOK_SECRET: 'start-imports-secret-0123456789abcdef',
-    PUBLIC_BASE_URL: 'https://rhpool.example.com',
-    PORT: String(port),
-    ADMIN_PORT: '0',
-    RHPOOL_POLL_INTERVAL_MS: '200',
-    LOG_LEVEL: 'warn',
-  }, port)
+  const run = await recordedRun(
+    t,
+    ['start'],
+    {
+      DATABASE_URL: url,
+      RUNNINGHUB_API_KEY: 'rh-key-production-0001',
+      // Nothing answers here: never a real host.
+      RUNNINGHUB_BASE_URL: 'http://127.0.0.1:9',
+      WEBHOOK_SECRET: 'start-imports-secret-0123456789abcdef',
+      PUBLIC_BASE_URL: 'https://rhpool.example.com',
+      PORT: String(port),
+      ADMIN_PORT: '0',
+      RHPOOL_POLL_INTERVAL_MS: '200',
+      LOG_LEVEL: 'warn',
+    },
+    port
+  )
   t.equal(run.code, 0, `exit 0 on SIGTERM${run.code === 0 ? '' : `: ${run.output.slice(-800)}`}`)
   // The list is the start path's: the recorder saw the modules that run the service.
   for (const path of ['src/cli/main.ts', 'src/run-service.ts', 'src/service.ts', 'src/dispatcher/dispatcher.ts', 'src/webhook/route.ts']) {

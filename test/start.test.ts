@@ -41,7 +41,11 @@ t.test('a production start with a required variable missing exits 2 naming it, a
     const run = await rhpool(['start'], env)
     t.equal(run.code, 2, `without ${variable}: exit 2`)
     t.match(run.stderr, message, `without ${variable}: the message names it`)
-    t.notMatch(run.stdout + run.stderr, /simulator|embedded|random/i, `without ${variable}: no simulator, embedded database or random secret`)
+    t.notMatch(
+      run.stdout + run.stderr,
+      /simulator|embedded|random/i,
+      `without ${variable}: no simulator, embedded database or random secret`
+    )
   }
   const short = await rhpool(['start'], { ...productionEnv(url, port), WEBHOOK_SECRET: 'too-short' })
   t.equal(short.code, 2)
@@ -62,14 +66,22 @@ t.test('start refuses a database a newer release migrated: exit 57, naming both 
   await sql`update rhpool.function_layer set release = '99.0.0'`
   const run = await rhpool(['start'], productionEnv(url, await freePort()))
   t.equal(run.code, 57)
-  t.match(run.stderr, /rhpool: rhpool \S+ will not start on this database: the database's function layer was applied by rhpool 99\.0\.0 .*newer than this release/)
+  t.match(
+    run.stderr,
+    /rhpool: rhpool \S+ will not start on this database: the database's function layer was applied by rhpool 99\.0\.0 .*newer than this release/
+  )
 })
 
 t.test('two `rhpool migrate` at once on an empty database: both succeed', async (t) => {
   const { url, sql } = await freshDatabase(t, { template: null })
   const runs = await Promise.all([rhpool(['migrate'], { DATABASE_URL: url }, 120_000), rhpool(['migrate'], { DATABASE_URL: url }, 120_000)])
-  t.same(runs.map((r) => r.code), [0, 0], `both exit 0 (${runs.map((r) => r.stderr.trim().split('\n').pop()).join(' | ')})`)
-  const [schema] = await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text,text[],timestamp with time zone)') is not null as ready`
+  t.same(
+    runs.map((r) => r.code),
+    [0, 0],
+    `both exit 0 (${runs.map((r) => r.stderr.trim().split('\n').pop()).join(' | ')})`
+  )
+  const [schema] =
+    await sql`select to_regprocedure('rhpool.claim_account_slot(integer,text,integer,text,text[],timestamp with time zone)') is not null as ready`
   t.ok(schema!.ready, 'the schema is there')
 })
 
@@ -96,7 +108,10 @@ t.test('two production starts at once against one database both come up and stop
     let gone = false
     void exited.then(() => (gone = true))
     while (!up && !gone) {
-      up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)
+      up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false
+      )
       if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
     }
     t.ok(up, `the instance on port ${port} came up${up ? '' : `: ${output.join('').slice(-500)}`}`)

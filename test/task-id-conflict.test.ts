@@ -24,7 +24,7 @@ t.test("the simulator's task ids never repeat across starts or processes", async
       seen.add(id)
     }
   }
-  t.same(malformed, [], 'every id is a 19-digit number, as RunningHub\'s are')
+  t.same(malformed, [], "every id is a 19-digit number, as RunningHub's are")
   t.equal(seen.size, 40_000, '40,000 ids from two generators (two processes, or two runs), all distinct')
   const again = taskIdGenerator({ repeatableSeed: 7 })
   const repeat = taskIdGenerator({ repeatableSeed: 7 })
@@ -66,7 +66,10 @@ t.test('a create answer with a task id another job holds settles the job; the di
 
   // The simulator's callback for that task reaches the webhook: answered 2xx once recorded, never 500.
   await sys.waitFor('the task callback answered', async () => sys.sim.ledger.callbacksFor(reused).some((a) => a.status !== null))
-  t.ok(sys.sim.ledger.callbacksFor(reused).every((a) => a.status === null || (a.status >= 200 && a.status < 300)), 'every answer to it was 2xx')
+  t.ok(
+    sys.sim.ledger.callbacksFor(reused).every((a) => a.status === null || (a.status >= 200 && a.status < 300)),
+    'every answer to it was 2xx'
+  )
 
   // The dispatcher is not stuck: the next jobs get fresh ids and complete.
   const next = [await insertJob(sql, 'upscaler_jobs'), await insertJob(sql, 'veste_ai_jobs')]
@@ -92,7 +95,11 @@ t.test('a signed callback naming a task another job holds changes nothing and is
   const service = await startService(loadConfig({ ...sys.env, RHPOOL_DISPATCHER: 'false' }), createLogger('silent'))
   t.teardown(() => service.stop())
   const url = `${service.url}${webhookPath(testSecret, { jobTable: 'upscaler_jobs', jobId: waiting, attempt: 1 })}`
-  const body = JSON.stringify({ event: 'TASK_END', taskId: '1999000000000000001', eventData: { taskId: '1999000000000000001', status: 'SUCCESS', results: [{ url: 'https://x/y.png', outputType: 'png' }] } })
+  const body = JSON.stringify({
+    event: 'TASK_END',
+    taskId: '1999000000000000001',
+    eventData: { taskId: '1999000000000000001', status: 'SUCCESS', results: [{ url: 'https://x/y.png', outputType: 'png' }] },
+  })
   for (let i = 0; i < 2; i++) {
     const answer = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     t.equal(answer.status, 200, `delivery ${i + 1} answered 200`)

@@ -43,14 +43,25 @@ t.test('a fresh and an upgraded database have the same grants; PUBLIC has none',
     where c.relnamespace = 'rhpool'::regnamespace and a.grantee = 0`
   t.same(publicRights, [], 'PUBLIC may use nothing in rhpool')
 
-  const held = async (role: string) => (await fresh.sql`
+  const held = async (role: string) =>
+    (
+      await fresh.sql`
     select p.oid::regprocedure::text as name from pg_proc p cross join lateral aclexplode(p.proacl) a
-    where p.pronamespace = 'rhpool'::regnamespace and a.grantee = ${role}::regrole and a.privilege_type = 'EXECUTE' order by 1`).map((r) => r.name)
-  t.same(await held('rhpool_client'), [
-    'rhpool.cancel_job(text,uuid,text)', 'rhpool.job_view(text,uuid)', 'rhpool.pool_status()',
-    'rhpool.queue_ahead(text,uuid)', 'rhpool.queue_position(text,uuid)',
-    'rhpool.require_job_table(text,text)', 'rhpool.user_message(text,text)',
-  ], 'rhpool_client: the README\'s client interface and what it calls as the caller')
+    where p.pronamespace = 'rhpool'::regnamespace and a.grantee = ${role}::regrole and a.privilege_type = 'EXECUTE' order by 1`
+    ).map((r) => r.name)
+  t.same(
+    await held('rhpool_client'),
+    [
+      'rhpool.cancel_job(text,uuid,text)',
+      'rhpool.job_view(text,uuid)',
+      'rhpool.pool_status()',
+      'rhpool.queue_ahead(text,uuid)',
+      'rhpool.queue_position(text,uuid)',
+      'rhpool.require_job_table(text,text)',
+      'rhpool.user_message(text,text)',
+    ],
+    "rhpool_client: the README's client interface and what it calls as the caller"
+  )
   t.same(await held('authenticated'), await held('rhpool_client'), 'authenticated holds the same, directly')
   t.same(await held('rhpool_events'), ['rhpool.mark_event_processed(bigint)', 'rhpool.unprocessed_events(integer)'])
   const [tables] = await fresh.sql`
@@ -64,16 +75,26 @@ t.test('an allowed role gets what rhpool_client gains in a later version, at the
   await supabaseRoles(db.sql)
   await db.sql`select rhpool.allow_client('authenticated')`
   await db.sql`select rhpool.allow_client('authenticated')`
-  t.same(await db.sql`select role_name, grants from rhpool.allowed_roles`, [{ role_name: 'authenticated', grants: 'rhpool_client' }], 'allowed once')
+  t.same(
+    await db.sql`select role_name, grants from rhpool.allowed_roles`,
+    [{ role_name: 'authenticated', grants: 'rhpool_client' }],
+    'allowed once'
+  )
   // A later version's new client function, granted to rhpool_client in its 990-grants.sql.
   const nextVersion = dbFolderCopy(t, {
     'functions/500-next-version.sql': "create or replace function rhpool.new_in_next_version() returns int language sql as 'select 1';\n",
-    'functions/990-grants.sql': (text) => text.replace('  rhpool.queue_ahead(text, uuid)\nto rhpool_client;',
-      '  rhpool.queue_ahead(text, uuid),\n  rhpool.new_in_next_version()\nto rhpool_client;'),
+    'functions/990-grants.sql': (text) =>
+      text.replace(
+        '  rhpool.queue_ahead(text, uuid)\nto rhpool_client;',
+        '  rhpool.queue_ahead(text, uuid),\n  rhpool.new_in_next_version()\nto rhpool_client;'
+      ),
   })
-  const can = async () => (await db.sql`
+  const can = async () =>
+    (
+      await db.sql`
     select to_regprocedure('rhpool.new_in_next_version()') is not null
-           and has_function_privilege('authenticated', 'rhpool.new_in_next_version()', 'execute') as ok`)[0]!.ok
+           and has_function_privilege('authenticated', 'rhpool.new_in_next_version()', 'execute') as ok`
+    )[0]!.ok
   t.equal(await can(), false, 'not before the migrate')
   await migrate(db.url, { dbFolder: nextVersion })
   t.equal(await can(), true, 'the migrate gave it to authenticated too')

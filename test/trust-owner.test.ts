@@ -15,7 +15,7 @@ import { startCluster } from '../src/localdb/cluster.ts'
 
 const owner = 'rhpool_test_owner'
 
-t.test('a NOSUPERUSER owner migrates a database without pg_cron and runs the service\'s SQL', async (t) => {
+t.test("a NOSUPERUSER owner migrates a database without pg_cron and runs the service's SQL", async (t) => {
   const admin = connect(clusterUrl('postgres'), { max: 1 })
   t.teardown(() => admin.end({ timeout: 5 }))
   await ensureRole(admin, owner, 'login nosuperuser nocreaterole')
@@ -47,10 +47,12 @@ t.test('a NOSUPERUSER owner migrates a database without pg_cron and runs the ser
   const user = newUser()
   const id = await client.as(user, (tx) => clientInsert(tx, 'upscaler_jobs', user))
   const [c] = await claim(sql, 1)
-  t.equal(c!.job_id, id, 'the client\'s job is claimed')
+  t.equal(c!.job_id, id, "the client's job is claimed")
   await runClaimed(sql, c!, '1900000000000000301')
   const [{ result }] = (await sql`select rhpool.finish_job('upscaler_jobs', ${id}, '1900000000000000301', true,
-    ${sql.json([{ url: 'https://out/1.png', outputType: 'png' }])}, ${sql.json({ consumeMoney: 0.05 })}) as result`) as unknown as [{ result: string }]
+    ${sql.json([{ url: 'https://out/1.png', outputType: 'png' }])}, ${sql.json({ consumeMoney: 0.05 })}) as result`) as unknown as [
+    { result: string },
+  ]
   t.equal(result, 'applied', 'finished as the owner')
   const view = (await client.as(user, (tx) => tx`select rhpool.job_view('upscaler_jobs', ${id}) as v`))[0]!.v
   t.match(view, { status: 'completed', outputUrl: 'https://out/1.png' }, 'the client reads its finished job')
@@ -69,15 +71,18 @@ t.test('a NOSUPERUSER owner migrates a database without pg_cron and runs the ser
     t.equal((await tx`select rhpool.mark_event_processed(${events[0]!.id}) as m`)[0]!.m, true, 'marked processed')
     t.equal((await tx`select rhpool.mark_event_processed(${events[0]!.id}) as m`)[0]!.m, false, 'a second mark does nothing')
     t.same(await tx`select id from rhpool.unprocessed_events()`, [], 'nothing left to process')
-    await t.rejects(tx.savepoint((sp) => sp`select rhpool.pool_status()`),
-      /permission denied for function pool_status/, 'rhpool_events is not a client')
+    await t.rejects(
+      tx.savepoint((sp) => sp`select rhpool.pool_status()`),
+      /permission denied for function pool_status/,
+      'rhpool_events is not a client'
+    )
   })
 })
 
 // The same owner where the operator switched pg_cron on for it (Supabase: the extension is
 // enabled from the dashboard and its schema is usable by postgres): migrate schedules the
 // maintenance round under the owner's name, and that round runs as the owner.
-t.test("a NOSUPERUSER owner with pg_cron switched on: migrate schedules maintenance as the owner", { timeout: 120_000 }, async (t) => {
+t.test('a NOSUPERUSER owner with pg_cron switched on: migrate schedules maintenance as the owner', { timeout: 120_000 }, async (t) => {
   const folder = mkdtempSync(join(tmpdir(), 'rhpool-owner-cron-'))
   chmodSync(folder, 0o755)
   const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'product' })
@@ -105,8 +110,11 @@ t.test("a NOSUPERUSER owner with pg_cron switched on: migrate schedules maintena
   const [me] = await sql`select rolsuper from pg_roles where rolname = current_user`
   t.equal(me!.rolsuper, false, 'migrated as a non-superuser')
   const jobs = await operator`select schedule, command, username, active from cron.job where jobname = 'rhpool-maintenance'`
-  t.same(jobs, [{ schedule: '* * * * *', command: 'select rhpool.run_maintenance()', username: owner, active: true }],
-    'one schedule (migrating twice adds none), every minute on pg_cron 1.4, run as the owner')
+  t.same(
+    jobs,
+    [{ schedule: '* * * * *', command: 'select rhpool.run_maintenance()', username: owner, active: true }],
+    'one schedule (migrating twice adds none), every minute on pg_cron 1.4, run as the owner'
+  )
   const [round] = await sql`select rhpool.run_maintenance() as summary`
   t.ok(round!.summary, 'the round it schedules runs as the owner')
   // graphile-migrate keeps its pool a moment after migrate returns, and exits the process if the

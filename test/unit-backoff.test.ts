@@ -11,7 +11,7 @@ const middle = () => 0.5
 /** A fixed, spread-out sequence in [0, 1): the same "random" numbers on every run. */
 function sequence(): () => number {
   let i = 0
-  return () => ((i++ * 0.618033988749895) % 1)
+  return () => (i++ * 0.618033988749895) % 1
 }
 
 t.test('without jitter (random 0.5) it doubles each attempt from the base, then stays at the cap', async (t) => {
@@ -23,10 +23,26 @@ t.test('without jitter (random 0.5) it doubles each attempt from the base, then 
 })
 
 t.test('the jitter stays between half and one and a half times the capped delay', async (t) => {
-  t.equal(retryDelayMs(3, base, max, () => 0), 2000, 'random 0: half')
-  t.equal(retryDelayMs(3, base, max, () => 0.999999), 6000, 'random just below 1: one and a half')
-  t.equal(retryDelayMs(20, base, max, () => 0), 30_000, 'at the cap: half the cap at the least')
-  t.equal(retryDelayMs(20, base, max, () => 0.999999), 90_000, 'and one and a half times the cap at the most')
+  t.equal(
+    retryDelayMs(3, base, max, () => 0),
+    2000,
+    'random 0: half'
+  )
+  t.equal(
+    retryDelayMs(3, base, max, () => 0.999999),
+    6000,
+    'random just below 1: one and a half'
+  )
+  t.equal(
+    retryDelayMs(20, base, max, () => 0),
+    30_000,
+    'at the cap: half the cap at the least'
+  )
+  t.equal(
+    retryDelayMs(20, base, max, () => 0.999999),
+    90_000,
+    'and one and a half times the cap at the most'
+  )
   const random = sequence()
   let outside = 0
   for (let attempt = 1; attempt <= 40; attempt++) {

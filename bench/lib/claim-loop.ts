@@ -91,20 +91,24 @@ export async function measureConcurrentClaims(url: string, connections: number, 
   const clients = Array.from({ length: connections }, () => connect(url))
   try {
     // Untimed warm-up per connection: open it, prepare the statements, pass plpgsql's custom plans.
-    await Promise.all(clients.map(async (sql) => {
-      for (let i = 0; i < 8; i++) await freeAndRefill(sql, await claimBatch(sql, 1))
-    }))
+    await Promise.all(
+      clients.map(async (sql) => {
+        for (let i = 0; i < 8; i++) await freeAndRefill(sql, await claimBatch(sql, 1))
+      })
+    )
     const result: ConcurrentResult = { latenciesMs: [], jobsClaimed: 0, elapsedSeconds: 0 }
     const started = performance.now()
     const deadline = started + seconds * 1000
-    await Promise.all(clients.map(async (sql) => {
-      while (performance.now() < deadline) {
-        const { result: claimed, ms } = await timed(() => claimBatch(sql, 1))
-        result.latenciesMs.push(ms)
-        result.jobsClaimed += claimed.length
-        await freeAndRefill(sql, claimed)
-      }
-    }))
+    await Promise.all(
+      clients.map(async (sql) => {
+        while (performance.now() < deadline) {
+          const { result: claimed, ms } = await timed(() => claimBatch(sql, 1))
+          result.latenciesMs.push(ms)
+          result.jobsClaimed += claimed.length
+          await freeAndRefill(sql, claimed)
+        }
+      })
+    )
     result.elapsedSeconds = (performance.now() - started) / 1000
     return result
   } finally {

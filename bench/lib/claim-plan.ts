@@ -68,14 +68,21 @@ function* walk(node: PlanNode): Generator<PlanNode> {
 }
 
 function describeNode(node: PlanNode): string {
-  const target = node['Index Name'] ? ` using ${node['Index Name']} on ${node['Relation Name']}` : node['Relation Name'] ? ` on ${node['Relation Name']}` : ''
+  const target = node['Index Name']
+    ? ` using ${node['Index Name']} on ${node['Relation Name']}`
+    : node['Relation Name']
+      ? ` on ${node['Relation Name']}`
+      : ''
   const filtered = node['Rows Removed by Filter'] ? `, removed by filter=${node['Rows Removed by Filter']}` : ''
   const blocks = `shared hit=${node['Shared Hit Blocks'] ?? 0} read=${node['Shared Read Blocks'] ?? 0}`
   return `${node['Node Type']}${target} (actual rows=${node['Actual Rows']} loops=${node['Actual Loops']}${filtered}; buffers ${blocks})`
 }
 
 function renderTree(node: PlanNode, depth = 0): string[] {
-  return [`${'  '.repeat(depth)}${depth ? '-> ' : ''}${describeNode(node)}`, ...(node.Plans ?? []).flatMap((child) => renderTree(child, depth + 1))]
+  return [
+    `${'  '.repeat(depth)}${depth ? '-> ' : ''}${describeNode(node)}`,
+    ...(node.Plans ?? []).flatMap((child) => renderTree(child, depth + 1)),
+  ]
 }
 
 const oneLine = (text: string, width = 110): string => {
@@ -88,8 +95,10 @@ const oneLine = (text: string, width = 110): string => {
 // where r.status = 'queued' …`), not the other reads of rhpool.runs (the free
 // slots per account, the slot cap's count, the claim's update).
 const isCandidateScan = (logged: LoggedPlan, node: PlanNode): boolean =>
-  node['Relation Name'] === 'runs' && /Scan/.test(node['Node Type']) &&
-  /^\s*(select|with)\b/i.test(logged.queryText) && /status\s*=\s*'queued'/i.test(logged.queryText)
+  node['Relation Name'] === 'runs' &&
+  /Scan/.test(node['Node Type']) &&
+  /^\s*(select|with)\b/i.test(logged.queryText) &&
+  /status\s*=\s*'queued'/i.test(logged.queryText)
 
 function findQueueScan(plans: LoggedPlan[]): QueueScan | undefined {
   for (const logged of plans) {
@@ -106,7 +115,8 @@ function findQueueScan(plans: LoggedPlan[]): QueueScan | undefined {
   return undefined
 }
 
-const relationScans = (plan: PlanNode): PlanNode[] => [...walk(plan)].filter((node) => node['Relation Name'] !== undefined && /Scan/.test(node['Node Type']))
+const relationScans = (plan: PlanNode): PlanNode[] =>
+  [...walk(plan)].filter((node) => node['Relation Name'] !== undefined && /Scan/.test(node['Node Type']))
 
 // EXPLAIN reports rows per loop; the totals are what was really read.
 const rowsScannedBy = (node: PlanNode): number =>

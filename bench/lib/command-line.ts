@@ -15,7 +15,9 @@ export class BadArgument extends Error {
 
 const helpOption = { help: { type: 'boolean', default: false } } as const
 
-type Values<C extends OptionsConfig> = ReturnType<typeof parseArgs<{ options: C & typeof helpOption; strict: true; allowPositionals: false }>>['values']
+type Values<C extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: C & typeof helpOption; strict: true; allowPositionals: false }>
+>['values']
 
 export interface CommandLine<C extends OptionsConfig, R> {
   /** The script as a user runs it (`bench/soak.ts`); error messages start with it. */
@@ -66,7 +68,8 @@ function refuse(line: { script: string; usage: string }, message: string): never
 
 export function wholeNumber(name: string, text: string, min = 1): number {
   const value = Number(text.replace(/_/g, ''))
-  if (text.trim() === '' || !Number.isInteger(value) || value < min) throw new BadArgument(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`)
+  if (text.trim() === '' || !Number.isInteger(value) || value < min)
+    throw new BadArgument(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`)
   return value
 }
 
@@ -76,12 +79,14 @@ export function wholeNumbers(name: string, text: string, min = 1): number[] {
 
 export function positiveNumber(name: string, text: string): number {
   const value = Number(text.replace(/_/g, ''))
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new BadArgument(`--${name} must be a number > 0, got ${JSON.stringify(text)}`)
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new BadArgument(`--${name} must be a number > 0, got ${JSON.stringify(text)}`)
   return value
 }
 
 export function oneOf<const T extends string>(name: string, text: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text)) throw new BadArgument(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`)
+  if (!(choices as readonly string[]).includes(text))
+    throw new BadArgument(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`)
   return text as T
 }
 

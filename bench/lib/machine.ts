@@ -5,7 +5,9 @@ import { cpus, loadavg, totalmem } from 'node:os'
 
 /** "1.23 / 2.34 / 3.45": the 1, 5 and 15 minute load averages. */
 export function loadAverage(): string {
-  return loadavg().map((value) => value.toFixed(2)).join(' / ')
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' / ')
 }
 
 export function machineLine(): string {
@@ -16,7 +18,10 @@ export function machineLine(): string {
 export function commitLine(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim()
     return dirty ? `${head} (+ uncommitted changes in the work tree)` : head
   } catch {
     return 'unknown'

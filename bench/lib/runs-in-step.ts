@@ -28,7 +28,8 @@ export function kindOf(row: OutOfStep): OutOfStepKind {
 }
 
 export function describe(row: OutOfStep): string {
-  const job = row.job_status === null ? (row.finished_as ?? 'no row') : `${row.job_status}${row.api_account ? ` on ${row.api_account}` : ''}`
+  const job =
+    row.job_status === null ? (row.finished_as ?? 'no row') : `${row.job_status}${row.api_account ? ` on ${row.api_account}` : ''}`
   const run = row.run_status === null ? 'no run' : `${row.run_status}${row.run_account ? ` on ${row.run_account}` : ''}`
   return `${row.job_table}/${row.job_id}: job ${job}, run ${run}`
 }

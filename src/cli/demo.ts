@@ -60,7 +60,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         veste_ai_jobs: { person_file_name: `demo/person-${i}.png`, clothing_file_name: `demo/shirt-${i}.png` },
         video_upscaler_jobs: { input_file_name: `demo/clip-${i}.mp4`, video_width: 1280, video_height: 720, video_duration_seconds: 8 },
       }
-      const [row] = await sql`insert into ${sql(table)} ${sql({ ...inputs[table], user_id: null, status: 'queued' } as Record<string, unknown>)} returning id`
+      const [row] =
+        await sql`insert into ${sql(table)} ${sql({ ...inputs[table], user_id: null, status: 'queued' } as Record<string, unknown>)} returning id`
       ids.push(row!.id as string)
     }
     out.write(`${pc.yellow('•')} queued ${options.jobs} jobs across the four tools\n`)
@@ -87,7 +88,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
              coalesce(sum(rh_cost), 0) as cost
       from rhpool.jobs where id = any(${ids}::uuid[])
       group by 1 order by 1`
-    out.write(`\n${pc.bold(interrupted ? 'Interrupted. Summary so far' : 'Summary')}\n${renderRows(summary, ['account', 'jobs', 'completed', 'avg_wait_s', 'p95_wait_s', 'cost'])}\n`)
+    out.write(
+      `\n${pc.bold(interrupted ? 'Interrupted. Summary so far' : 'Summary')}\n${renderRows(summary, ['account', 'jobs', 'completed', 'avg_wait_s', 'p95_wait_s', 'cost'])}\n`
+    )
     out.write(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)}s\n`)
   } finally {
     process.removeListener('SIGINT', onSigint)

@@ -35,7 +35,9 @@ export function buildProgram(): Command {
 
   program
     .command('migrate')
-    .description('apply the schema to DATABASE_URL: new migrations, then the functions and pg_cron schedule in one transaction (exit 57: a newer release migrated it)')
+    .description(
+      'apply the schema to DATABASE_URL: new migrations, then the functions and pg_cron schedule in one transaction (exit 57: a newer release migrated it)'
+    )
     .action(async () => {
       const url = process.env.DATABASE_URL?.trim()
       if (!url) throw new UsageError('DATABASE_URL is required for `rhpool migrate` (`rhpool start` sets up its embedded database itself)')
@@ -51,7 +53,9 @@ export function buildProgram(): Command {
 
   program
     .command('dev')
-    .description('like start, but fills in what is missing for development: embedded PostgreSQL, the RunningHub simulator, a random webhook secret')
+    .description(
+      'like start, but fills in what is missing for development: embedded PostgreSQL, the RunningHub simulator, a random webhook secret'
+    )
     .action(async () => {
       const { prepareRuntime } = await import('./runtime.ts')
       const runtime = await prepareRuntime(process.env, { announce: (note) => process.stderr.write(`rhpool dev: ${note}\n`) })
@@ -74,7 +78,7 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description("the pool at a glance: slots per account, queue per tool")
+    .description('the pool at a glance: slots per account, queue per tool')
     .option('--json', "print the plan's JSON")
     .option('--watch', 'refresh every second until Ctrl-C')
     .action(async (options: { json?: boolean; watch?: boolean }) => withDatabase((sql) => showStatus(sql, options)))
@@ -97,7 +101,7 @@ export function buildProgram(): Command {
 
   program
     .command('cancel')
-    .description('cancel a job: at once when queued, at RunningHub (with its account\'s key) when running')
+    .description("cancel a job: at once when queued, at RunningHub (with its account's key) when running")
     .argument('<tool>', 'tool or job table, e.g. upscaler or upscaler_jobs')
     .argument('<id>', 'job id (uuid)')
     .action(async (tool: string, id: string) => withDatabase((sql) => cancelJob(sql, tool, id)))

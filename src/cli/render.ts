@@ -8,7 +8,8 @@ import type { AccountView, PoolStatus } from '../db/rhpool.ts'
 export type { AccountView, PoolStatus }
 
 // Colour only for a person at a terminal; plain text for pipes, logs and tests.
-const tableStyle = (): { head: string[]; border: string[] } => (process.stdout.isTTY ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] })
+const tableStyle = (): { head: string[]; border: string[] } =>
+  process.stdout.isTTY ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] }
 
 export function slotBar(running: number, slots: number): string {
   const filled = Math.min(running, slots)
@@ -29,17 +30,31 @@ function accountState(a: AccountView): string {
 export function renderStatus(status: PoolStatus): string {
   const accounts = new Table({ head: ['account', 'slots', 'running', 'free', 'state', 'balance'], style: tableStyle() })
   for (const a of status.accounts) {
-    accounts.push([a.name, slotBar(a.running, a.maxSlots), `${a.running}/${a.maxSlots}`, String(a.available), accountState(a), a.remainMoney == null ? '' : String(a.remainMoney)])
+    accounts.push([
+      a.name,
+      slotBar(a.running, a.maxSlots),
+      `${a.running}/${a.maxSlots}`,
+      String(a.available),
+      accountState(a),
+      a.remainMoney == null ? '' : String(a.remainMoney),
+    ])
   }
   const tools = new Table({ head: ['tool', 'queued'], style: tableStyle() })
   for (const [tool, queued] of Object.entries(status.queuedByTool ?? {})) tools.push([tool, String(queued)])
-  const headline = `${pc.bold('rhpool')}  running ${status.totalRunning}/${status.totalMaxSlots} slots · queued ${status.totalQueued}` +
-    (status.oldestQueuedSeconds ? ` · oldest wait ${status.oldestQueuedSeconds}s` : '') + (status.strategy ? ` · ${status.strategy}` : '')
+  const headline =
+    `${pc.bold('rhpool')}  running ${status.totalRunning}/${status.totalMaxSlots} slots · queued ${status.totalQueued}` +
+    (status.oldestQueuedSeconds ? ` · oldest wait ${status.oldestQueuedSeconds}s` : '') +
+    (status.strategy ? ` · ${status.strategy}` : '')
   return [headline, accounts.toString(), tools.toString()].join('\n')
 }
 
 export function renderRows(rows: Array<Record<string, unknown>>, columns: string[]): string {
   const table = new Table({ head: columns, style: tableStyle() })
-  for (const row of rows) table.push(columns.map((c) => (row[c] === null || row[c] === undefined ? '' : row[c] instanceof Date ? (row[c] as Date).toISOString() : String(row[c]))))
+  for (const row of rows)
+    table.push(
+      columns.map((c) =>
+        row[c] === null || row[c] === undefined ? '' : row[c] instanceof Date ? (row[c] as Date).toISOString() : String(row[c])
+      )
+    )
   return table.toString()
 }

@@ -52,7 +52,9 @@ export async function prepareRuntime(
     env.RUNNINGHUB_API_KEY = keys[0]
     env.RUNNINGHUB_API_KEY_2 = keys[1]
     env.RUNNINGHUB_BASE_URL = simulator.url
-    say(`no RUNNINGHUB_API_KEY: using the RunningHub SIMULATOR at ${simulator.url} with two accounts of 3 slots (no real task runs, nothing is paid)`)
+    say(
+      `no RUNNINGHUB_API_KEY: using the RunningHub SIMULATOR at ${simulator.url} with two accounts of 3 slots (no real task runs, nothing is paid)`
+    )
   }
   await migrate(env.DATABASE_URL!)
   if (!env.PORT) env.PORT = String(await freePort())

@@ -34,7 +34,10 @@ export function accountName(position: number): string {
 function parseSlots(variable: string, raw: string): number {
   const value = raw.trim()
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > maxSlots) {
-    throw new ConfigError(variable, `must be a whole number from 1 to ${maxSlots} (tasks this account may run at once), got ${JSON.stringify(raw)}`)
+    throw new ConfigError(
+      variable,
+      `must be a whole number from 1 to ${maxSlots} (tasks this account may run at once), got ${JSON.stringify(raw)}`
+    )
   }
   return Number(value)
 }
@@ -50,7 +53,10 @@ export function accountsFromEnv(env: NodeJS.ProcessEnv): AccountConfig[] {
     if (keyMatch) {
       const position = keyMatch[1] === undefined ? 1 : Number(keyMatch[1])
       if (keyMatch[1] !== undefined && (position < 2 || String(position) !== keyMatch[1])) {
-        throw new ConfigError(variable, 'account numbers start at 2 and have no leading zeros (RUNNINGHUB_API_KEY is the first account, then RUNNINGHUB_API_KEY_2, _3, …)')
+        throw new ConfigError(
+          variable,
+          'account numbers start at 2 and have no leading zeros (RUNNINGHUB_API_KEY is the first account, then RUNNINGHUB_API_KEY_2, _3, …)'
+        )
       }
       const key = raw.trim()
       if (/\s/.test(key) || key.length < 8 || key.length > 256) {
@@ -70,7 +76,10 @@ export function accountsFromEnv(env: NodeJS.ProcessEnv): AccountConfig[] {
   for (const position of slotOverrides.keys()) {
     if (!keys.has(position)) {
       const keyVar = position === 1 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${position}`
-      throw new ConfigError(`RUNNINGHUB_SLOTS_${position}`, `is set but ${keyVar} is not: there is no account ${accountName(position)} to give slots to`)
+      throw new ConfigError(
+        `RUNNINGHUB_SLOTS_${position}`,
+        `is set but ${keyVar} is not: there is no account ${accountName(position)} to give slots to`
+      )
     }
   }
 

@@ -60,7 +60,11 @@ export interface Config {
 }
 
 const urlOf = (what: string) =>
-  z.string().trim().url(`must be a URL (${what})`).refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://')
+  z
+    .string()
+    .trim()
+    .url(`must be a URL (${what})`)
+    .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://')
 
 const integer = (min: number, max: number, fallback: number) =>
   z
@@ -82,11 +86,20 @@ const flag = (fallback: boolean) =>
 
 const schema = z.object({
   // Unset and blank read alike, so both get the same message.
-  DATABASE_URL: z.preprocess((v) => v ?? '', z.string().trim().min(1, 'is required (postgres://user:password@host:5432/database)')
-    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// connection string')),
+  DATABASE_URL: z.preprocess(
+    (v) => v ?? '',
+    z
+      .string()
+      .trim()
+      .min(1, 'is required (postgres://user:password@host:5432/database)')
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// connection string')
+  ),
   RUNNINGHUB_BASE_URL: urlOf('RunningHub host, e.g. https://www.runninghub.ai').default('https://www.runninghub.ai'),
   PUBLIC_BASE_URL: urlOf('this service as RunningHub reaches it, e.g. https://rhpool.example.com').optional(),
-  WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters (it signs webhook URLs; generate one with `openssl rand -hex 32`)').optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (it signs webhook URLs; generate one with `openssl rand -hex 32`)')
+    .optional(),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535, 8080),
   ADMIN_HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -107,7 +120,11 @@ const schema = z.object({
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
   RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
   RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
 })
 
 // Facts the database owns (rhpool.settings): every dispatcher reads the same
@@ -136,22 +153,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const v = parsed.data
   for (const [variable, setting, example] of movedToSettings) {
     if (env[variable] !== undefined && env[variable]!.trim() !== '') {
-      throw new ConfigError(variable, `is no longer read: it is the database setting ${setting}, one value for every dispatcher, changed at run time with \`update rhpool.settings set value = '${example}' where key = '${setting}'\``)
+      throw new ConfigError(
+        variable,
+        `is no longer read: it is the database setting ${setting}, one value for every dispatcher, changed at run time with \`update rhpool.settings set value = '${example}' where key = '${setting}'\``
+      )
     }
   }
   const accounts = accountsFromEnv(env)
   const dispatcherEnabled = v.RHPOOL_DISPATCHER
   if (dispatcherEnabled && accounts.length === 0) {
-    throw new ConfigError('RUNNINGHUB_API_KEY', 'is required: the dispatcher needs at least one RunningHub account (set RHPOOL_DISPATCHER=false to run only the webhook and status server)')
+    throw new ConfigError(
+      'RUNNINGHUB_API_KEY',
+      'is required: the dispatcher needs at least one RunningHub account (set RHPOOL_DISPATCHER=false to run only the webhook and status server)'
+    )
   }
   if (!v.WEBHOOK_SECRET) {
-    throw new ConfigError('WEBHOOK_SECRET', 'is required (at least 32 characters): it signs the webhook URL each task carries, so forged callbacks change nothing')
+    throw new ConfigError(
+      'WEBHOOK_SECRET',
+      'is required (at least 32 characters): it signs the webhook URL each task carries, so forged callbacks change nothing'
+    )
   }
   if (dispatcherEnabled && !v.PUBLIC_BASE_URL) {
     throw new ConfigError('PUBLIC_BASE_URL', 'is required: RunningHub must be told where to send the end-of-task callback')
   }
   if (v.RHPOOL_HTTP && v.ADMIN_PORT !== 0 && v.ADMIN_PORT === v.PORT && v.ADMIN_HOST === v.HOST) {
-    throw new ConfigError('ADMIN_PORT', `must differ from PORT (${v.PORT}): the admin listener (status, dashboard, metrics) is not the public one`)
+    throw new ConfigError(
+      'ADMIN_PORT',
+      `must differ from PORT (${v.PORT}): the admin listener (status, dashboard, metrics) is not the public one`
+    )
   }
   if (v.RHPOOL_RETRY_MAX_MS < v.RHPOOL_RETRY_BASE_MS) {
     throw new ConfigError('RHPOOL_RETRY_MAX_MS', `must be at least RHPOOL_RETRY_BASE_MS (${v.RHPOOL_RETRY_BASE_MS})`)
@@ -162,15 +191,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runningHubBaseUrl: v.RUNNINGHUB_BASE_URL.replace(/\/+$/, ''),
     publicBaseUrl: (v.PUBLIC_BASE_URL ?? `http://${v.HOST}:${v.PORT}`).replace(/\/+$/, ''),
     webhookSecret: v.WEBHOOK_SECRET,
-    http: { host: v.HOST, port: v.PORT, adminHost: v.ADMIN_HOST, adminPort: v.ADMIN_PORT, enabled: v.RHPOOL_HTTP,
-      invalidDeliveriesPerMinute: v.RHPOOL_WEBHOOK_INVALID_PER_MINUTE },
+    http: {
+      host: v.HOST,
+      port: v.PORT,
+      adminHost: v.ADMIN_HOST,
+      adminPort: v.ADMIN_PORT,
+      enabled: v.RHPOOL_HTTP,
+      invalidDeliveriesPerMinute: v.RHPOOL_WEBHOOK_INVALID_PER_MINUTE,
+    },
     dispatcher: {
       enabled: dispatcherEnabled,
       maxConcurrentSubmissions: v.RHPOOL_MAX_CONCURRENT_SUBMISSIONS,
       pollIntervalMs: v.RHPOOL_POLL_INTERVAL_MS,
       heartbeatIntervalMs: v.RHPOOL_HEARTBEAT_INTERVAL_MS,
       heartbeatStaleAfter: v.RHPOOL_HEARTBEAT_STALE_AFTER,
-      inputs: { maxBytes: v.RHPOOL_INPUT_MAX_BYTES, deadlineMs: v.RHPOOL_INPUT_DEADLINE_MS || null, allowPrivate: v.RHPOOL_ALLOW_PRIVATE_INPUTS },
+      inputs: {
+        maxBytes: v.RHPOOL_INPUT_MAX_BYTES,
+        deadlineMs: v.RHPOOL_INPUT_DEADLINE_MS || null,
+        allowPrivate: v.RHPOOL_ALLOW_PRIVATE_INPUTS,
+      },
       requestTimeoutMs: v.RHPOOL_REQUEST_TIMEOUT_MS,
       confirmCallbacks: v.RHPOOL_CONFIRM_CALLBACKS,
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,

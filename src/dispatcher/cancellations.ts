@@ -6,7 +6,12 @@ import { finishCancel, pendingCancellations } from '../db/rhpool.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 
-export async function processCancellations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger): Promise<number> {
+export async function processCancellations(
+  sql: Sql,
+  client: RunningHubClient,
+  accounts: Map<string, AccountConfig>,
+  log: Logger
+): Promise<number> {
   const pending = await pendingCancellations(sql, 50)
   let done = 0
   for (const row of pending) {

@@ -22,7 +22,13 @@ export interface ConfirmationOptions {
 const parallel = 8
 const batch = 50
 
-export async function processConfirmations(sql: Sql, client: RunningHubClient, accounts: Map<string, AccountConfig>, log: Logger, options: ConfirmationOptions): Promise<number> {
+export async function processConfirmations(
+  sql: Sql,
+  client: RunningHubClient,
+  accounts: Map<string, AccountConfig>,
+  log: Logger,
+  options: ConfirmationOptions
+): Promise<number> {
   if (accounts.size === 0) return 0
   const pending = await claimUnconfirmed(sql, [...accounts.keys()], batch, options.leaseSeconds)
   let resolved = 0
@@ -45,15 +51,17 @@ export async function processConfirmations(sql: Sql, client: RunningHubClient, a
     resolved++
   }
   const queue = [...pending]
-  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-    for (let row = queue.shift(); row; row = queue.shift()) {
-      try {
-        await confirmOne(row)
-      } catch (error) {
-        // The claim's lease runs out and another round takes it.
-        log.error({ job: jobLabel(row.job_table, row.job_id), err: (error as Error).message }, 'confirming a callback failed; will retry')
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+      for (let row = queue.shift(); row; row = queue.shift()) {
+        try {
+          await confirmOne(row)
+        } catch (error) {
+          // The claim's lease runs out and another round takes it.
+          log.error({ job: jobLabel(row.job_table, row.job_id), err: (error as Error).message }, 'confirming a callback failed; will retry')
+        }
       }
-    }
-  }))
+    })
+  )
   return resolved
 }

@@ -33,13 +33,22 @@ export class Confirmer {
     const { sql, log, config } = options
     // A claim is this process's for longer than one query can take.
     const leaseSeconds = config.dispatcher.requestTimeoutMs / 1000 + 5
-    this.rounds = new Rounds(async () => {
-      await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds: 1 })
-    }, () => this.stopping, (error) => log.error({ err: error.message }, 'confirmation round failed'), overlappingRounds)
+    this.rounds = new Rounds(
+      async () => {
+        await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds: 1 })
+      },
+      () => this.stopping,
+      (error) => log.error({ err: error.message }, 'confirmation round failed'),
+      overlappingRounds
+    )
   }
 
   async start(): Promise<void> {
-    const subscription = await this.options.sql.listen('rhpool_confirm', () => this.rounds.run(), () => this.rounds.run())
+    const subscription = await this.options.sql.listen(
+      'rhpool_confirm',
+      () => this.rounds.run(),
+      () => this.rounds.run()
+    )
     this.unlisten = subscription.unlisten
     this.timer = setInterval(() => this.rounds.run(), this.options.config.dispatcher.pollIntervalMs)
     this.timer.unref()

@@ -50,8 +50,14 @@ export class Dispatcher {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
     // Presence and lease: see presence.ts and lease.ts.
     const { dispatcher } = options.config
-    this.presence = new Presence({ sql: options.sql, holder: this.holder, log: options.log, intervalMs: dispatcher.heartbeatIntervalMs,
-      staleAfter: dispatcher.heartbeatStaleAfter, onUsable: (usable) => this.useAccounts(usable) })
+    this.presence = new Presence({
+      sql: options.sql,
+      holder: this.holder,
+      log: options.log,
+      intervalMs: dispatcher.heartbeatIntervalMs,
+      staleAfter: dispatcher.heartbeatStaleAfter,
+      onUsable: (usable) => this.useAccounts(usable),
+    })
     this.lease = new LeaseSetting(options.sql, options.log, dispatcher.inputs.deadlineMs)
     this.fetchInput = createInputFetcher({ ...dispatcher.inputs, deadlineMs: () => this.lease.inputDeadlineMs() })
     this.confirmer = new Confirmer({ ...options, client: () => this.client, accounts: () => this.accounts })
@@ -86,9 +92,17 @@ export class Dispatcher {
     this.loop = this.run()
     this.cancelTimer = setInterval(() => this.cancels.run(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
-    log.info({ holder: this.holder, accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint, held: this.accounts.has(a.name) })) }, 'dispatcher started')
+    log.info(
+      {
+        holder: this.holder,
+        accounts: config.accounts.map((a) => ({ name: a.name, slots: a.slots, key: a.fingerprint, held: this.accounts.has(a.name) })),
+      },
+      'dispatcher started'
+    )
     if (config.dispatcher.inputs.allowPrivate) {
-      log.warn('RHPOOL_ALLOW_PRIVATE_INPUTS=true: input downloads may reach loopback, private and link-local addresses (the cloud metadata service among them); unsafe outside tests and local development')
+      log.warn(
+        'RHPOOL_ALLOW_PRIVATE_INPUTS=true: input downloads may reach loopback, private and link-local addresses (the cloud metadata service among them); unsafe outside tests and local development'
+      )
     }
   }
 
@@ -178,7 +192,10 @@ export class Dispatcher {
       })
       .catch((error: Error) => {
         // The claim stays leased; maintenance returns it to the queue when the lease ends.
-        this.options.log.error({ job: `${claim.job_table}/${claim.job_id}`, err: error.message }, 'submission crashed; the lease will recover the job')
+        this.options.log.error(
+          { job: `${claim.job_table}/${claim.job_id}`, err: error.message },
+          'submission crashed; the lease will recover the job'
+        )
       })
       .finally(() => {
         this.inFlight.delete(work)
@@ -188,9 +205,13 @@ export class Dispatcher {
   }
 
   // One cancellation round at a time, however many notifications arrive.
-  private readonly cancels = new Rounds(async () => {
-    await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
-  }, () => this.stopping, (error) => this.options.log.error({ err: error.message }, 'cancellation round failed'))
+  private readonly cancels = new Rounds(
+    async () => {
+      await processCancellations(this.options.sql, this.client, this.accounts, this.options.log)
+    },
+    () => this.stopping,
+    (error) => this.options.log.error({ err: error.message }, 'cancellation round failed')
+  )
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -206,4 +227,3 @@ export class Dispatcher {
     })
   }
 }
-

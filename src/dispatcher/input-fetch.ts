@@ -107,7 +107,13 @@ export function createInputFetcher(policy: InputFetchPolicy): InputFetcher {
         if (literalReason) throw refused(field, `${hop ? `redirect ${hop} to ` : ''}${literal} is not a public address (${literalReason})`)
         let response
         try {
-          response = await request(current, { method: 'GET', dispatcher: agent, signal: deadline.signal, headersTimeout: deadlineMs, bodyTimeout: deadlineMs })
+          response = await request(current, {
+            method: 'GET',
+            dispatcher: agent,
+            signal: deadline.signal,
+            headersTimeout: deadlineMs,
+            bodyTimeout: deadlineMs,
+          })
         } catch (error) {
           const denied = forbiddenIn(error)
           if (denied) throw refused(field, `${hop ? `redirect ${hop}: ` : ''}${denied.message}`)
@@ -118,7 +124,8 @@ export function createInputFetcher(policy: InputFetchPolicy): InputFetcher {
         const location = response.headers.location
         if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
           response.body.destroy()
-          if (hop >= maxRedirects) throw new InputTransferError('bad_request', 'INPUT_DOWNLOAD_FAILED', `${field} redirected more than ${maxRedirects} times`)
+          if (hop >= maxRedirects)
+            throw new InputTransferError('bad_request', 'INPUT_DOWNLOAD_FAILED', `${field} redirected more than ${maxRedirects} times`)
           current = parseHop(new URL(location, current).href, field)
           continue
         }

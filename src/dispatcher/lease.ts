@@ -22,10 +22,18 @@ export class LeaseSetting {
   async start(intervalMs: number): Promise<void> {
     await this.refresh()
     if (this.configuredDeadlineMs !== null && this.configuredDeadlineMs > this.inputDeadlineMs()) {
-      this.log.warn({ configuredMs: this.configuredDeadlineMs, leaseSeconds: this.seconds, usedMs: this.inputDeadlineMs() },
-        'RHPOOL_INPUT_DEADLINE_MS is more than half the lease (lease_seconds setting): downloads are cut at half the lease')
+      this.log.warn(
+        { configuredMs: this.configuredDeadlineMs, leaseSeconds: this.seconds, usedMs: this.inputDeadlineMs() },
+        'RHPOOL_INPUT_DEADLINE_MS is more than half the lease (lease_seconds setting): downloads are cut at half the lease'
+      )
     }
-    this.timer = setInterval(() => void this.refresh().catch((error: Error) => this.log.warn({ err: error.message }, 'could not read lease_seconds; keeping the last value')), intervalMs)
+    this.timer = setInterval(
+      () =>
+        void this.refresh().catch((error: Error) =>
+          this.log.warn({ err: error.message }, 'could not read lease_seconds; keeping the last value')
+        ),
+      intervalMs
+    )
     this.timer.unref()
   }
 

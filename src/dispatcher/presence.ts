@@ -13,7 +13,14 @@
 import type { AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
-import { dispatcherHeartbeat, dispatcherLeave, recordedFingerprints, underAdmissionLock, type DeclaredKey, type KeyState } from '../db/rhpool.ts'
+import {
+  dispatcherHeartbeat,
+  dispatcherLeave,
+  recordedFingerprints,
+  underAdmissionLock,
+  type DeclaredKey,
+  type KeyState,
+} from '../db/rhpool.ts'
 import { syncAccounts } from './sync-accounts.ts'
 
 export interface PresenceOptions {
@@ -55,7 +62,10 @@ export class Presence {
       // Its own keys first: a key this dispatcher held before (a SIGHUP changed it) never counts against it.
       const before = await this.heartbeat(tx)
       const refused = new Set(before.filter((s) => s.state === 'other_key' && s.recorded_holders > 0).map((s) => s.account))
-      await syncAccounts(tx, accounts.filter((a) => !refused.has(a.name)))
+      await syncAccounts(
+        tx,
+        accounts.filter((a) => !refused.has(a.name))
+      )
       return await this.heartbeat(tx)
     })
     return this.apply(states)
@@ -81,7 +91,7 @@ export class Presence {
       await dispatcherLeave(this.options.sql, this.options.holder)
     } catch (error) {
       // Its presence then lapses by itself after the staleness bound.
-      this.options.log.warn({ err: (error as Error).message }, 'could not remove this dispatcher\'s presence; it lapses by itself')
+      this.options.log.warn({ err: (error as Error).message }, "could not remove this dispatcher's presence; it lapses by itself")
     }
   }
 
@@ -118,13 +128,23 @@ export class Presence {
       if (s.state === 'held') {
         usable.set(s.account, account)
         if (changed && s.recorded_slots !== null && s.recorded_slots !== s.declared_slots) {
-          log.warn({ account: s.account, slots: s.declared_slots, runsWith: s.recorded_slots },
-            'another live dispatcher gives this account fewer slots: it runs with the lowest any holder declares')
+          log.warn(
+            { account: s.account, slots: s.declared_slots, runsWith: s.recorded_slots },
+            'another live dispatcher gives this account fewer slots: it runs with the lowest any holder declares'
+          )
         }
       } else if (changed && s.state === 'other_key') {
-        log.error({ holder, account: s.account, fingerprint: s.key_fingerprint, recordedFingerprint: s.recorded_fingerprint, holders: s.recorded_holders },
+        log.error(
+          {
+            holder,
+            account: s.account,
+            fingerprint: s.key_fingerprint,
+            recordedFingerprint: s.recorded_fingerprint,
+            holders: s.recorded_holders,
+          },
           'refused: another live dispatcher holds a different key for this account name, and a different key is a different RunningHub account; ' +
-          'not claiming on it until no live dispatcher holds the recorded key (give the new key its own number, RUNNINGHUB_API_KEY_<n>)')
+            'not claiming on it until no live dispatcher holds the recorded key (give the new key its own number, RUNNINGHUB_API_KEY_<n>)'
+        )
       }
     }
     return usable
@@ -154,7 +174,13 @@ export class RecordedKeys {
 
   async start(intervalMs: number): Promise<void> {
     await this.refresh()
-    this.timer = setInterval(() => void this.refresh().catch((error: Error) => this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')), intervalMs)
+    this.timer = setInterval(
+      () =>
+        void this.refresh().catch((error: Error) =>
+          this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')
+        ),
+      intervalMs
+    )
     this.timer.unref()
   }
 
@@ -163,12 +189,17 @@ export class RecordedKeys {
   }
 
   private async refresh(): Promise<void> {
-    const recorded = await recordedFingerprints(this.sql, this.configured.map((a) => a.name))
+    const recorded = await recordedFingerprints(
+      this.sql,
+      this.configured.map((a) => a.name)
+    )
     const next = new Map(this.configured.filter((a) => recorded.get(a.name) === a.fingerprint).map((a) => [a.name, a]))
     for (const a of this.configured) {
       if (this.current.has(a.name) && !next.has(a.name)) {
-        this.log.warn({ account: a.name, fingerprint: a.fingerprint, recordedFingerprint: recorded.get(a.name) ?? null },
-          'this process\'s key for the account is not the recorded one: not using it to confirm callbacks')
+        this.log.warn(
+          { account: a.name, fingerprint: a.fingerprint, recordedFingerprint: recorded.get(a.name) ?? null },
+          "this process's key for the account is not the recorded one: not using it to confirm callbacks"
+        )
       }
     }
     this.current = next

@@ -52,8 +52,10 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     // (claim_account_slot's accounts, presence.ts). Reaching it is a bug (or the key set changed between
     // the claim and this line); the job goes back to its place.
     await db.releaseToQueue(sql, claim, 'no key for this account in the dispatcher that claimed it')
-    log.error({ job, account: claim.api_account, bug: true },
-      'BUG: claimed a job on an account this dispatcher holds no key for (claims are limited to its own accounts); released it')
+    log.error(
+      { job, account: claim.api_account, bug: true },
+      'BUG: claimed a job on an account this dispatcher holds no key for (claims are limited to its own accounts); released it'
+    )
     return 'released'
   }
 
@@ -95,7 +97,8 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   const begun = await db.beginSubmission(sql, claim, Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000))
   if (!begun) return claimLost(ctx, claim, 'nothing sent')
   const attempt = begun.attempts
-  const webhookUrl = ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
+  const webhookUrl =
+    ctx.config.publicBaseUrl + webhookPath(ctx.config.webhookSecret, { jobTable: claim.job_table, jobId: claim.job_id, attempt })
 
   log.info({ job, account: account.name, attempt, webappId }, 'submitting')
   const answer = await ctx.client.runAiApp(account.apiKey, webappId, {
@@ -112,16 +115,31 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     return 'running'
   }
   if (answer.kind === 'unknown') {
-    const marked = await db.markOutcomeUnknown(sql, claim, `no answer after sending (${answer.code}): waiting for the callback, never resubmitted`)
-    if (!marked) return claimLost(ctx, claim, 'its outcome is the job\'s current claim\'s to settle')
+    const marked = await db.markOutcomeUnknown(
+      sql,
+      claim,
+      `no answer after sending (${answer.code}): waiting for the callback, never resubmitted`
+    )
+    if (!marked) return claimLost(ctx, claim, "its outcome is the job's current claim's to settle")
     ctx.metrics?.submissions.inc({ account: account.name, result: 'unknown' })
-    log.warn({ job, account: account.name, error: answer.code }, 'the request was sent but no answer came back; the outcome will be reconciled')
+    log.warn(
+      { job, account: account.name, error: answer.code },
+      'the request was sent but no answer came back; the outcome will be reconciled'
+    )
     return 'outcome_unknown'
   }
   return await actOnFailure(ctx, claim, account, attempt, answer.cls, answer.code, answer.message)
 }
 
-async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountConfig, attempt: number, cls: AnswerClass, code: string, message: string): Promise<string> {
+async function actOnFailure(
+  ctx: SubmitContext,
+  claim: Claim,
+  account: AccountConfig,
+  attempt: number,
+  cls: AnswerClass,
+  code: string,
+  message: string
+): Promise<string> {
   const { sql, log } = ctx
   const job = jobLabel(claim.job_table, claim.job_id)
   ctx.metrics?.submissions.inc({ account: account.name, result: cls })
@@ -130,8 +148,12 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
     case 'account_full': {
       const until = await db.accountWasFull(sql, claim, account.name, reason)
       const limit = await db.effectiveLimit(sql, account.name)
-      log.info({ job, account: account.name, code, limit, cooldownUntil: until },
-        until ? 'account full at one slot: job back in its place, account cooling down' : 'account full: job back in its place, account limit lowered by one')
+      log.info(
+        { job, account: account.name, code, limit, cooldownUntil: until },
+        until
+          ? 'account full at one slot: job back in its place, account cooling down'
+          : 'account full: job back in its place, account limit lowered by one'
+      )
       return 'released'
     }
     case 'account_broken': {
@@ -159,6 +181,9 @@ async function actOnFailure(ctx: SubmitContext, claim: Claim, account: AccountCo
 
 /** A step under this claim was refused: the claim was recovered (and the job may be another worker's now). */
 function claimLost(ctx: SubmitContext, claim: Claim, what: string): string {
-  ctx.log.warn({ job: jobLabel(claim.job_table, claim.job_id), account: claim.api_account, claim: claim.claim_token }, `${new ClaimLostError(claim).message} (${what})`)
+  ctx.log.warn(
+    { job: jobLabel(claim.job_table, claim.job_id), account: claim.api_account, claim: claim.claim_token },
+    `${new ClaimLostError(claim).message} (${what})`
+  )
   return 'lost'
 }

@@ -6,5 +6,8 @@ import type { Sql } from '../db/connect.ts'
 import * as db from '../db/rhpool.ts'
 
 export async function syncAccounts(sql: Sql, accounts: AccountConfig[]): Promise<void> {
-  await db.syncAccounts(sql, accounts.map((a) => ({ name: a.name, slots: a.slots, position: a.position, fingerprint: a.fingerprint })))
+  await db.syncAccounts(
+    sql,
+    accounts.map((a) => ({ name: a.name, slots: a.slots, position: a.position, fingerprint: a.fingerprint }))
+  )
 }

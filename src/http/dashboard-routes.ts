@@ -63,7 +63,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: { sql: Sql }
     let recent = defaultRecent
     if (raw !== undefined) {
       if (!/^\d{1,3}$/.test(raw) || Number(raw) > maxRecent) {
-        return reply.code(400).send({ error: `recent must be a whole number from 0 to ${maxRecent}, got ${JSON.stringify(String(raw).slice(0, 20))}` })
+        return reply
+          .code(400)
+          .send({ error: `recent must be a whole number from 0 to ${maxRecent}, got ${JSON.stringify(String(raw).slice(0, 20))}` })
       }
       recent = Number(raw)
     }

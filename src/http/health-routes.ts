@@ -20,23 +20,48 @@ export function registerLiveness(app: FastifyInstance): void {
 export function registerHealthRoutes(app: FastifyInstance, deps: { sql: Sql; metrics: Metrics; readiness: Readiness }): void {
   const { sql, metrics, readiness } = deps
 
-  const queued = new Gauge({ name: 'rhpool_queue_depth', help: 'Queued jobs per tool', labelNames: ['tool'], registers: [metrics.registry] })
-  const oldest = new Gauge({ name: 'rhpool_queue_oldest_wait_seconds', help: 'Age of the oldest queued job per tool', labelNames: ['tool'], registers: [metrics.registry] })
-  const running = new Gauge({ name: 'rhpool_account_running', help: 'Tasks in flight per account', labelNames: ['account'], registers: [metrics.registry] })
-  const slots = new Gauge({ name: 'rhpool_account_slots', help: 'Slots per account', labelNames: ['account'], registers: [metrics.registry] })
+  const queued = new Gauge({
+    name: 'rhpool_queue_depth',
+    help: 'Queued jobs per tool',
+    labelNames: ['tool'],
+    registers: [metrics.registry],
+  })
+  const oldest = new Gauge({
+    name: 'rhpool_queue_oldest_wait_seconds',
+    help: 'Age of the oldest queued job per tool',
+    labelNames: ['tool'],
+    registers: [metrics.registry],
+  })
+  const running = new Gauge({
+    name: 'rhpool_account_running',
+    help: 'Tasks in flight per account',
+    labelNames: ['account'],
+    registers: [metrics.registry],
+  })
+  const slots = new Gauge({
+    name: 'rhpool_account_slots',
+    help: 'Slots per account',
+    labelNames: ['account'],
+    registers: [metrics.registry],
+  })
   const limit = new Gauge({
     name: 'rhpool_account_limit',
-    help: 'Concurrency limits per account: configured slots, RunningHub\'s reported concurrentLimit, the limit learned from refusals, and the effective one admission counts against',
+    help: "Concurrency limits per account: configured slots, RunningHub's reported concurrentLimit, the limit learned from refusals, and the effective one admission counts against",
     labelNames: ['account', 'kind'],
     registers: [metrics.registry],
   })
   const limitedBy = new Gauge({
     name: 'rhpool_account_limited_by',
-    help: '1 for what sets the account\'s effective limit: configured, reported or learned',
+    help: "1 for what sets the account's effective limit: configured, reported or learned",
     labelNames: ['account', 'by'],
     registers: [metrics.registry],
   })
-  const usable = new Gauge({ name: 'rhpool_account_usable', help: '1 when the account takes work (enabled, not cooling down, its key held by a live dispatcher)', labelNames: ['account'], registers: [metrics.registry] })
+  const usable = new Gauge({
+    name: 'rhpool_account_usable',
+    help: '1 when the account takes work (enabled, not cooling down, its key held by a live dispatcher)',
+    labelNames: ['account'],
+    registers: [metrics.registry],
+  })
 
   app.get('/readyz', async (_request, reply) => {
     try {

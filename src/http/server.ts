@@ -39,8 +39,14 @@ function newServer(): FastifyInstance {
 /** The public listener: the webhook route and /healthz, nothing else. */
 export async function buildPublicServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = newServer()
-  registerWebhookRoute(app, { sql: deps.sql, secret: deps.webhookSecret, log: deps.log, metrics: deps.metrics, confirmCallbacks: deps.confirmCallbacks,
-    invalidDeliveriesPerMinute: deps.invalidDeliveriesPerMinute })
+  registerWebhookRoute(app, {
+    sql: deps.sql,
+    secret: deps.webhookSecret,
+    log: deps.log,
+    metrics: deps.metrics,
+    confirmCallbacks: deps.confirmCallbacks,
+    invalidDeliveriesPerMinute: deps.invalidDeliveriesPerMinute,
+  })
   registerLiveness(app)
   await app.ready()
   return app

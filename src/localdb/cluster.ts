@@ -58,9 +58,7 @@ export function postgresUserCanReach(folder: string): boolean {
 
 async function runPgBinary(binary: string, args: string[]): Promise<void> {
   const path = join(postgresBinDir(), binary)
-  const [command, commandArgs] = runningAsRoot()
-    ? ['runuser', ['-u', 'postgres', '--', path, ...args]]
-    : [path, args]
+  const [command, commandArgs] = runningAsRoot() ? ['runuser', ['-u', 'postgres', '--', path, ...args]] : [path, args]
   try {
     await run(command, commandArgs, { cwd: '/', maxBuffer: 16 * 1024 * 1024 })
   } catch (error) {
@@ -99,7 +97,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     mkdirSync(dirname(dataDir), { recursive: true })
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     if (runningAsRoot() && !postgresUserCanReach(dirname(dataDir))) {
-      throw new Error(`PostgreSQL runs as the postgres user, which cannot enter ${dirname(dataDir)} (a parent folder is private, e.g. mode 0700): put the data in a folder it can reach (RHPOOL_DATA_DIR)`)
+      throw new Error(
+        `PostgreSQL runs as the postgres user, which cannot enter ${dirname(dataDir)} (a parent folder is private, e.g. mode 0700): put the data in a folder it can reach (RHPOOL_DATA_DIR)`
+      )
     }
     handToPostgresUser(dataDir)
     await runPgBinary('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])

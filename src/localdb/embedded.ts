@@ -14,7 +14,8 @@ export const embeddedDatabase = 'rhpool'
 
 export function embeddedSettings(env: NodeJS.ProcessEnv = process.env): { dataDir: string; port: number } {
   const port = Number(env.RHPOOL_EMBEDDED_PORT ?? 54329)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`RHPOOL_EMBEDDED_PORT must be a TCP port, got ${JSON.stringify(env.RHPOOL_EMBEDDED_PORT)}`)
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`RHPOOL_EMBEDDED_PORT must be a TCP port, got ${JSON.stringify(env.RHPOOL_EMBEDDED_PORT)}`)
   return { dataDir: env.RHPOOL_DATA_DIR?.trim() || defaultDataDir(), port }
 }
 
@@ -60,7 +61,9 @@ export async function startEmbeddedDatabase(env: NodeJS.ProcessEnv = process.env
   let cluster: Cluster | null = null
   if (!(await answers(port))) {
     if (existsSync(join(dataDir, 'postmaster.pid'))) {
-      throw new Error(`${dataDir} has a postmaster.pid but nothing answers on port ${port}: another server may be starting, or a crashed one left it (remove the file if no postgres process uses ${dataDir})`)
+      throw new Error(
+        `${dataDir} has a postmaster.pid but nothing answers on port ${port}: another server may be starting, or a crashed one left it (remove the file if no postgres process uses ${dataDir})`
+      )
     }
     cluster = await startCluster({ dataDir, port, cronDatabase: embeddedDatabase })
   }

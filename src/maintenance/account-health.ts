@@ -6,7 +6,14 @@
 // "Works again" is accountStatus answering with the key accepted and the
 // balance above the minimum. queue/status only adds the reported limit: one
 // source says it is still "developing", so health never waits for it.
-import { accountStatus, disableAccount, logRepair, minBalance as readMinBalance, recordAccountHealth, reenableRecoveredAccount } from '../db/rhpool.ts'
+import {
+  accountStatus,
+  disableAccount,
+  logRepair,
+  minBalance as readMinBalance,
+  recordAccountHealth,
+  reenableRecoveredAccount,
+} from '../db/rhpool.ts'
 import type { MaintenanceOptions } from './maintenance.ts'
 
 export async function probeAccounts(options: MaintenanceOptions): Promise<void> {
@@ -19,16 +26,21 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
     if (!account) continue
     const [queue, status] = await Promise.all([client.queueStatus(account.apiKey), client.accountStatus(account.apiKey)])
     // Amounts stay RunningHub's decimal strings all the way into numeric columns: no float rounding.
-    const decimal = (value: string | null | undefined): string | null => (value && /^-?\d+(\.\d+)?$/.test(value.trim()) ? value.trim() : null)
+    const decimal = (value: string | null | undefined): string | null =>
+      value && /^-?\d+(\.\d+)?$/.test(value.trim()) ? value.trim() : null
     const moneyText = status.ok ? decimal(status.value.remainMoney) : null
     const coinsText = status.ok ? decimal(status.value.remainCoins) : null
     const money = moneyText === null ? null : Number(moneyText)
     const limit = queue.ok ? queue.value.concurrentLimit : null
     await recordAccountHealth(sql, account.name, { remainMoney: moneyText, remainCoins: coinsText, reportedConcurrency: limit })
     if (limit !== null && limit < state.configured_slots) {
-      log.warn({ account: account.name, slots: state.configured_slots, reportedConcurrency: limit }, 'RunningHub reports a lower concurrency limit than the configured slots: admission uses it')
+      log.warn(
+        { account: account.name, slots: state.configured_slots, reportedConcurrency: limit },
+        'RunningHub reports a lower concurrency limit than the configured slots: admission uses it'
+      )
     }
-    if (!queue.ok) log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
+    if (!queue.ok)
+      log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
     if (state.enabled && lowBalance) {
       await disableAccount(sql, account.name, `balance ${money} below the minimum ${minBalance}`, 'low_balance')

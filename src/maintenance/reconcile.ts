@@ -29,7 +29,13 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
     }
     if (!answer.ok && answer.kind === 'answer' && answer.cls === 'task_gone') {
       await failJob(sql, row.job_table, row.job_id, 'TASK_LOST', `RunningHub no longer knows task ${row.task_id} (${answer.code})`)
-      await logRepair(sql, { action: 'task_lost_failed', jobTable: row.job_table, jobId: row.job_id, account: account.name, detail: row.task_id })
+      await logRepair(sql, {
+        action: 'task_lost_failed',
+        jobTable: row.job_table,
+        jobId: row.job_id,
+        account: account.name,
+        detail: row.task_id,
+      })
       log.warn({ job, account: account.name, taskId: row.task_id }, 'RunningHub no longer knows the task: job failed')
       metrics?.maintenance.inc({ action: 'task_lost' })
       repaired++
@@ -40,7 +46,13 @@ export async function reconcileOverdueJobs(options: MaintenanceOptions): Promise
       const cancelled = await client.cancel(account.apiKey, row.task_id)
       const seen = answer.ok ? `still ${answer.value.status} at RunningHub` : `RunningHub did not answer (${answer.code})`
       await failJob(sql, row.job_table, row.job_id, 'DEADLINE_EXCEEDED', `${seen} past the hard deadline; cancelled`)
-      await logRepair(sql, { action: 'deadline_cancelled', jobTable: row.job_table, jobId: row.job_id, account: account.name, detail: cancelled.ok ? 'cancel accepted' : `cancel failed: ${cancelled.code}` })
+      await logRepair(sql, {
+        action: 'deadline_cancelled',
+        jobTable: row.job_table,
+        jobId: row.job_id,
+        account: account.name,
+        detail: cancelled.ok ? 'cancel accepted' : `cancel failed: ${cancelled.code}`,
+      })
       log.warn({ job, account: account.name, taskId: row.task_id }, 'job past its hard deadline: cancelled at RunningHub and failed')
       metrics?.maintenance.inc({ action: 'deadline_cancelled' })
       repaired++

@@ -20,11 +20,58 @@ const codeClasses: Record<string, AnswerClass> = {}
 const assign = (cls: AnswerClass, codes: Array<string | number>): void => {
   for (const code of codes) codeClasses[String(code)] = cls
 }
-assign('account_full', [421, 415, 814, 1003, 1011, 1520, 'TASK_QUEUE_MAXED', 'TASK_INSTANCE_MAXED', 'PERSONAL_QUEUE_COUNT_LIMIT', 'TASK_USER_CONCURRENT_LIMIT'])
-assign('account_broken', [801, 802, 806, 811, 812, 416, 436, 1002, 1014,
-  'APIKEY_UNAUTHORIZED', 'APIKEY_USER_NOT_FOUND', 'CORPAPIKEY_INSUFFICIENT_FUNDS', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET', 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_POWER_VALUE'])
-assign('bad_request', [301, 380, 412, 433, 435, 803, 809, 810, 901, 1001, 1007, 1008, 1009, 1101, 1501, 1505,
-  'PARAMS_INVALID', 'WORKFLOW_NOT_EXISTS', 'VALIDATE_PROMPT_FAILED', 'APIKEY_INVALID_NODE_INFO', 'WORKFLOW_NOT_SAVED_OR_NOT_RUNNING', 'WEBAPP_NOT_EXISTS'])
+assign('account_full', [
+  421,
+  415,
+  814,
+  1003,
+  1011,
+  1520,
+  'TASK_QUEUE_MAXED',
+  'TASK_INSTANCE_MAXED',
+  'PERSONAL_QUEUE_COUNT_LIMIT',
+  'TASK_USER_CONCURRENT_LIMIT',
+])
+assign('account_broken', [
+  801,
+  802,
+  806,
+  811,
+  812,
+  416,
+  436,
+  1002,
+  1014,
+  'APIKEY_UNAUTHORIZED',
+  'APIKEY_USER_NOT_FOUND',
+  'CORPAPIKEY_INSUFFICIENT_FUNDS',
+  'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET',
+  'TASK_CREATE_FAILED_BY_NOT_ENOUGH_POWER_VALUE',
+])
+assign('bad_request', [
+  301,
+  380,
+  412,
+  433,
+  435,
+  803,
+  809,
+  810,
+  901,
+  1001,
+  1007,
+  1008,
+  1009,
+  1101,
+  1501,
+  1505,
+  'PARAMS_INVALID',
+  'WORKFLOW_NOT_EXISTS',
+  'VALIDATE_PROMPT_FAILED',
+  'APIKEY_INVALID_NODE_INFO',
+  'WORKFLOW_NOT_SAVED_OR_NOT_RUNNING',
+  'WEBAPP_NOT_EXISTS',
+])
 assign('task_failed', [805])
 // 807 APIKEY_TASK_NOT_FOUND, 423 TASK_NOT_FOUNED, 1004 "task does not exist or expired":
 // one meaning, decided here, acted on by query, cancel and reconciliation alike.
@@ -117,11 +164,13 @@ const fileLoaders = /LoadImage|LoadVideo/
 export function isMachineFailure(failedReason: Record<string, unknown> | null | undefined, errorMessage?: string | null): boolean {
   const reason = failedReason ?? {}
   const text = [reason.exception_type, reason.exception_message, reason.traceback, errorMessage]
-    .filter((p): p is string => typeof p === 'string').join('\n')
+    .filter((p): p is string => typeof p === 'string')
+    .join('\n')
   if (/Stale file handle/.test(text)) return true
   if (!machineFailure.test(text)) return false
   const node = [reason.node_name, reason.class_type, reason.node_type, reason.traceback, reason.exception_message]
-    .filter((p): p is string => typeof p === 'string').join('\n')
+    .filter((p): p is string => typeof p === 'string')
+    .join('\n')
   return fileLoaders.test(node)
 }
 
@@ -173,8 +222,23 @@ export function classifyAnswer(answer: RawAnswer): AnswerError {
     return { ok: false, kind: 'answer', cls: classifyErrorCode(code), code, message: message || code, httpStatus: answer.status }
   }
   const byStatus = classifyHttpStatus(answer.status)
-  if (byStatus) return { ok: false, kind: 'answer', cls: byStatus, code: `HTTP_${answer.status}`, message: message || `HTTP ${answer.status}`, httpStatus: answer.status }
-  return { ok: false, kind: 'answer', cls: 'transient', code: json ? 'MALFORMED_ANSWER' : 'NOT_JSON', message: message || 'unexpected answer', httpStatus: answer.status }
+  if (byStatus)
+    return {
+      ok: false,
+      kind: 'answer',
+      cls: byStatus,
+      code: `HTTP_${answer.status}`,
+      message: message || `HTTP ${answer.status}`,
+      httpStatus: answer.status,
+    }
+  return {
+    ok: false,
+    kind: 'answer',
+    cls: 'transient',
+    code: json ? 'MALFORMED_ANSWER' : 'NOT_JSON',
+    message: message || 'unexpected answer',
+    httpStatus: answer.status,
+  }
 }
 
 const taskStates = new Set(['CREATE', 'QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCEL'])
@@ -185,10 +249,12 @@ const taskStates = new Set(['CREATE', 'QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 
  */
 export function readTaskAnswer(answer: RawAnswer): { ok: true; task: Record<string, unknown>; taskId: string } | AnswerError {
   const json = answer.json
-  const errorCode = json ? json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined) : undefined
+  const errorCode = json ? (json.errorCode ?? (json.code !== undefined && Number(json.code) !== 0 ? json.code : undefined)) : undefined
   const hasError = errorCode !== undefined && errorCode !== null && !['', '0'].includes(String(errorCode).trim())
   if (answer.status >= 200 && answer.status < 300 && json) {
-    const task = (json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json) as Record<string, unknown>
+    const task = (
+      json.data && typeof json.data === 'object' && !Array.isArray(json.data) && 'taskId' in (json.data as object) ? json.data : json
+    ) as Record<string, unknown>
     const taskId = task.taskId === undefined || task.taskId === null ? '' : String(task.taskId)
     // An answer about a real task is one, even with an errorCode: a FAILED
     // task carries its failure code (805). An error code beside an empty

@@ -39,7 +39,9 @@ export interface RunningHubTask {
 }
 
 // A count RunningHub sends as a number or as a numeric string ("1").
-const count = z.union([z.number(), z.string().trim().regex(/^\d+$/, 'expected a whole number').transform(Number)]).pipe(z.number().int().nonnegative())
+const count = z
+  .union([z.number(), z.string().trim().regex(/^\d+$/, 'expected a whole number').transform(Number)])
+  .pipe(z.number().int().nonnegative())
 const queueStatusAnswer = z.object({
   data: z.object({
     apiKeyType: z.string().optional(),
@@ -89,7 +91,9 @@ export class RunningHubClient {
       const refused = promptRefusal(answer.promptTips)
       if (refused) return { ok: false, kind: 'answer', cls: 'bad_request', code: 'NODE_ERRORS', message: refused, httpStatus }
       const taskId = answer.taskId === undefined || answer.taskId === null ? '' : String(answer.taskId)
-      return taskId ? null : { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: 'the answer has no taskId', httpStatus }
+      return taskId
+        ? null
+        : { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: 'the answer has no taskId', httpStatus }
     })
   }
 
@@ -111,7 +115,14 @@ export class RunningHubClient {
     const parsed = queueStatusAnswer.safeParse(answer.json)
     if (parsed.success) return { ok: true, value: parsed.data.data }
     const problem = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
-    return { ok: false, kind: 'answer', cls: 'transient', code: 'MALFORMED_ANSWER', message: `queue/status: ${problem}`, httpStatus: answer.status }
+    return {
+      ok: false,
+      kind: 'answer',
+      cls: 'transient',
+      code: 'MALFORMED_ANSWER',
+      message: `queue/status: ${problem}`,
+      httpStatus: answer.status,
+    }
   }
 
   /** POST /uc/openapi/accountStatus (classic; note the lower-case `apikey`). */
@@ -120,7 +131,10 @@ export class RunningHubClient {
     if (!outcome.ok) return outcome
     const data = (outcome.value ?? {}) as Record<string, unknown>
     const text = (v: unknown): string | null => (v === undefined || v === null ? null : String(v))
-    return { ok: true, value: { remainMoney: text(data.remainMoney), remainCoins: text(data.remainCoins), currentTaskCounts: text(data.currentTaskCounts) } }
+    return {
+      ok: true,
+      value: { remainMoney: text(data.remainMoney), remainCoins: text(data.remainCoins), currentTaskCounts: text(data.currentTaskCounts) },
+    }
   }
 
   /** POST /task/openapi/cancel (classic): stop a queued or running task. */
@@ -150,7 +164,12 @@ export class RunningHubClient {
     body: unknown,
     refuse: (answer: Record<string, unknown>, httpStatus: number) => CallOutcome<never> | null
   ): Promise<CallOutcome<RunningHubTask>> {
-    const outcome = await this.send(method, path, { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body))
+    const outcome = await this.send(
+      method,
+      path,
+      { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body === undefined ? undefined : JSON.stringify(body)
+    )
     if (!outcome.ok) return outcome
     const read = readTaskAnswer(outcome.value)
     if (!read.ok) return read
@@ -169,7 +188,12 @@ export class RunningHubClient {
     return classifyAnswer(answer)
   }
 
-  private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: string | FormData | undefined): Promise<CallOutcome<RawAnswer>> {
+  private async send(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body: string | FormData | undefined
+  ): Promise<CallOutcome<RawAnswer>> {
     try {
       const response = await request(`${this.baseUrl}${path}`, { method, headers, body, dispatcher: this.agent })
       return { ok: true, value: readAnswer(response.statusCode, await response.body.text()) }
@@ -199,5 +223,8 @@ export function promptRefusal(promptTips: unknown): string | null {
   if (!errors || typeof errors !== 'object' || Object.keys(errors).length === 0) return null
   const detail = (tips as Record<string, unknown>).error
   const summary = detail && typeof detail === 'object' ? (detail as Record<string, unknown>).message : detail
-  return `the workflow was refused: ${[summary, `node_errors ${JSON.stringify(errors)}`].filter((p) => typeof p === 'string' && p !== '').join('; ')}`.slice(0, 500)
+  return `the workflow was refused: ${[summary, `node_errors ${JSON.stringify(errors)}`].filter((p) => typeof p === 'string' && p !== '').join('; ')}`.slice(
+    0,
+    500
+  )
 }

@@ -46,10 +46,12 @@ export function failureText(reason: unknown): string | null {
 function taskUsage(usage: unknown, list: unknown): Record<string, unknown> | null {
   const base = usage && typeof usage === 'object' && !Array.isArray(usage) ? (usage as Record<string, unknown>) : null
   if (!Array.isArray(list) || list.length === 0) return base
-  const entries = list.filter((e) => e && typeof e === 'object').map((e) => {
-    const { taskId: _lossy, ...rest } = e as Record<string, unknown>
-    return rest
-  })
+  const entries = list
+    .filter((e) => e && typeof e === 'object')
+    .map((e) => {
+      const { taskId: _lossy, ...rest } = e as Record<string, unknown>
+      return rest
+    })
   return { ...(base ?? {}), taskUsageList: entries }
 }
 
@@ -60,7 +62,9 @@ export function verdictFromTask(task: Record<string, unknown>): TaskVerdict {
   }
   const status = String(rawStatus).toUpperCase()
   if (status !== 'SUCCESS' && status !== 'FAILED' && status !== 'CANCEL') return { kind: 'not_ended', status }
-  const results = Array.isArray(task.results) ? (task.results.filter((r) => r && typeof r === 'object') as Array<Record<string, unknown>>) : []
+  const results = Array.isArray(task.results)
+    ? (task.results.filter((r) => r && typeof r === 'object') as Array<Record<string, unknown>>)
+    : []
   if (status === 'SUCCESS' && results.length === 0) return { kind: 'unsettled', reason: 'SUCCESS without results' }
   const usage = taskUsage(task.usage, task.taskUsageList)
   if (status !== 'FAILED') {

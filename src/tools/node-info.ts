@@ -59,7 +59,10 @@ export function chooseApp(tool: ToolDefinition, job: Record<string, unknown>, ov
   const override = overrides[`${tool.tool}:${key}`] ?? (key === 'default' ? overrides[tool.tool] : undefined)
   const webappId = override ?? app.apps[key]
   if (!webappId) {
-    throw new JobInputError(app.column ?? 'app', `${tool.tool}: no RunningHub app for ${app.column ?? 'this tool'} = ${JSON.stringify(key)} (known: ${Object.keys(app.apps).join(', ')})`)
+    throw new JobInputError(
+      app.column ?? 'app',
+      `${tool.tool}: no RunningHub app for ${app.column ?? 'this tool'} = ${JSON.stringify(key)} (known: ${Object.keys(app.apps).join(', ')})`
+    )
   }
   return webappId
 }

@@ -28,7 +28,10 @@ export function webhookPath(secret: string, ref: JobReference): string {
 export type VerifyResult = { ok: true; ref: JobReference } | { ok: false; reason: string }
 
 /** Checks the parts of a webhook path; constant-time on the signature. */
-export function verifyJobReference(secret: string, parts: { jobTable: string; jobId: string; attempt: string; signature: string }): VerifyResult {
+export function verifyJobReference(
+  secret: string,
+  parts: { jobTable: string; jobId: string; attempt: string; signature: string }
+): VerifyResult {
   if (!tablePattern.test(parts.jobTable)) return { ok: false, reason: 'the job table in the URL is not a table name' }
   if (!uuidPattern.test(parts.jobId)) return { ok: false, reason: 'the job id in the URL is not a uuid' }
   if (!/^[1-9]\d{0,3}$/.test(parts.attempt)) return { ok: false, reason: 'the attempt in the URL is not a positive number' }

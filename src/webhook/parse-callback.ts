@@ -15,12 +15,19 @@ export class CallbackFormatError extends Error {
   override name = 'CallbackFormatError'
 }
 
-const taskIdSchema = z.union([z.string().max(64), z.number()]).transform(String).optional().nullable()
+const taskIdSchema = z
+  .union([z.string().max(64), z.number()])
+  .transform(String)
+  .optional()
+  .nullable()
 
 const envelope = z.object({
   event: z.string().max(64),
   taskId: taskIdSchema,
-  eventData: z.union([z.string(), z.record(z.string(), z.unknown())]).optional().nullable(),
+  eventData: z
+    .union([z.string(), z.record(z.string(), z.unknown())])
+    .optional()
+    .nullable(),
 })
 
 const v2Data = z.object({
@@ -37,7 +44,10 @@ const v2Data = z.object({
 const classicData = z.object({
   code: z.union([z.number(), z.string()]),
   msg: z.string().optional().nullable(),
-  data: z.union([z.array(z.record(z.string(), z.unknown())), z.record(z.string(), z.unknown())]).optional().nullable(),
+  data: z
+    .union([z.array(z.record(z.string(), z.unknown())), z.record(z.string(), z.unknown())])
+    .optional()
+    .nullable(),
 })
 
 /** The first issue, where it is (`root` when it is the value itself, e.g. the whole body). */
@@ -80,7 +90,14 @@ export function parseCallback(body: unknown): ParsedCallback {
     return {
       kind: 'task_end',
       taskId: taskId ?? null,
-      end: { status: 'FAILED', outputs: null, usage: null, error_code: String(code), error_message: message, retryable: isMachineFailure(reason, msg) },
+      end: {
+        status: 'FAILED',
+        outputs: null,
+        usage: null,
+        error_code: String(code),
+        error_message: message,
+        retryable: isMachineFailure(reason, msg),
+      },
     }
   }
 

@@ -47,7 +47,13 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
   const applyFunction: CallbackFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
 
-  const record = async (outcome: string, status: number, detail: string, body: string | null, extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}) => {
+  const record = async (
+    outcome: string,
+    status: number,
+    detail: string,
+    body: string | null,
+    extra: { jobTable?: string; jobId?: string; attempt?: number; taskId?: string | null; event?: string } = {}
+  ) => {
     metrics?.webhooks.inc({ outcome })
     try {
       await recordRejectedDelivery(sql, { outcome, httpStatus: status, detail, body, ...extra })
@@ -60,7 +66,13 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   const recordUnverified = async (outcome: string, status: number, detail: string, request: FastifyRequest, body: string | null) => {
     metrics?.webhooks.inc({ outcome })
     try {
-      await recordUnverifiedDelivery(sql, outcome, status, `from ${request.ip}: ${detail}`, body === null ? null : jsonbSafeText(body.slice(0, 256)))
+      await recordUnverifiedDelivery(
+        sql,
+        outcome,
+        status,
+        `from ${request.ip}: ${detail}`,
+        body === null ? null : jsonbSafeText(body.slice(0, 256))
+      )
     } catch (error) {
       log.error({ err: (error as Error).message }, 'could not count an unverified webhook delivery')
     }
@@ -73,7 +85,10 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
       if (verified.ok || sources.take(request.ip)) return
       // Over the limit: refused before the body is read, without asking the database.
       metrics?.webhooks.inc({ outcome: 'rate_limited' })
-      return reply.code(429).header('retry-after', String(sources.retryAfterSeconds(request.ip))).send({ error: 'too many deliveries with an invalid signature' })
+      return reply
+        .code(429)
+        .header('retry-after', String(sources.retryAfterSeconds(request.ip)))
+        .send({ error: 'too many deliveries with an invalid signature' })
     })
 
     // Take the body as text: a malformed or oversized one is recorded, not just refused.
@@ -127,7 +142,11 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
         return reply.code(400).send({ error: error.message })
       }
       if (parsed.kind === 'ignored') {
-        await record('ignored_event', 200, `event ${parsed.event} is not TASK_END`, jsonbSafeText(raw), { ...where, taskId: parsed.taskId, event: parsed.event })
+        await record('ignored_event', 200, `event ${parsed.event} is not TASK_END`, jsonbSafeText(raw), {
+          ...where,
+          taskId: parsed.taskId,
+          event: parsed.event,
+        })
         return reply.code(200).send({ ok: true, ignored: parsed.event })
       }
 

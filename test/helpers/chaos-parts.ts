@@ -42,7 +42,11 @@ export async function startForwarder(backends: () => string[]): Promise<Forwarde
   let next = 0
   const stats = { requests: 0, failovers: 0, badGateway: 0 }
 
-  const forward = (target: string, incoming: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | 'refused' | 'failed'> =>
+  const forward = (
+    target: string,
+    incoming: IncomingMessage,
+    body: Buffer
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | 'refused' | 'failed'> =>
     new Promise((resolve) => {
       const url = new URL(incoming.url ?? '/', target)
       const outgoing = httpRequest(url, {
@@ -139,7 +143,8 @@ export interface ExitRecord {
 /** A process that exited by itself because it could not reach the database while starting (Postgres was down). */
 // Judged by what the process said, not by how long it lived: on a busy machine a start can take
 // longer than any fixed bound before its first connection is refused.
-export const failedToStart = (exit: ExitRecord): boolean => !exit.expected && !exit.wasUp && /ECONNREFUSED|ECONNRESET|starting up|shutting down|terminating connection/.test(exit.tail)
+export const failedToStart = (exit: ExitRecord): boolean =>
+  !exit.expected && !exit.wasUp && /ECONNREFUSED|ECONNRESET|starting up|shutting down|terminating connection/.test(exit.tail)
 
 export class Supervisor {
   readonly members = new Map<string, Member>()
@@ -189,7 +194,17 @@ export class Supervisor {
       flush()
       const expected = this.closing || member.process !== child || member.down
       const tail = recent.split('\n').slice(-15).join('\n')
-      this.exits.push({ name: member.name, pid: child.child.pid, code, signal: child.child.signalCode, expected, at: Date.now(), uptimeMs: Date.now() - member.startedAt, wasUp, tail })
+      this.exits.push({
+        name: member.name,
+        pid: child.child.pid,
+        code,
+        signal: child.child.signalCode,
+        expected,
+        at: Date.now(),
+        uptimeMs: Date.now() - member.startedAt,
+        wasUp,
+        tail,
+      })
       if (!expected) {
         // It died by itself (a crash, or a start while the database was down): the supervisor brings it back.
         member.down = true
@@ -225,7 +240,8 @@ export class Supervisor {
     const results = await Promise.all(
       [...this.members.values()].map(async (member) => {
         const proc = member.process
-        if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return { name: member.name, code: proc?.child.exitCode ?? null }
+        if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null)
+          return { name: member.name, code: proc?.child.exitCode ?? null }
         const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000)
         const code = await proc.kill(signal)
         clearTimeout(timer)

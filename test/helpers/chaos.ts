@@ -11,7 +11,18 @@ import postgres from 'postgres'
 import { migrate } from '../../src/db/migrate.ts'
 import { freePort, startCluster, type Cluster } from '../../src/localdb/cluster.ts'
 import { startSimulator, type FaultRates, type Simulator } from '../../simulator/index.ts'
-import { between, failedToStart, pick, seededRandom, sleep, startForwarder, Supervisor, type Forwarder, type Member, type TestLike } from './chaos-parts.ts'
+import {
+  between,
+  failedToStart,
+  pick,
+  seededRandom,
+  sleep,
+  startForwarder,
+  Supervisor,
+  type Forwarder,
+  type Member,
+  type TestLike,
+} from './chaos-parts.ts'
 import { jobTables, readyInputs, type JobTable } from './jobs.ts'
 import { tasksPerJob, testKeys, testSecret } from './system.ts'
 
@@ -179,7 +190,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   const appIds = await sql`select job_table, app from rhpool.tools`
   const taskDurationByApp: Record<string, number> = {}
   for (const row of appIds) {
-    for (const id of Object.values((row.app as { apps: Record<string, string> }).apps)) taskDurationByApp[id] = options.taskMs[row.job_table as JobTable]
+    for (const id of Object.values((row.app as { apps: Record<string, string> }).apps))
+      taskDurationByApp[id] = options.taskMs[row.job_table as JobTable]
   }
   const sim = await startSimulator({
     seed: options.seed,
@@ -213,11 +225,20 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   }
   const adminPorts: number[] = []
   for (let i = 0; i < options.webhookServers; i++) adminPorts.push(await freePort())
-  webhookPorts.forEach((port, i) => supervisor.add(`webhook-${i + 1}`, 'webhook', { ...common, RHPOOL_DISPATCHER: 'false', PORT: String(port), ADMIN_PORT: String(adminPorts[i]) }))
-  const accountEnv = Object.fromEntries(keys.flatMap((key, i) => [
-    [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key],
-    [`RUNNINGHUB_SLOTS_${i + 1}`, String(options.slots)],
-  ]))
+  webhookPorts.forEach((port, i) =>
+    supervisor.add(`webhook-${i + 1}`, 'webhook', {
+      ...common,
+      RHPOOL_DISPATCHER: 'false',
+      PORT: String(port),
+      ADMIN_PORT: String(adminPorts[i]),
+    })
+  )
+  const accountEnv = Object.fromEntries(
+    keys.flatMap((key, i) => [
+      [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key],
+      [`RUNNINGHUB_SLOTS_${i + 1}`, String(options.slots)],
+    ])
+  )
   for (let i = 0; i < options.dispatchers; i++) {
     supervisor.add(`dispatcher-${i + 1}`, 'dispatcher', {
       ...common,
@@ -240,7 +261,14 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   })
 
   const run: ChaosRun = {
-    options, sim, sql, cluster, forwarder, supervisor, keys, accountNames,
+    options,
+    sim,
+    sql,
+    cluster,
+    forwarder,
+    supervisor,
+    keys,
+    accountNames,
     kills: [],
     postgresRestarts: [],
     inserted: 0,
@@ -277,9 +305,15 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
           run.inserted++
           if (random() < options.cancelRate) {
             const id = row!.id as string
-            setTimeout(() => {
-              sql`select rhpool.cancel_job(${table}, ${id})`.then(() => run.cancelsRequested++, () => {})
-            }, between(random, 0, 3000)).unref()
+            setTimeout(
+              () => {
+                sql`select rhpool.cancel_job(${table}, ${id})`.then(
+                  () => run.cancelsRequested++,
+                  () => {}
+                )
+              },
+              between(random, 0, 3000)
+            ).unref()
           }
         } catch {
           run.insertErrors++
@@ -302,7 +336,10 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
         group by s.account`
       for (const row of rows) {
         run.dbMaxSlots.set(row.account, Math.max(run.dbMaxSlots.get(row.account) ?? 0, row.held))
-        if (row.stale > 0) run.staleSlotSnapshots.push(`${new Date().toISOString()} ${row.account}: ${row.stale} of ${row.held} slots held by jobs not in flight`)
+        if (row.stale > 0)
+          run.staleSlotSnapshots.push(
+            `${new Date().toISOString()} ${row.account}: ${row.stale} of ${row.held} slots held by jobs not in flight`
+          )
       }
       for (const kill of run.kills) {
         if (kill.settledMs !== null || kill.orphans.length === 0) continue
@@ -312,8 +349,15 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
           left join rhpool.runs s on s.job_table = o.t and s.job_id = o.id`
         const mine = (holder: string | null) => holder !== null && holder.split(':')[1] === String(kill.pid)
         const now = Date.now() - kill.at
-        if (kill.releasedMs === null && states.every((s) => !mine(s.holder) || !['claimed', 'submitting'].includes(s.status))) kill.releasedMs = now
-        if (states.every((s) => ['running', 'completed', 'failed', 'cancelled'].includes(s.status) || (['claimed', 'submitting'].includes(s.status) && !mine(s.holder)))) {
+        if (kill.releasedMs === null && states.every((s) => !mine(s.holder) || !['claimed', 'submitting'].includes(s.status)))
+          kill.releasedMs = now
+        if (
+          states.every(
+            (s) =>
+              ['running', 'completed', 'failed', 'cancelled'].includes(s.status) ||
+              (['claimed', 'submitting'].includes(s.status) && !mine(s.holder))
+          )
+        ) {
           kill.settledMs = now
           kill.releasedMs ??= now
         }
@@ -342,7 +386,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       if (role === 'dispatcher' && random() < 0.5 && !postgresDown) {
         // Half the time, the one holding the most claims: a kill that matters.
         try {
-          const held = await sql`select split_part(holder, ':', 2) as pid, count(*)::int as n from rhpool.runs where lease_expires_at is not null group by 1 order by 2 desc`
+          const held =
+            await sql`select split_part(holder, ':', 2) as pid, count(*)::int as n from rhpool.runs where lease_expires_at is not null group by 1 order by 2 desc`
           const busiest = alive.find((m) => String(m.process?.child.pid) === held[0]?.pid)
           if (busiest) victim = busiest
         } catch {
@@ -354,7 +399,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       const kill: KillRecord = { at, name: victim.name, role, pid, orphans: [], releasedMs: null, settledMs: null }
       if (role === 'dispatcher' && !postgresDown) {
         try {
-          kill.orphans = (await sql`select s.job_table, s.job_id::text, j.status from rhpool.runs s join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
+          kill.orphans =
+            (await sql`select s.job_table, s.job_id::text, j.status from rhpool.runs s join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id
                                     where s.lease_expires_at is not null and split_part(s.holder, ':', 2) = ${String(pid)}`) as unknown as KillRecord['orphans']
         } catch {
           // unknown: no recovery time for this one
@@ -386,7 +432,8 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
       void (async () => {
         while (!closed && Date.now() - startedAgain < 60_000) {
           try {
-            const [row] = await sql`select count(*)::int as n from rhpool.job_events where occurred_at > to_timestamp(${startedAgain / 1000})`
+            const [row] =
+              await sql`select count(*)::int as n from rhpool.job_events where occurred_at > to_timestamp(${startedAgain / 1000})`
             if (row!.n > 0) {
               record.firstEventAfterMs = Date.now() - startedAgain
               return
@@ -403,7 +450,10 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   const reporter = setInterval(() => {
     if (postgresDown) return
     sql`select status, count(*)::int as n from rhpool.jobs group by 1 order by 1`.then(
-      (rows) => say(`t+${Math.round((Date.now() - run.startedAt) / 1000)}s inserted ${run.inserted}: ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}`),
+      (rows) =>
+        say(
+          `t+${Math.round((Date.now() - run.startedAt) / 1000)}s inserted ${run.inserted}: ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}`
+        ),
       () => {}
     )
   }, 10_000)
@@ -413,7 +463,9 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   while (chaosOn()) await sleep(100)
   run.chaosEndedAt = Date.now()
   supervisor.reviveAll()
-  say(`chaos over after ${Math.round((run.chaosEndedAt - run.startedAt) / 1000)} s: ${run.inserted} jobs, ${run.kills.length} kills; draining`)
+  say(
+    `chaos over after ${Math.round((run.chaosEndedAt - run.startedAt) / 1000)} s: ${run.inserted} jobs, ${run.kills.length} kills; draining`
+  )
 
   // --- Drain: nothing in flight, nothing claimable left in the queue. A busy machine drains
   // slowly, not wrongly: the drain fails when no job has finished for drainTimeoutMs (a
@@ -449,7 +501,11 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
   await sample()
   const left = await sql`select status, count(*)::int as n from rhpool.jobs group by 1`
   run.remaining = Object.fromEntries(left.map((r) => [r.status, r.n]))
-  say(run.drained ? `drained in ${run.drainMs} ms` : `NOT drained (no job finished for ${options.drainTimeoutMs} ms, or six times that in all): ${JSON.stringify(run.remaining)}`)
+  say(
+    run.drained
+      ? `drained in ${run.drainMs} ms`
+      : `NOT drained (no job finished for ${options.drainTimeoutMs} ms, or six times that in all): ${JSON.stringify(run.remaining)}`
+  )
   return run
 }
 
@@ -521,7 +577,11 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
 
   const jobs = await sql`select job_table, id::text, status, api_account, task_id, error_code, error_message, attempts from rhpool.jobs`
   const byStatus = countBy(jobs, (j) => j.status)
-  check('the system drained', run.drained, `left: ${JSON.stringify(run.remaining)}; no job finished for ${options.drainTimeoutMs} ms, or six times that in all`)
+  check(
+    'the system drained',
+    run.drained,
+    `left: ${JSON.stringify(run.remaining)}; no job finished for ${options.drainTimeoutMs} ms, or six times that in all`
+  )
 
   // Guarantee 3: nothing lost, nothing stuck.
   const stuck = jobs.filter((j) => !['completed', 'failed', 'cancelled', 'queued'].includes(j.status))
@@ -530,13 +590,18 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
     const task = j.task_id ? sim.task(j.task_id) : undefined
     return task ? `${task.status}${task.faults.length ? ` with ${task.faults.join('+')}` : ''}` : 'no task'
   }
-  check('every job is terminal or queued', stuck.length === 0, sample(stuck.map((j) => `${j.job_table}/${j.id} ${j.status} on ${j.api_account}, task ${j.task_id} at RunningHub: ${atRunningHub(j)}`)))
+  check(
+    'every job is terminal or queued',
+    stuck.length === 0,
+    sample(stuck.map((j) => `${j.job_table}/${j.id} ${j.status} on ${j.api_account}, task ${j.task_id} at RunningHub: ${atRunningHub(j)}`))
+  )
   const queued = await sql`
     select 'upscaler_jobs' as t, id, error_message, not_before from upscaler_jobs where status = 'queued'
     union all select 'pose_changer_jobs', id, error_message, not_before from pose_changer_jobs where status = 'queued'
     union all select 'veste_ai_jobs', id, error_message, not_before from veste_ai_jobs where status = 'queued'
     union all select 'video_upscaler_jobs', id, error_message, not_before from video_upscaler_jobs where status = 'queued'`
-  const [usable] = await sql`select count(*)::int as n from rhpool.accounts where enabled and (cooldown_until is null or cooldown_until <= now())`
+  const [usable] =
+    await sql`select count(*)::int as n from rhpool.accounts where enabled and (cooldown_until is null or cooldown_until <= now())`
   const unexplained = queued.filter((q) => q.error_message === null && q.not_before === null && usable!.n > 0)
   check('a job still queued has a reason', unexplained.length === 0, sample(unexplained))
 
@@ -548,7 +613,10 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
     limit: options.slots,
   }))
   for (const m of maxConcurrency) {
-    check(`${m.account}: at most ${m.limit} tasks at once at RunningHub (measured ${m.ledger}; the simulator allowed ${options.simConcurrency})`, m.ledger <= m.limit)
+    check(
+      `${m.account}: at most ${m.limit} tasks at once at RunningHub (measured ${m.ledger}; the simulator allowed ${options.simConcurrency})`,
+      m.ledger <= m.limit
+    )
     check(`${m.account}: at most ${m.limit} slot rows in any snapshot (measured ${m.db})`, m.db <= m.limit)
   }
 
@@ -561,26 +629,38 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
   // A task RunningHub created (and may charge for) belongs to a job that finished.
   const byKey = new Map(jobs.map((j) => [`${j.job_table}/${j.id}`, j]))
   const paidButOpen = [...perJob.keys()].filter((k) => !['completed', 'failed', 'cancelled'].includes(byKey.get(k)?.status))
-  check('every job with a task at RunningHub finished', paidButOpen.length === 0, sample(paidButOpen.map((k) => `${k}: ${byKey.get(k)?.status}`)))
+  check(
+    'every job with a task at RunningHub finished',
+    paidButOpen.length === 0,
+    sample(paidButOpen.map((k) => `${k}: ${byKey.get(k)?.status}`))
+  )
 
   // Guarantee 5: exactly-once consequences.
-  const events = await sql`select job_table, job_id::text, status, count(*) over (partition by job_table, job_id)::int as n from rhpool.job_events`
+  const events =
+    await sql`select job_table, job_id::text, status, count(*) over (partition by job_table, job_id)::int as n from rhpool.job_events`
   const eventByJob = new Map(events.map((e) => [`${e.job_table}/${e.job_id}`, e]))
   const terminal = jobs.filter((j) => ['completed', 'failed', 'cancelled'].includes(j.status))
   const withoutEvent = terminal.filter((j) => !eventByJob.has(`${j.job_table}/${j.id}`))
   check('every terminal job has its event', withoutEvent.length === 0, sample(withoutEvent))
   const twoEvents = events.filter((e) => e.n > 1)
   check('no job has two events', twoEvents.length === 0, sample(twoEvents))
-  const eventsForOpen = events.filter((e) => !['completed', 'failed', 'cancelled'].includes(byKey.get(`${e.job_table}/${e.job_id}`)?.status))
+  const eventsForOpen = events.filter(
+    (e) => !['completed', 'failed', 'cancelled'].includes(byKey.get(`${e.job_table}/${e.job_id}`)?.status)
+  )
   check('no event for a job that is not finished', eventsForOpen.length === 0, sample(eventsForOpen))
   const eventMismatch = events.filter((e) => byKey.get(`${e.job_table}/${e.job_id}`)?.status !== e.status)
-  check("each event says what the job ended as", eventMismatch.length === 0, sample(eventMismatch))
+  check('each event says what the job ended as', eventMismatch.length === 0, sample(eventMismatch))
   // Late contradicting callbacks (second-end) change nothing: a completed job's task really succeeded.
   const contradicted = jobs.filter((j) => j.status === 'completed' && j.task_id && sim.task(j.task_id)?.status !== 'SUCCESS')
-  check("a completed job's task succeeded at RunningHub", contradicted.length === 0, sample(contradicted.map((j) => `${j.job_table}/${j.id}: ${sim.task(j.task_id)?.status}`)))
+  check(
+    "a completed job's task succeeded at RunningHub",
+    contradicted.length === 0,
+    sample(contradicted.map((j) => `${j.job_table}/${j.id}: ${sim.task(j.task_id)?.status}`))
+  )
 
   // Slots: none leaked, none held by a finished job.
-  const slots = await sql`select s.job_table, s.job_id::text, s.account, j.status from (select * from rhpool.runs where account is not null) s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id`
+  const slots =
+    await sql`select s.job_table, s.job_id::text, s.account, j.status from (select * from rhpool.runs where account is not null) s left join rhpool.jobs j on j.job_table = s.job_table and j.id = s.job_id`
   const leaked = slots.filter((s) => !inFlight.includes(s.status))
   check('no slot row belongs to a finished job', leaked.length === 0, sample(leaked))
   check('no slot left held after the drain', slots.length === 0, sample(slots))
@@ -592,24 +672,44 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
 
   // Recovery is bounded: every dead dispatcher's claims came back.
   const unsettled = run.kills.filter((k) => k.orphans.length > 0 && k.settledMs === null)
-  check("every killed dispatcher's claims came back", unsettled.length === 0, sample(unsettled.map((k) => ({ name: k.name, pid: k.pid, orphans: k.orphans.length }))))
+  check(
+    "every killed dispatcher's claims came back",
+    unsettled.length === 0,
+    sample(unsettled.map((k) => ({ name: k.name, pid: k.pid, orphans: k.orphans.length })))
+  )
 
   // A running process survives a Postgres restart (only one started while it was down may give up and be restarted).
   const crashes = run.supervisor.exits.filter((e) => !e.expected && !failedToStart(e))
-  check('no rhpool process crashed', crashes.length === 0, sample(crashes.map((e) => ({ name: e.name, code: e.code, tail: e.tail.slice(-300) }))))
+  check(
+    'no rhpool process crashed',
+    crashes.length === 0,
+    sample(crashes.map((e) => ({ name: e.name, code: e.code, tail: e.tail.slice(-300) })))
+  )
 
   // Figures.
   const submissions = sim.ledger.submissions
-  const requestFaults = countBy(submissions, (s) => (s.fault === null ? null : s.fault === 'errorCode' ? `errorCode ${s.outcome}` : s.fault))
-  const taskFaults = countBy(sim.ledger.tasks.flatMap((task) => task.faults), (f) => f)
+  const requestFaults = countBy(submissions, (s) =>
+    s.fault === null ? null : s.fault === 'errorCode' ? `errorCode ${s.outcome}` : s.fault
+  )
+  const taskFaults = countBy(
+    sim.ledger.tasks.flatMap((task) => task.faults),
+    (f) => f
+  )
   const callbacks = sim.ledger.callbacks
-  const deliveries = Object.fromEntries((await sql`select outcome, count(*)::int as n from rhpool.webhook_deliveries group by 1 order by 1`).map((r) => [r.outcome, r.n]))
-  const repairs = Object.fromEntries((await sql`select action, count(*)::int as n from rhpool.maintenance_log group by 1 order by 1`).map((r) => [r.action, r.n]))
+  const deliveries = Object.fromEntries(
+    (await sql`select outcome, count(*)::int as n from rhpool.webhook_deliveries group by 1 order by 1`).map((r) => [r.outcome, r.n])
+  )
+  const repairs = Object.fromEntries(
+    (await sql`select action, count(*)::int as n from rhpool.maintenance_log group by 1 order by 1`).map((r) => [r.action, r.n])
+  )
   const dispatcherKills = run.kills.filter((k) => k.role === 'dispatcher')
   const figures: ChaosFigures = {
     jobs: jobs.length,
     byStatus,
-    errorCodes: countBy(jobs.filter((j) => j.status === 'failed'), (j) => j.error_code),
+    errorCodes: countBy(
+      jobs.filter((j) => j.status === 'failed'),
+      (j) => j.error_code
+    ),
     requestFaults,
     taskFaults,
     faultsTotal: Object.values(requestFaults).reduce((a, b) => a + b, 0) + Object.values(taskFaults).reduce((a, b) => a + b, 0),
@@ -642,12 +742,15 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
 }
 
 const seconds = (ms: number | null) => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(1)}s`)
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null)
+const percentile = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null
 
 /** One line for t.comment. */
 export function figureLine(f: ChaosFigures): string {
   return [
-    `jobs ${f.jobs} (${Object.entries(f.byStatus).map(([s, n]) => `${s} ${n}`).join(', ')})`,
+    `jobs ${f.jobs} (${Object.entries(f.byStatus)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ')})`,
     `faults ${f.faultsTotal}`,
     `kills ${f.kills.dispatcher} dispatcher + ${f.kills.webhook} webhook, ${f.restarts} restarts (${f.startFailures} failed starts while postgres was down), ${f.crashes} crashes`,
     `postgres restarts ${f.postgresRestarts.length} (down ${f.postgresRestarts.map((p) => seconds(p.downMs)).join('/')})`,
@@ -660,7 +763,11 @@ export function figureLine(f: ChaosFigures): string {
 
 /** The long report for the soak. */
 export function figureReport(f: ChaosFigures): string {
-  const table = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ') || '—'
+  const table = (o: Record<string, number>) =>
+    Object.entries(o)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || '—'
   const r = f.recovery
   return [
     `jobs                 ${f.jobs}: ${table(f.byStatus)}`,

@@ -30,4 +30,3 @@ export function rhpool(args: string[], env: Record<string, string> = {}, timeout
     })
   })
 }
-

@@ -21,7 +21,12 @@ export interface InsertOptions {
 }
 
 export async function insertJob(sql: Sql, table: JobTable, options: InsertOptions = {}): Promise<string> {
-  const row: Record<string, unknown> = { ...readyInputs[table], status: options.status ?? 'queued', priority: options.priority ?? 0, ...options.extra }
+  const row: Record<string, unknown> = {
+    ...readyInputs[table],
+    status: options.status ?? 'queued',
+    priority: options.priority ?? 0,
+    ...options.extra,
+  }
   if (options.createdAt) row.created_at = options.createdAt
   if (options.userId) row.user_id = options.userId
   const [inserted] = await sql`insert into ${sql(table)} ${sql(row)} returning id`
@@ -60,7 +65,13 @@ export async function setAccounts(sql: Sql, accounts: AccountSpec[], holder = 't
 }
 
 /** A dispatcher's heartbeat: `holder` holds these accounts' keys (fingerprintOf) until staleSeconds after nowAt. */
-export async function holdKeys(sql: Sql, holder: string, accounts: AccountSpec[], staleSeconds = 86_400, nowAt?: Date): Promise<Array<Record<string, unknown>>> {
+export async function holdKeys(
+  sql: Sql,
+  holder: string,
+  accounts: AccountSpec[],
+  staleSeconds = 86_400,
+  nowAt?: Date
+): Promise<Array<Record<string, unknown>>> {
   const keys = accounts.map((a) => ({ name: a.name, fingerprint: fingerprintOf(a.name), slots: a.slots }))
   return nowAt
     ? await sql`select * from rhpool.dispatcher_heartbeat(${holder}, ${sql.json(keys)}, ${staleSeconds}, ${nowAt})`

@@ -113,7 +113,12 @@ export async function supabaseClient(sql: Sql, database: string, admin: Sql = sq
 export const newUser = (): string => randomUUID()
 
 /** A client's insert of a ready job of its own. */
-export async function clientInsert(tx: postgres.TransactionSql, table: JobTable, userId: string, extra: Record<string, unknown> = {}): Promise<string> {
+export async function clientInsert(
+  tx: postgres.TransactionSql,
+  table: JobTable,
+  userId: string,
+  extra: Record<string, unknown> = {}
+): Promise<string> {
   const row = { ...readyInputs[table], user_id: userId, status: 'queued', ...extra }
   const [inserted] = await tx`insert into ${tx(table)} ${tx(row)} returning id`
   return inserted!.id as string

@@ -29,17 +29,21 @@ export async function startFileServer(t: TestLike): Promise<{ url: string; reque
     if (path.startsWith('/missing')) return void response.writeHead(404).end('not found')
     if (path.startsWith('/broken')) return void response.writeHead(500).end('oops')
     const slow = /^\/slow\/(\d+)\//.exec(path)
-    const send = () => response.writeHead(200, { 'content-type': path.endsWith('.mp4') ? 'video/mp4' : 'image/png' }).end(Buffer.from(`bytes of ${path}`))
+    const send = () =>
+      response.writeHead(200, { 'content-type': path.endsWith('.mp4') ? 'video/mp4' : 'image/png' }).end(Buffer.from(`bytes of ${path}`))
     if (slow) setTimeout(send, Number(slow[1]))
     else send()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : 0
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  )
   return { url: `http://127.0.0.1:${port}`, requests }
 }
 
@@ -105,10 +109,12 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
     LOG_LEVEL: 'debug',
     // The input file server is on 127.0.0.1, which production refuses to fetch from.
     RHPOOL_ALLOW_PRIVATE_INPUTS: 'true',
-    ...Object.fromEntries(slots.flatMap((s, i) => [
-      [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, testKeys[i]!],
-      [`RUNNINGHUB_SLOTS_${i + 1}`, String(s)],
-    ])),
+    ...Object.fromEntries(
+      slots.flatMap((s, i) => [
+        [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, testKeys[i]!],
+        [`RUNNINGHUB_SLOTS_${i + 1}`, String(s)],
+      ])
+    ),
     ...options.env,
   }
   const config = loadConfig(env)
@@ -143,7 +149,10 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
         if (value) return value
         if (Date.now() > deadline) {
           // The warnings rhpool logged meanwhile usually say why.
-          const warnings = logs.filter((line) => /"level":(40|50|60)/.test(line)).slice(-5).join('')
+          const warnings = logs
+            .filter((line) => /"level":(40|50|60)/.test(line))
+            .slice(-5)
+            .join('')
           throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${warnings ? `; last warnings:\n${warnings}` : ''}`)
         }
         await new Promise((resolve) => setTimeout(resolve, 50))
