@@ -26,6 +26,7 @@ const benchmarks: Record<string, string[]> = {
   ],
   'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds', '--callbacks'],
   'pipeline.ts': ['--quick', '--callbacks'],
+  'profile.ts': ['--jobs', '--warmup', '--insert-clients', '--accounts', '--slots', '--top', '--callbacks'],
   'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--callbacks', '--quick'],
   'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--callbacks', '--keep', '--quiet'],
   'utilisation.ts': ['--accounts', '--slots', '--jobs', '--scale', '--times', '--strategy', '--callbacks', '--quick'],

@@ -2,7 +2,7 @@
 // off: the figures measure rhpool's SQL, not the disk), and always destroyed —
 // on success, on error and on Ctrl-C — so a run never leaves a server behind.
 import { rmSync } from 'node:fs'
-import { startCluster, type Cluster } from '../../src/localdb/cluster.ts'
+import { startCluster, type Cluster, type ClusterOptions } from '../../src/localdb/cluster.ts'
 
 export interface ThrowawayCluster {
   cluster: Cluster
@@ -16,9 +16,13 @@ const exitCodeOf: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM:
  * whatever happens. A signal stops the run at once: the cluster is destroyed
  * (which also breaks the queries in flight) and the process exits.
  */
-export async function withThrowawayCluster<T>(label: string, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+export async function withThrowawayCluster<T>(
+  label: string,
+  body: (cluster: Cluster) => Promise<T>,
+  extra: Pick<ClusterOptions, 'preloadLibraries' | 'settings'> = {}
+): Promise<T> {
   const dataDir = `/tmp/rhpool-${label}-${process.pid}-${Date.now()}`
-  const starting = startCluster({ dataDir, fast: true })
+  const starting = startCluster({ dataDir, fast: true, ...extra })
   let destroyed: Promise<void> | undefined
 
   // Idempotent: a signal can arrive while the normal path is already cleaning up.

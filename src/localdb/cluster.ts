@@ -21,6 +21,10 @@ export interface ClusterOptions {
   cronDatabase?: string
   /** Trade durability for speed: right for tests, wrong for anything kept. */
   fast?: boolean
+  /** Libraries loaded beside pg_cron (e.g. pg_stat_statements, auto_explain for a profile). */
+  preloadLibraries?: string[]
+  /** More server settings, as `name=value`. */
+  settings?: string[]
 }
 
 export interface Cluster {
@@ -108,10 +112,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     `-p ${port}`,
     `-c listen_addresses=127.0.0.1`,
     `-c unix_socket_directories=${dataDir}`,
-    `-c shared_preload_libraries=pg_cron`,
+    `-c shared_preload_libraries=${['pg_cron', ...(options.preloadLibraries ?? [])].join(',')}`,
     `-c cron.database_name=${cronDatabase}`,
     `-c max_connections=200`,
     ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
+    ...(options.settings ?? []).map((setting) => `-c ${setting}`),
   ].join(' ')
   const logFile = join(dataDir, 'server.log')
 
