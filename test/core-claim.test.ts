@@ -123,9 +123,14 @@ t.test('cooldowns grow on repeat and are capped', async (t) => {
     seconds.push(Math.round(row!.s))
   }
   t.same(seconds, [5, 10, 20, 40, 80, 160, 300, 300, 300, 300])
-  await sql`select rhpool.account_accepted_task('primary')`
+  // The cooldown is over; the account takes a job, and RunningHub accepts its task.
+  await sql`update rhpool.accounts set cooldown_until = null`
+  const job = await insertJob(sql, 'upscaler_jobs')
+  const [claimed] = await claim(sql, 1)
+  t.equal(claimed!.job_id, job)
+  await runClaimed(sql, claimed!, '1900000000000000123')
   const [row] = await sql`select cooldown_streak from rhpool.accounts`
-  t.equal(row!.cooldown_streak, 0, 'an accepted task ends the streak')
+  t.equal(row!.cooldown_streak, 0, 'the task recorded (record_submission) ends the streak, in its own transaction')
 })
 
 t.test('a job released because its account was full keeps its place', async (t) => {

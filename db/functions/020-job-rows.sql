@@ -33,12 +33,20 @@ end
 $$;
 
 -- The relation of a job table (null: not a job table).
+--
+-- The functions on a job's path are PL/pgSQL, not SQL: PostgreSQL plans a
+-- non-inlined SQL function's statements again in every transaction that calls
+-- it, and a statement over rhpool.job_rows plans all five relations of the
+-- inheritance tree (half a millisecond, several times per job; bench/profile.ts).
+-- PL/pgSQL keeps each statement's plan for the session.
 create or replace function rhpool.job_relation(job_table text)
 returns regclass
-language sql
+language plpgsql
 stable
 as $$
-  select t.relation from rhpool.tools t where t.job_table = job_relation.job_table
+begin
+  return (select t.relation from rhpool.tools t where t.job_table = job_relation.job_table);
+end
 $$;
 
 -- Marks this transaction as one of rhpool's transitions: the product's
@@ -47,22 +55,30 @@ $$;
 -- so the mark only tells rhpool's transitions from a hand-written UPDATE.
 create or replace function rhpool.begin_transition()
 returns void
-language sql
+language plpgsql
 volatile
 as $$
-  select set_config('rhpool.transition', 'on', true)
+begin
+  perform set_config('rhpool.transition', 'on', true);
+end
 $$;
 
 -- A job's product row, locked, as jsonb (null when missing). Static: the
 -- parent table reaches every job table.
 create or replace function rhpool.lock_job(job_table text, job_id uuid)
 returns jsonb
-language sql
+language plpgsql
 volatile
 as $$
-  select to_jsonb(j) from rhpool.job_rows j
-  where j.tableoid = rhpool.job_relation(lock_job.job_table) and j.id = lock_job.job_id
-  for update
+declare
+  relation regclass := rhpool.job_relation(lock_job.job_table);
+  job jsonb;
+begin
+  select to_jsonb(j) into job from rhpool.job_rows j
+   where j.tableoid = relation and j.id = lock_job.job_id
+   for update;
+  return job;
+end
 $$;
 
 -- The other job, in any job table, that already holds this RunningHub task id
@@ -71,14 +87,19 @@ $$;
 -- never given it (each table's unique index would refuse it anyway).
 create or replace function rhpool.task_id_holder(task_id text, job_table text, job_id uuid)
 returns text
-language sql
+language plpgsql
 stable
 as $$
-  select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) || '/' || j.id
-  from rhpool.job_rows j
-  where j.task_id = task_id_holder.task_id
-    and not (j.tableoid = rhpool.job_relation(task_id_holder.job_table) and j.id = task_id_holder.job_id)
-  limit 1
+declare
+  relation regclass := rhpool.job_relation(task_id_holder.job_table);
+begin
+  return (
+    select (select t.job_table from rhpool.tools t where t.relation = j.tableoid) || '/' || j.id
+    from rhpool.job_rows j
+    where j.task_id = task_id_holder.task_id
+      and not (j.tableoid = relation and j.id = task_id_holder.job_id)
+    limit 1);
+end
 $$;
 
 -- The end of a run: the job is completed, failed or cancelled. In one

@@ -25,13 +25,16 @@ end
 $$;
 
 -- A task was accepted: the account is healthy again, its cooldown streak ends.
+-- Called by record_submission, in the transaction that records the task.
 create or replace function rhpool.account_accepted_task(account text)
 returns void
-language sql
+language plpgsql
 volatile
 as $$
+begin
   update rhpool.accounts a set cooldown_streak = 0, updated_at = now()
-   where a.name = account_accepted_task.account and a.cooldown_streak <> 0
+   where a.name = account_accepted_task.account and a.cooldown_streak <> 0;
+end
 $$;
 
 -- Out of rotation, with the reason visible in status. code says why, for every

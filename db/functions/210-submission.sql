@@ -170,6 +170,8 @@ begin
     perform rhpool.begin_transition();
     update rhpool.job_rows j set status = 'running', task_id = record_submission.task_id, started_at = coalesce(j.started_at, now()), updated_at = now()
      where j.tableoid = rhpool.job_relation(record_submission.job_table) and j.id = record_submission.job_id;
+    -- The account took a task: its cooldown streak ends (no write when there is none).
+    perform rhpool.account_accepted_task(run.account);
     return 'running';
   end if;
   return run.status;

@@ -90,10 +90,6 @@ export function accountWasBroken(sql: Sql, claim: Claim, account: string, reason
   return run(sql`select rhpool.account_was_broken(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${account}, ${reason})`)
 }
 
-export function accountAcceptedTask(sql: Sql, account: string): Promise<void> {
-  return run(sql`select rhpool.account_accepted_task(${account})`)
-}
-
 /** The limit admission counts against (null for an unknown account). */
 export function effectiveLimit(sql: Sql, account: string): Promise<number | null> {
   return value(sql`select rhpool.effective_limit(${account}) as value`)

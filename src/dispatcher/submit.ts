@@ -108,8 +108,8 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
   })
 
   if (answer.ok) {
+    // One transaction: the task recorded, and the account's cooldown streak ended (record_submission).
     const status = await db.recordSubmission(sql, claim, answer.value.taskId)
-    await db.accountAcceptedTask(sql, account.name)
     ctx.metrics?.submissions.inc({ account: account.name, result: 'accepted' })
     log.info({ job, account: account.name, taskId: answer.value.taskId, status }, 'RunningHub accepted the task')
     return 'running'
