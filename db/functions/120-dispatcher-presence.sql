@@ -24,17 +24,21 @@
 -- the clock instead of sleeping.
 
 -- How many live dispatchers hold this account's key with this fingerprint.
+-- PL/pgSQL, as the other functions every claim calls (020-job-rows.sql says why).
 create or replace function rhpool.live_key_holders(account text, fingerprint text, now_at timestamptz default now())
 returns integer
-language sql
+language plpgsql
 stable
 as $$
-  select count(*)::integer
-  from rhpool.dispatcher_keys k
-  join rhpool.dispatchers d on d.holder = k.holder
-  where k.account = live_key_holders.account
-    and k.key_fingerprint = live_key_holders.fingerprint
-    and d.live_until > live_key_holders.now_at
+begin
+  return (
+    select count(*)::integer
+    from rhpool.dispatcher_keys k
+    join rhpool.dispatchers d on d.holder = k.holder
+    where k.account = live_key_holders.account
+      and k.key_fingerprint = live_key_holders.fingerprint
+      and d.live_until > live_key_holders.now_at);
+end
 $$;
 
 -- The claim's condition (claim_account_slot): some live dispatcher holds the
@@ -43,14 +47,16 @@ $$;
 -- away must not submit with its old key).
 create or replace function rhpool.account_held_for(account text, fingerprint text, claimed_by text default null, now_at timestamptz default now())
 returns boolean
-language sql
+language plpgsql
 stable
 as $$
-  select rhpool.live_key_holders(account_held_for.account, account_held_for.fingerprint, account_held_for.now_at) > 0
+begin
+  return rhpool.live_key_holders(account_held_for.account, account_held_for.fingerprint, account_held_for.now_at) > 0
      and not exists (
        select 1 from rhpool.dispatcher_keys k
        where k.holder = account_held_for.claimed_by and k.account = account_held_for.account
-         and k.key_fingerprint is distinct from account_held_for.fingerprint)
+         and k.key_fingerprint is distinct from account_held_for.fingerprint);
+end
 $$;
 
 -- Why an account takes no work for want of a key holder; null while one holds

@@ -68,11 +68,14 @@ $$;
 -- the first whose outputType (or, without one, the URL's extension) is of the
 -- tool's output kind, else the first item with a URL. A video upscaler's task
 -- can list a preview image beside its mp4.
+-- PL/pgSQL, as the other functions on a job's path (020-job-rows.sql says why).
 create or replace function rhpool.pick_output_url(outputs jsonb, output_kind text)
 returns text
-language sql
+language plpgsql
 immutable
 as $$
+begin
+  return (
   with items as (
     select o.value ->> 'url' as url, o.ordinality as ord,
            lower(coalesce(nullif(o.value ->> 'outputType', ''), substring(o.value ->> 'url' from '\.([A-Za-z0-9]+)(?:\?.*)?$'))) as ext
@@ -86,5 +89,6 @@ as $$
                            when 'video' then array['mp4', 'mov', 'webm', 'mkv', 'avi']
                            else array['png', 'jpg', 'jpeg', 'webp', 'bmp', 'tif', 'tiff'] end)
       order by i.ord limit 1),
-    (select i.url from items i order by i.ord limit 1))
+    (select i.url from items i order by i.ord limit 1)));
+end
 $$;
