@@ -117,6 +117,8 @@ language plpgsql
 volatile
 as $$
 declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(settle_job.job_table);
   ended rhpool.runs;
   row_after record;
 begin
@@ -145,7 +147,7 @@ begin
     error_message = case when settle_job.status = 'completed' then null else coalesce(settle_job.error_message, j.error_message) end,
     completed_at = coalesce(j.completed_at, now()),
     updated_at = now()
-  where j.tableoid = rhpool.job_relation(settle_job.job_table) and j.id = settle_job.job_id
+  where j.tableoid = relation and j.id = settle_job.job_id
   returning j.api_account, j.user_id, j.task_id, j.error_code, j.rh_cost, j.rh_cost_field, j.rh_cost_unit into row_after;
   insert into rhpool.job_events (job_table, job_id, status, api_account, user_id, task_id, error_code, rh_cost, rh_cost_field, rh_cost_unit)
   values (settle_job.job_table, settle_job.job_id, settle_job.status, row_after.api_account, row_after.user_id::text, row_after.task_id,
@@ -168,6 +170,9 @@ returns void
 language plpgsql
 volatile
 as $$
+declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(requeue_run.job_table);
 begin
   update rhpool.runs r set status = 'queued', account = null, claim_token = null, holder = null, lease_expires_at = null,
          attempts = requeue_run.attempts, not_before = requeue_run.not_before, checked_at = null,
@@ -178,7 +183,7 @@ begin
          attempts = requeue_run.attempts, not_before = requeue_run.not_before,
          task_id = case when requeue_run.forget_task then null else j.task_id end,
          error_code = requeue_run.error_code, error_message = requeue_run.error_message, updated_at = now()
-   where j.tableoid = rhpool.job_relation(requeue_run.job_table) and j.id = requeue_run.job_id;
+   where j.tableoid = relation and j.id = requeue_run.job_id;
   perform pg_notify('rhpool_wakeup', 'queued');
 end
 $$;

@@ -15,10 +15,12 @@ language plpgsql
 volatile
 as $$
 declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(lock_claim.job_table);
   run rhpool.runs;
 begin
   perform 1 from rhpool.job_rows j
-   where j.tableoid = rhpool.job_relation(lock_claim.job_table) and j.id = lock_claim.job_id
+   where j.tableoid = relation and j.id = lock_claim.job_id
    for update;
   select r.* into run from rhpool.runs r
    where r.job_table = lock_claim.job_table and r.job_id = lock_claim.job_id
@@ -100,6 +102,8 @@ language plpgsql
 volatile
 as $$
 declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(begin_submission.job_table);
   run rhpool.runs := rhpool.lock_claim(begin_submission.job_table, begin_submission.job_id, begin_submission.claim_token, 'begin_submission');
 begin
   if run.job_id is null or run.status <> 'claimed' then
@@ -110,7 +114,7 @@ begin
    where r.job_table = begin_submission.job_table and r.job_id = begin_submission.job_id;
   perform rhpool.begin_transition();
   update rhpool.job_rows j set status = 'submitting', attempts = run.attempts + 1, submitted_at = now(), updated_at = now()
-   where j.tableoid = rhpool.job_relation(begin_submission.job_table) and j.id = begin_submission.job_id;
+   where j.tableoid = relation and j.id = begin_submission.job_id;
   return jsonb_build_object('attempts', run.attempts + 1, 'status', 'submitting');
 end
 $$;
@@ -130,6 +134,8 @@ language plpgsql
 volatile
 as $$
 declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(record_submission.job_table);
   run rhpool.runs;
   holder text;
   finished jsonb;
@@ -147,7 +153,7 @@ begin
        and rhpool.task_id_holder(record_submission.task_id, record_submission.job_table, record_submission.job_id) is null then
       perform rhpool.begin_transition();
       update rhpool.job_rows j set task_id = record_submission.task_id
-       where j.tableoid = rhpool.job_relation(record_submission.job_table) and j.id = record_submission.job_id;
+       where j.tableoid = relation and j.id = record_submission.job_id;
     end if;
     return finished ->> 'status';
   end if;
@@ -169,7 +175,7 @@ begin
      where r.job_table = record_submission.job_table and r.job_id = record_submission.job_id;
     perform rhpool.begin_transition();
     update rhpool.job_rows j set status = 'running', task_id = record_submission.task_id, started_at = coalesce(j.started_at, now()), updated_at = now()
-     where j.tableoid = rhpool.job_relation(record_submission.job_table) and j.id = record_submission.job_id;
+     where j.tableoid = relation and j.id = record_submission.job_id;
     -- The account took a task: its cooldown streak ends (no write when there is none).
     perform rhpool.account_accepted_task(run.account);
     return 'running';
@@ -270,12 +276,15 @@ returns void
 language plpgsql
 volatile
 as $$
+declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(to_outcome_unknown.job_table);
 begin
   update rhpool.runs r set status = 'outcome_unknown', lease_expires_at = null
    where r.job_table = to_outcome_unknown.job_table and r.job_id = to_outcome_unknown.job_id;
   perform rhpool.begin_transition();
   update rhpool.job_rows j set status = 'outcome_unknown', error_message = to_outcome_unknown.error_message, updated_at = now()
-   where j.tableoid = rhpool.job_relation(to_outcome_unknown.job_table) and j.id = to_outcome_unknown.job_id;
+   where j.tableoid = relation and j.id = to_outcome_unknown.job_id;
 end
 $$;
 

@@ -95,12 +95,15 @@ returns void
 language plpgsql
 volatile
 as $$
+declare
+  -- The job table, looked up once: in the WHERE clause it would be called for each table of the tree.
+  relation regclass := rhpool.job_relation(note_task_id.job_table);
 begin
   update rhpool.runs r set task_id = note_task_id.task_id
    where r.job_table = note_task_id.job_table and r.job_id = note_task_id.job_id and r.task_id is null;
   perform rhpool.begin_transition();
   update rhpool.job_rows j set task_id = note_task_id.task_id
-   where j.tableoid = rhpool.job_relation(note_task_id.job_table) and j.id = note_task_id.job_id and j.task_id is null;
+   where j.tableoid = relation and j.id = note_task_id.job_id and j.task_id is null;
 end
 $$;
 
