@@ -4,6 +4,7 @@
 // (400-cancellation.sql). Every step under a claim names it by its token.
 import type { Sql } from './connect.ts'
 import { rows, run, value } from './rhpool-query.ts'
+import { StepBatcher } from './step-batcher.ts'
 
 /** A claimed job: claim_account_slot's and adopt_claims' row. */
 export interface Claim {
@@ -46,13 +47,53 @@ export async function renewLease(sql: Sql, claim: Claim): Promise<boolean> {
 }
 
 /** claimed → submitting: the job's attempts (counting this one), or null when the claim is no longer the job's. */
-export function beginSubmission(sql: Sql, claim: Claim, timeoutSeconds: number): Promise<{ attempts: number; status: 'submitting' } | null> {
-  return value(sql`select rhpool.begin_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${timeoutSeconds}) as value`)
+/** What begin_submission answers: the attempt this submission is, or null when the claim is no longer the job's (send nothing). */
+export type Begun = { attempts: number; status: 'submitting' } | null
+
+/**
+ * The two steps every submission takes, batched (step-batcher.ts): claimed →
+ * submitting just before the HTTP call (begin), and the task id RunningHub
+ * answered (record). Each answers as the single-job SQL step does.
+ */
+export class SubmissionSteps {
+  private readonly begins: StepBatcher<Claim, Begun>
+  private readonly records: StepBatcher<{ claim: Claim; taskId: string }, string | null>
+
+  /** @param timeoutSeconds the create call's timeout: the submitting lease covers it */
+  constructor(sql: Sql, timeoutSeconds: number, maxBatch?: number) {
+    this.begins = new StepBatcher(async (claims) => {
+      const answers = await rows<{ ord: number; value: Begun }>(
+        sql`select ord, value from rhpool.begin_submissions(${claims.map((c) => c.job_table)}::text[], ${claims.map((c) => c.job_id)}::uuid[],
+              ${claims.map((c) => c.claim_token)}::bigint[], ${timeoutSeconds})`
+      )
+      return inItemOrder(answers, claims.length)
+    }, maxBatch)
+    this.records = new StepBatcher(async (items) => {
+      const answers = await rows<{ ord: number; value: string | null }>(
+        sql`select ord, value from rhpool.record_submissions(${items.map((i) => i.claim.job_table)}::text[], ${items.map((i) => i.claim.job_id)}::uuid[],
+              ${items.map((i) => i.claim.claim_token)}::bigint[], ${items.map((i) => i.taskId)}::text[])`
+      )
+      return inItemOrder(answers, items.length)
+    }, maxBatch)
+  }
+
+  /** claimed → submitting; null when the claim is no longer the job's: then send nothing. */
+  begin(claim: Claim): Promise<Begun> {
+    return this.begins.call(claim)
+  }
+
+  /** RunningHub accepted the task: the job's status afterwards (under a claim no longer the job's: its status as it is, nothing written). */
+  record(claim: Claim, taskId: string): Promise<string | null> {
+    return this.records.call({ claim, taskId })
+  }
 }
 
-/** RunningHub accepted the task: the job's status afterwards (null when the claim was refused). */
-export function recordSubmission(sql: Sql, claim: Claim, taskId: string): Promise<string | null> {
-  return value(sql`select rhpool.record_submission(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}, ${taskId}) as value`)
+/** A batch function's rows (ord is 1-based, in job order) back in the order the items were given. */
+function inItemOrder<V>(answers: Array<{ ord: number; value: V }>, count: number): V[] {
+  if (answers.length !== count) throw new Error(`a batch of ${count} submission steps came back with ${answers.length} rows`)
+  const ordered = new Array<V>(count)
+  for (const answer of answers) ordered[answer.ord - 1] = answer.value
+  return ordered
 }
 
 /** Back in the queue in its place; false when the claim is no longer the job's. */

@@ -16,7 +16,7 @@ import { processCancellations } from './cancellations.ts'
 import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { Confirmer } from './confirmer.ts'
 import { Rounds } from './rounds.ts'
-import { adoptClaims, claimAccountSlot, type Claim } from '../db/rhpool.ts'
+import { adoptClaims, claimAccountSlot, SubmissionSteps, type Claim } from '../db/rhpool.ts'
 import { submitClaim } from './submit.ts'
 import { Presence } from './presence.ts'
 import { LeaseSetting } from './lease.ts'
@@ -32,6 +32,7 @@ export class Dispatcher {
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
   private readonly client: RunningHubClient
   private readonly fetchInput: InputFetcher
+  private readonly steps: SubmissionSteps
   private readonly confirmer: Confirmer
   // Presence (presence.ts): the accounts this dispatcher holds the recorded key of; the only ones it claims on or uses a key for.
   private readonly presence: Presence
@@ -48,6 +49,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.client = new RunningHubClient(options.config.runningHubBaseUrl, options.config.dispatcher.requestTimeoutMs)
+    this.steps = new SubmissionSteps(options.sql, Math.ceil(options.config.dispatcher.requestTimeoutMs / 1000))
     // Presence and lease: see presence.ts and lease.ts.
     const { dispatcher } = options.config
     this.presence = new Presence({
@@ -176,6 +178,7 @@ export class Dispatcher {
     const work = submitClaim(
       {
         sql: this.options.sql,
+        steps: this.steps,
         config: this.options.config,
         client: this.client,
         fetchInput: this.fetchInput,

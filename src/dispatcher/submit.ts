@@ -8,7 +8,7 @@
 import type { Config, AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import * as db from '../db/rhpool.ts'
-import type { Claim } from '../db/rhpool.ts'
+import type { Claim, SubmissionSteps } from '../db/rhpool.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { AnswerClass } from '../runninghub/classify.ts'
@@ -30,6 +30,8 @@ export class ClaimLostError extends Error {
 
 export interface SubmitContext {
   sql: Sql
+  /** begin_submission and record_submission, batched across this dispatcher's submissions. */
+  steps: SubmissionSteps
   config: Config
   client: RunningHubClient
   /** Fetches inputs marked `upload` under the input policy (public addresses, byte cap, deadline). */
@@ -94,7 +96,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     return (await db.releaseToQueue(sql, claim, null)) ? 'released' : claimLost(ctx, claim, 'not released')
   }
 
-  const begun = await db.beginSubmission(sql, claim, Math.ceil(ctx.config.dispatcher.requestTimeoutMs / 1000))
+  const begun = await ctx.steps.begin(claim)
   if (!begun) return claimLost(ctx, claim, 'nothing sent')
   const attempt = begun.attempts
   const webhookUrl =
@@ -109,7 +111,7 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
 
   if (answer.ok) {
     // One transaction: the task recorded, and the account's cooldown streak ended (record_submission).
-    const status = await db.recordSubmission(sql, claim, answer.value.taskId)
+    const status = await ctx.steps.record(claim, answer.value.taskId)
     ctx.metrics?.submissions.inc({ account: account.name, result: 'accepted' })
     log.info({ job, account: account.name, taskId: answer.value.taskId, status }, 'RunningHub accepted the task')
     return 'running'
