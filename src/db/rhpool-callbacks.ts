@@ -3,7 +3,8 @@
 // 320-webhook-abuse.sql) and deliveries that changed nothing.
 import type { TaskEnd } from '../runninghub/task-callback.ts'
 import type { Sql } from './connect.ts'
-import { json, rows, run, value } from './rhpool-query.ts'
+import { inItemOrder, json, rows, run, value } from './rhpool-query.ts'
+import { StepBatcher } from './step-batcher.ts'
 
 /** Where a delivery says it belongs, as its signed address names it. */
 export interface CallbackAddress {
@@ -23,9 +24,34 @@ export type CallbackVerdict = TaskEnd | { status: string; reason?: string }
  */
 export type CallbackFunction = 'apply_callback' | 'receive_claim' | 'hold_callback'
 
-export async function takeCallback(sql: Sql, fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<string> {
-  return String(await value<string>(sql`select ${sql('rhpool')}.${sql(fn)}(${at.jobTable}, ${at.jobId}, ${at.attempt}, ${at.taskId},
-    ${json(sql, callback)}, ${body}) as value`))
+interface TakenCallback {
+  fn: CallbackFunction
+  at: CallbackAddress
+  callback: CallbackVerdict
+  body: string
+}
+
+/**
+ * Takes correctly signed callbacks, batched (step-batcher.ts, 330-callback-batches.sql):
+ * those that arrive while a batch is being written go together as the next one.
+ * Each answers the delivery's outcome, as the single-callback function does.
+ */
+export class CallbackTaker {
+  private readonly batcher: StepBatcher<TakenCallback, string>
+
+  constructor(sql: Sql, maxBatch?: number) {
+    this.batcher = new StepBatcher(async (items) => {
+      const answers = await rows<{ ord: number; value: string }>(sql`select ord, value from rhpool.take_callbacks(
+        ${items.map((i) => i.fn)}::text[], ${items.map((i) => i.at.jobTable)}::text[], ${items.map((i) => i.at.jobId)}::uuid[],
+        ${items.map((i) => i.at.attempt)}::integer[], ${items.map((i) => i.at.taskId)}::text[],
+        ${/* objects: postgres.js serializes each element as the jsonb[] the statement declares */ items.map((i) => i.callback) as never}::jsonb[], ${items.map((i) => i.body)}::text[])`)
+      return inItemOrder(answers, items.length, 'callbacks')
+    }, maxBatch)
+  }
+
+  take(fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<string> {
+    return this.batcher.call({ fn, at, callback, body }).then(String)
+  }
 }
 
 export interface RejectedDelivery {
@@ -69,7 +95,22 @@ export function postponeUnconfirmed(sql: Sql, deliveryId: string, retrySeconds: 
   return run(sql`select rhpool.postpone_unconfirmed(${deliveryId}, ${retrySeconds})`)
 }
 
-/** Applies RunningHub's answer to a held callback: the outcome. */
-export function confirmCallback(sql: Sql, deliveryId: string, verdict: CallbackVerdict, retrySeconds: number): Promise<string | null> {
-  return value(sql`select rhpool.confirm_callback(${deliveryId}, ${json(sql, verdict)}, ${retrySeconds}) as value`)
+/**
+ * Applies RunningHub's answers to held callbacks, batched as CallbackTaker is:
+ * each answers the outcome, as confirm_callback does.
+ */
+export class CallbackConfirmations {
+  private readonly batcher: StepBatcher<{ deliveryId: string; verdict: CallbackVerdict }, string | null>
+
+  constructor(sql: Sql, retrySeconds: number, maxBatch?: number) {
+    this.batcher = new StepBatcher(async (items) => {
+      const answers = await rows<{ ord: number; value: string | null }>(sql`select ord, value from rhpool.confirm_callbacks(
+        ${items.map((i) => i.deliveryId)}::bigint[], ${items.map((i) => i.verdict) as never}::jsonb[], ${retrySeconds})`)
+      return inItemOrder(answers, items.length, 'callback confirmations')
+    }, maxBatch)
+  }
+
+  confirm(deliveryId: string, verdict: CallbackVerdict): Promise<string | null> {
+    return this.batcher.call({ deliveryId, verdict })
+  }
 }

@@ -3,7 +3,7 @@
 // (140-account-health.sql, 100-account-limits.sql) and cancellations
 // (400-cancellation.sql). Every step under a claim names it by its token.
 import type { Sql } from './connect.ts'
-import { rows, run, value } from './rhpool-query.ts'
+import { inItemOrder, rows, run, value } from './rhpool-query.ts'
 import { StepBatcher } from './step-batcher.ts'
 
 /** A claimed job: claim_account_slot's and adopt_claims' row. */
@@ -66,14 +66,14 @@ export class SubmissionSteps {
         sql`select ord, value from rhpool.begin_submissions(${claims.map((c) => c.job_table)}::text[], ${claims.map((c) => c.job_id)}::uuid[],
               ${claims.map((c) => c.claim_token)}::bigint[], ${timeoutSeconds})`
       )
-      return inItemOrder(answers, claims.length)
+      return inItemOrder(answers, claims.length, 'submission steps')
     }, maxBatch)
     this.records = new StepBatcher(async (items) => {
       const answers = await rows<{ ord: number; value: string | null }>(
         sql`select ord, value from rhpool.record_submissions(${items.map((i) => i.claim.job_table)}::text[], ${items.map((i) => i.claim.job_id)}::uuid[],
               ${items.map((i) => i.claim.claim_token)}::bigint[], ${items.map((i) => i.taskId)}::text[])`
       )
-      return inItemOrder(answers, items.length)
+      return inItemOrder(answers, items.length, 'submission steps')
     }, maxBatch)
   }
 
@@ -88,13 +88,6 @@ export class SubmissionSteps {
   }
 }
 
-/** A batch function's rows (ord is 1-based, in job order) back in the order the items were given. */
-function inItemOrder<V>(answers: Array<{ ord: number; value: V }>, count: number): V[] {
-  if (answers.length !== count) throw new Error(`a batch of ${count} submission steps came back with ${answers.length} rows`)
-  const ordered = new Array<V>(count)
-  for (const answer of answers) ordered[answer.ord - 1] = answer.value
-  return ordered
-}
 
 /** Back in the queue in its place; false when the claim is no longer the job's. */
 export async function releaseToQueue(sql: Sql, claim: Claim, reason: string | null): Promise<boolean> {

@@ -27,3 +27,11 @@ export async function rows<T>(query: Rows): Promise<T[]> {
 export function json(sql: Sql, data: unknown): ReturnType<Sql['json']> {
   return sql.json(data as never)
 }
+
+/** A batch function's rows (ord is 1-based; they come in job order) back in the order the items were given. */
+export function inItemOrder<V>(answers: Array<{ ord: number; value: V }>, count: number, what: string): V[] {
+  if (answers.length !== count) throw new Error(`a batch of ${count} ${what} came back with ${answers.length} rows`)
+  const ordered = new Array<V>(count)
+  for (const answer of answers) ordered[answer.ord - 1] = answer.value
+  return ordered
+}

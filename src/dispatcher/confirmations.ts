@@ -9,13 +9,21 @@ import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { verdictFromTask } from '../runninghub/task-callback.ts'
 import { jsonbSafe } from '../db/json.ts'
-import { claimUnconfirmed, confirmCallback, postponeUnconfirmed, type CallbackVerdict, type UnconfirmedCallback } from '../db/rhpool.ts'
+import {
+  claimUnconfirmed,
+  postponeUnconfirmed,
+  type CallbackConfirmations,
+  type CallbackVerdict,
+  type UnconfirmedCallback,
+} from '../db/rhpool.ts'
 
 export interface ConfirmationOptions {
   /** How long a claimed callback is this dispatcher's: longer than one query can take. */
   leaseSeconds: number
   /** After a failed query, or for a job not yet far enough: ask again after this. */
   retrySeconds: number
+  /** Where the answers are applied, batched across the queries of every round (its retry is retrySeconds). */
+  confirmations: CallbackConfirmations
 }
 
 /** Queries at once: enough that a storm of callbacks is confirmed in a few round trips, few enough to stay polite. */
@@ -46,7 +54,7 @@ export async function processConfirmations(
       await postponeUnconfirmed(sql, row.delivery_id, options.retrySeconds)
       return
     }
-    const outcome = await confirmCallback(sql, row.delivery_id, verdict, options.retrySeconds)
+    const outcome = await options.confirmations.confirm(row.delivery_id, verdict)
     log.info({ job, taskId: row.task_id, outcome }, 'callback checked with RunningHub')
     resolved++
   }

@@ -7,6 +7,7 @@ import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
+import { CallbackConfirmations } from '../db/rhpool.ts'
 import { processConfirmations } from './confirmations.ts'
 import { Rounds } from './rounds.ts'
 
@@ -33,9 +34,11 @@ export class Confirmer {
     const { sql, log, config } = options
     // A claim is this process's for longer than one query can take.
     const leaseSeconds = config.dispatcher.requestTimeoutMs / 1000 + 5
+    const retrySeconds = 1
+    const confirmations = new CallbackConfirmations(sql, retrySeconds)
     this.rounds = new Rounds(
       async () => {
-        await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds: 1 })
+        await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds, confirmations })
       },
       () => this.stopping,
       (error) => log.error({ err: error.message }, 'confirmation round failed'),

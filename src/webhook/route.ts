@@ -15,7 +15,7 @@ import { verifyJobReference, webhookRoutePrefix } from './job-reference.ts'
 import { CallbackFormatError, parseCallback } from './parse-callback.ts'
 import { jsonbSafe, jsonbSafeText, nestingExceeds } from '../db/json.ts'
 import { SourceLimit } from './source-limit.ts'
-import { recordRejectedDelivery, recordUnverifiedDelivery, takeCallback, type CallbackFunction } from '../db/rhpool.ts'
+import { CallbackTaker, recordRejectedDelivery, recordUnverifiedDelivery, type CallbackFunction } from '../db/rhpool.ts'
 
 export const webhookBodyLimit = 1024 * 1024
 /** RunningHub's callbacks nest a few levels; anything far deeper is not one. */
@@ -46,6 +46,8 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   const verificationOf = (request: FastifyRequest) => verification.get(request) ?? verifyJobReference(secret, request.params as Params)
   // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
   const applyFunction: CallbackFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
+  // Callbacks arriving together are written together; each request is answered once its batch is committed.
+  const callbacks = new CallbackTaker(sql)
 
   const record = async (
     outcome: string,
@@ -155,7 +157,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
       // RunningHub's query with the account's key and applies its answer.
       const callback = parsed.kind === 'unsettled' ? { status: 'UNSETTLED', reason: parsed.reason } : parsed.end
       const fn = parsed.kind === 'unsettled' ? 'hold_callback' : applyFunction
-      const outcome = await takeCallback(sql, fn, { ...ref, taskId: parsed.taskId }, callback, jsonbSafeText(raw))
+      const outcome = await callbacks.take(fn, { ...ref, taskId: parsed.taskId }, callback, jsonbSafeText(raw))
       metrics?.webhooks.inc({ outcome })
       log.info({ job, taskId: parsed.taskId, status: callback.status, outcome }, 'callback')
       return reply.code(200).send({ ok: true, outcome })

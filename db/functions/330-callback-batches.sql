@@ -1,0 +1,76 @@
+-- Callbacks in batches, as the submission steps are (220-submission-batches.sql):
+-- the webhook route writes the callbacks that arrived while its previous batch
+-- was being written as the next batch, and a confirmer the answers it got
+-- together; each HTTP request is answered once its batch is committed. Each
+-- item is the single-callback function, unchanged. Items are taken in job
+-- order, the order every batch locks in, so batches cannot deadlock; two
+-- deliveries of one job in one batch are taken one after the other, the second
+-- seeing the first (a duplicate stays a duplicate).
+
+create or replace function rhpool.take_callbacks(
+  functions text[], job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[]
+)
+returns table (ord integer, value text)
+language plpgsql
+volatile
+as $$
+declare
+  items integer := cardinality(take_callbacks.functions);
+  item record;
+begin
+  if items is distinct from cardinality(take_callbacks.job_tables) or items is distinct from cardinality(take_callbacks.job_ids)
+     or items is distinct from cardinality(take_callbacks.attempts) or items is distinct from cardinality(take_callbacks.task_ids)
+     or items is distinct from cardinality(take_callbacks.callbacks) or items is distinct from cardinality(take_callbacks.bodies) then
+    raise exception 'take_callbacks: every array must have one entry per callback (functions %, job_tables %, job_ids %, attempts %, task_ids %, callbacks %, bodies %)',
+      items, cardinality(take_callbacks.job_tables), cardinality(take_callbacks.job_ids), cardinality(take_callbacks.attempts),
+      cardinality(take_callbacks.task_ids), cardinality(take_callbacks.callbacks), cardinality(take_callbacks.bodies)
+      using errcode = 'invalid_parameter_value';
+  end if;
+  for item in
+    select i.fn, i.job_table, i.job_id, i.attempt, i.task_id, i.callback, i.body, i.ord
+    from unnest(take_callbacks.functions, take_callbacks.job_tables, take_callbacks.job_ids, take_callbacks.attempts,
+                take_callbacks.task_ids, take_callbacks.callbacks, take_callbacks.bodies)
+         with ordinality as i(fn, job_table, job_id, attempt, task_id, callback, body, ord)
+    order by i.job_table, i.job_id, i.ord
+  loop
+    ord := item.ord::integer;
+    value := case item.fn
+      when 'apply_callback' then rhpool.apply_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
+      when 'receive_claim' then rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
+      when 'hold_callback' then rhpool.hold_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
+    end;
+    if value is null and item.fn not in ('apply_callback', 'receive_claim', 'hold_callback') then
+      raise exception 'take_callbacks: % is not a callback function (apply_callback, receive_claim or hold_callback)',
+        coalesce(quote_literal(item.fn), 'NULL')
+        using errcode = 'invalid_parameter_value';
+    end if;
+    return next;
+  end loop;
+end
+$$;
+
+create or replace function rhpool.confirm_callbacks(delivery_ids bigint[], callbacks jsonb[], retry_seconds numeric)
+returns table (ord integer, value text)
+language plpgsql
+volatile
+as $$
+declare
+  item record;
+begin
+  if cardinality(confirm_callbacks.delivery_ids) is distinct from cardinality(confirm_callbacks.callbacks) then
+    raise exception 'confirm_callbacks: delivery_ids and callbacks must have one entry per delivery (got % and %)',
+      cardinality(confirm_callbacks.delivery_ids), cardinality(confirm_callbacks.callbacks)
+      using errcode = 'invalid_parameter_value';
+  end if;
+  for item in
+    select i.delivery_id, i.callback, i.ord
+    from unnest(confirm_callbacks.delivery_ids, confirm_callbacks.callbacks) with ordinality as i(delivery_id, callback, ord)
+    left join rhpool.webhook_deliveries w on w.id = i.delivery_id
+    order by w.job_table, w.job_id, i.ord
+  loop
+    ord := item.ord::integer;
+    value := rhpool.confirm_callback(item.delivery_id, item.callback, confirm_callbacks.retry_seconds);
+    return next;
+  end loop;
+end
+$$;
