@@ -14,7 +14,8 @@ t.test('callbacks taken together: one transaction, each its own outcome, a dupli
   for (let i = 0; i < 3; i++) await insertJob(sql, 'upscaler_jobs')
   const claims = (await claim(sql, 3)) as Claim[]
   for (const [i, c] of claims.entries()) await runClaimed(sql, c, `190000000000000010${i}`)
-  const taker = new CallbackTaker(sql as never)
+  // One batch at a time, so the batches are known: the first callback alone, the other three together.
+  const taker = new CallbackTaker(sql as never, { maxInFlight: 1 })
   const at = (c: Claim, i: number) => ({ jobTable: c.job_table, jobId: c.job_id, attempt: 1, taskId: `190000000000000010${i}` })
 
   const [before] = await sql`select pg_current_xact_id()::text::bigint as x`

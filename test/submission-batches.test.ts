@@ -16,7 +16,8 @@ t.test('steps made together are written in one transaction, each with its own an
   const claims = (await claim(sql, 3)) as Claim[]
   t.equal(claims.length, 3)
   const stale: Claim = { ...claims[1]!, claim_token: String(BigInt(claims[1]!.claim_token) + 1000n) }
-  const steps = new SubmissionSteps(sql as never, 30)
+  // One batch at a time, so the batches are known: the first step alone, the other three together.
+  const steps = new SubmissionSteps(sql as never, 30, { maxInFlight: 1 })
 
   const before = await transactionId(sql)
   // Made in one tick: the first goes alone at once, the others together as the next batch.

@@ -36,7 +36,7 @@ t.test('the first step is sent alone at once; those made meanwhile go together n
 
 t.test('no batch is larger than maxBatch', async (t) => {
   const { batches, flush, releaseNext } = recordingFlush()
-  const batcher = new StepBatcher(flush, 2)
+  const batcher = new StepBatcher(flush, { maxBatch: 2 })
   const calls = [1, 2, 3, 4, 5].map((i) => batcher.call(i))
   for (let i = 0; i < 3; i++) await releaseNext()
   t.same(
@@ -44,6 +44,21 @@ t.test('no batch is larger than maxBatch', async (t) => {
     [1, 2, 3, 4, 5].map((i) => `answer ${i}`)
   )
   t.same(batches, [[1], [2, 3], [4, 5]])
+})
+
+t.test('with maxInFlight 2, a second batch goes while the first is written; the rest wait for one to end', async (t) => {
+  const { batches, flush, releaseNext } = recordingFlush()
+  const batcher = new StepBatcher(flush, { maxInFlight: 2 })
+  const calls = [1, 2, 3, 4, 5].map((i) => batcher.call(i))
+  t.same(batches, [[1], [2]], 'two batches under way, the others waiting')
+  await releaseNext()
+  await releaseNext()
+  await releaseNext()
+  t.same(
+    await Promise.all(calls),
+    [1, 2, 3, 4, 5].map((i) => `answer ${i}`)
+  )
+  t.same(batches, [[1], [2], [3, 4, 5]])
 })
 
 t.test('a batch that fails is retried item by item: the bad step fails alone', async (t) => {
@@ -69,6 +84,7 @@ t.test('a flush that answers too few items fails those items, not silently', asy
   t.same(answers, ['alone 1', 'alone 2', 'alone 3'], 'the short batch was retried item by item')
 })
 
-t.test('maxBatch must be a whole number >= 1', async (t) => {
-  t.throws(() => new StepBatcher(async () => [], 0), /maxBatch must be a whole number >= 1, got 0/)
+t.test('maxBatch and maxInFlight must be whole numbers >= 1', async (t) => {
+  t.throws(() => new StepBatcher(async () => [], { maxBatch: 0 }), /maxBatch must be a whole number >= 1, got 0/)
+  t.throws(() => new StepBatcher(async () => [], { maxInFlight: 1.5 }), /maxInFlight must be a whole number >= 1, got 1.5/)
 })

@@ -4,7 +4,7 @@
 import type { TaskEnd } from '../runninghub/task-callback.ts'
 import type { Sql } from './connect.ts'
 import { inItemOrder, json, rows, run, value } from './rhpool-query.ts'
-import { StepBatcher } from './step-batcher.ts'
+import { StepBatcher, type StepBatcherOptions } from './step-batcher.ts'
 
 /** Where a delivery says it belongs, as its signed address names it. */
 export interface CallbackAddress {
@@ -39,14 +39,14 @@ interface TakenCallback {
 export class CallbackTaker {
   private readonly batcher: StepBatcher<TakenCallback, string>
 
-  constructor(sql: Sql, maxBatch?: number) {
+  constructor(sql: Sql, batching: StepBatcherOptions = { maxInFlight: 2 }) {
     this.batcher = new StepBatcher(async (items) => {
       const answers = await rows<{ ord: number; value: string }>(sql`select ord, value from rhpool.take_callbacks(
         ${items.map((i) => i.fn)}::text[], ${items.map((i) => i.at.jobTable)}::text[], ${items.map((i) => i.at.jobId)}::uuid[],
         ${items.map((i) => i.at.attempt)}::integer[], ${items.map((i) => i.at.taskId)}::text[],
         ${/* objects: postgres.js serializes each element as the jsonb[] the statement declares */ items.map((i) => i.callback) as never}::jsonb[], ${items.map((i) => i.body)}::text[])`)
       return inItemOrder(answers, items.length, 'callbacks')
-    }, maxBatch)
+    }, batching)
   }
 
   take(fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<string> {
@@ -102,12 +102,12 @@ export function postponeUnconfirmed(sql: Sql, deliveryId: string, retrySeconds: 
 export class CallbackConfirmations {
   private readonly batcher: StepBatcher<{ deliveryId: string; verdict: CallbackVerdict }, string | null>
 
-  constructor(sql: Sql, retrySeconds: number, maxBatch?: number) {
+  constructor(sql: Sql, retrySeconds: number, batching: StepBatcherOptions = { maxInFlight: 2 }) {
     this.batcher = new StepBatcher(async (items) => {
       const answers = await rows<{ ord: number; value: string | null }>(sql`select ord, value from rhpool.confirm_callbacks(
         ${items.map((i) => i.deliveryId)}::bigint[], ${items.map((i) => i.verdict) as never}::jsonb[], ${retrySeconds})`)
       return inItemOrder(answers, items.length, 'callback confirmations')
-    }, maxBatch)
+    }, batching)
   }
 
   confirm(deliveryId: string, verdict: CallbackVerdict): Promise<string | null> {

@@ -4,7 +4,7 @@
 // (400-cancellation.sql). Every step under a claim names it by its token.
 import type { Sql } from './connect.ts'
 import { inItemOrder, rows, run, value } from './rhpool-query.ts'
-import { StepBatcher } from './step-batcher.ts'
+import { StepBatcher, type StepBatcherOptions } from './step-batcher.ts'
 
 /** A claimed job: claim_account_slot's and adopt_claims' row. */
 export interface Claim {
@@ -60,21 +60,21 @@ export class SubmissionSteps {
   private readonly records: StepBatcher<{ claim: Claim; taskId: string }, string | null>
 
   /** @param timeoutSeconds the create call's timeout: the submitting lease covers it */
-  constructor(sql: Sql, timeoutSeconds: number, maxBatch?: number) {
+  constructor(sql: Sql, timeoutSeconds: number, batching: StepBatcherOptions = { maxInFlight: 2 }) {
     this.begins = new StepBatcher(async (claims) => {
       const answers = await rows<{ ord: number; value: Begun }>(
         sql`select ord, value from rhpool.begin_submissions(${claims.map((c) => c.job_table)}::text[], ${claims.map((c) => c.job_id)}::uuid[],
               ${claims.map((c) => c.claim_token)}::bigint[], ${timeoutSeconds})`
       )
       return inItemOrder(answers, claims.length, 'submission steps')
-    }, maxBatch)
+    }, batching)
     this.records = new StepBatcher(async (items) => {
       const answers = await rows<{ ord: number; value: string | null }>(
         sql`select ord, value from rhpool.record_submissions(${items.map((i) => i.claim.job_table)}::text[], ${items.map((i) => i.claim.job_id)}::uuid[],
               ${items.map((i) => i.claim.claim_token)}::bigint[], ${items.map((i) => i.taskId)}::text[])`
       )
       return inItemOrder(answers, items.length, 'submission steps')
-    }, maxBatch)
+    }, batching)
   }
 
   /** claimed → submitting; null when the claim is no longer the job's: then send nothing. */

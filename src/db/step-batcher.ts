@@ -1,7 +1,8 @@
-// Natural batching of one kind of database step: the first call is sent at once;
-// calls made while a batch is being written wait and go together as the next
-// batch. An idle dispatcher pays no delay; a busy one writes many steps in one
-// transaction (one commit, one round trip) instead of one each.
+// Natural batching of one kind of database step: a step is sent at once when
+// fewer than maxInFlight batches are being written; steps made while that many
+// are being written wait and go together as the next batch. An idle dispatcher
+// pays no delay; a busy one writes many steps in one transaction (one commit,
+// one round trip) instead of one each.
 //
 // A batch that fails is retried one item at a time, so an item that raises
 // (a bad argument) fails alone and the others get their own answers.
@@ -14,38 +15,53 @@ interface Waiting<I, O> {
   reject(error: unknown): void
 }
 
+export interface StepBatcherOptions {
+  /** The most items written together (default 64). */
+  maxBatch?: number
+  /**
+   * Batches written at once (default 1). More than one lets PostgreSQL work on
+   * several cores when steps come faster than one batch at a time can take them.
+   */
+  maxInFlight?: number
+}
+
 export class StepBatcher<I, O> {
   private waiting: Waiting<I, O>[] = []
-  private flushing = false
+  private inFlight = 0
+  private readonly maxBatch: number
+  private readonly maxInFlight: number
 
-  /**
-   * @param flush writes the items in one transaction; answers in the items' order
-   * @param maxBatch the most items written together
-   */
+  /** @param flush writes the items in one transaction; answers in the items' order */
   constructor(
     private readonly flush: FlushBatch<I, O>,
-    private readonly maxBatch = 64
+    options: StepBatcherOptions = {}
   ) {
-    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`StepBatcher: maxBatch must be a whole number >= 1, got ${maxBatch}`)
+    this.maxBatch = options.maxBatch ?? 64
+    this.maxInFlight = options.maxInFlight ?? 1
+    for (const [name, value] of [
+      ['maxBatch', this.maxBatch],
+      ['maxInFlight', this.maxInFlight],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`StepBatcher: ${name} must be a whole number >= 1, got ${value}`)
+    }
   }
 
   /** The item's answer, once the batch it went in is committed. */
   call(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject })
-      if (!this.flushing) void this.drain()
+      this.pump()
     })
   }
 
-  private async drain(): Promise<void> {
-    this.flushing = true
-    try {
-      while (this.waiting.length > 0) {
-        const batch = this.waiting.splice(0, this.maxBatch)
-        await this.write(batch)
-      }
-    } finally {
-      this.flushing = false
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.maxBatch)
+      this.inFlight++
+      void this.write(batch).finally(() => {
+        this.inFlight--
+        this.pump()
+      })
     }
   }
 
