@@ -102,7 +102,7 @@ export function postponeUnconfirmed(sql: Sql, deliveryId: string, retrySeconds: 
 export class CallbackConfirmations {
   private readonly batcher: StepBatcher<{ deliveryId: string; verdict: CallbackVerdict }, string | null>
 
-  constructor(sql: Sql, retrySeconds: number, batching: StepBatcherOptions = { maxInFlight: 2 }) {
+  constructor(sql: Sql, retrySeconds: number, batching: StepBatcherOptions = { maxInFlight: 1 }) {
     this.batcher = new StepBatcher(async (items) => {
       const answers = await rows<{ ord: number; value: string | null }>(sql`select ord, value from rhpool.confirm_callbacks(
         ${items.map((i) => i.deliveryId)}::bigint[], ${items.map((i) => i.verdict) as never}::jsonb[], ${retrySeconds})`)

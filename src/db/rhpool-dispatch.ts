@@ -60,7 +60,7 @@ export class SubmissionSteps {
   private readonly records: StepBatcher<{ claim: Claim; taskId: string }, string | null>
 
   /** @param timeoutSeconds the create call's timeout: the submitting lease covers it */
-  constructor(sql: Sql, timeoutSeconds: number, batching: StepBatcherOptions = { maxInFlight: 2 }) {
+  constructor(sql: Sql, timeoutSeconds: number, batching: StepBatcherOptions = { maxInFlight: 1 }) {
     this.begins = new StepBatcher(async (claims) => {
       const answers = await rows<{ ord: number; value: Begun }>(
         sql`select ord, value from rhpool.begin_submissions(${claims.map((c) => c.job_table)}::text[], ${claims.map((c) => c.job_id)}::uuid[],
