@@ -65,19 +65,25 @@ $$;
 
 -- The health check saw the key work again (accepted, balance above the
 -- minimum): an account disabled for its key's state is back in rotation; one
--- an operator disabled stays out. True when it was re-enabled.
+-- an operator disabled stays out. True when it was re-enabled. The repair is
+-- logged in the same transaction: whoever sees the account enabled sees why.
 create or replace function rhpool.reenable_recovered_account(account text)
 returns boolean
 language plpgsql
 volatile
 as $$
+declare
+  was text;
 begin
-  if not exists (select 1 from rhpool.accounts a
-                 where a.name = reenable_recovered_account.account and not a.enabled
-                   and a.disabled_code in ('account_broken', 'low_balance')) then
+  select a.disabled_reason into was from rhpool.accounts a
+   where a.name = reenable_recovered_account.account and not a.enabled
+     and a.disabled_code in ('account_broken', 'low_balance')
+   for update;
+  if not found then
     return false;
   end if;
   perform rhpool.enable_account(reenable_recovered_account.account);
+  perform rhpool.log_repair('account_reenabled', null, null, reenable_recovered_account.account, 'was: ' || coalesce(was, 'no reason given'));
   return true;
 end
 $$;

@@ -48,8 +48,8 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
       log.warn({ account: account.name, balance: money }, 'account taken out of rotation: low balance')
     } else if (!state.enabled && status.ok && !lowBalance && (money === null || money > 0)) {
       // Re-enabled only when it was disabled for its key's state, never an operator's disable (rhpool.reenable_recovered_account).
+      // Logged as account_reenabled in the same transaction.
       if (!(await reenableRecoveredAccount(sql, account.name))) continue
-      await logRepair(sql, { action: 'account_reenabled', account: account.name, detail: `was: ${state.disabled_reason}` })
       log.info({ account: account.name, was: state.disabled_reason }, 'account works again: back in rotation')
     }
   }
