@@ -66,8 +66,14 @@ async function shownAccount(page: Page, name: string) {
 
 /** Queue counts per tool as shown. */
 async function shownQueue(page: Page): Promise<Record<string, number>> {
-  return await page.$$eval('#queue tbody tr', (rows) =>
-    Object.fromEntries(rows.map((r) => [(r as HTMLElement).dataset.tool!, Number(r.querySelector('td.queued')!.textContent)]))
+  // One task of the page: a poll between finding the rows and reading them could detach them.
+  return await page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll('#queue tbody tr')].map((r) => [
+        (r as HTMLElement).dataset.tool!,
+        Number(r.querySelector('td.queued')!.textContent),
+      ])
+    )
   )
 }
 
@@ -179,15 +185,19 @@ t.test('the dashboard shows the pool as it is and follows it live', async (t) =>
     t.equal(shown.filled, a.running, `${a.name}: ${a.running} filled boxes`)
     t.equal(shown.empty, a.max_slots - a.running, `${a.name}: ${a.max_slots - a.running} empty boxes`)
   }
-  const colours = await page.$$eval('.account[data-account="account_2"] .slot', (boxes) =>
-    boxes.map((b) => {
-      const r = b.getBoundingClientRect()
-      return {
-        filled: b.classList.contains('filled'),
-        background: getComputedStyle(b).backgroundColor,
-        visible: r.width >= 16 && r.height >= 16,
-      }
-    })
+  // Queried and measured in one task of the page: each poll replaces the cards, so boxes found
+  // by one call ($$eval) can be detached by the next (no style, no size) on a busy machine.
+  const colours = await page.evaluate(
+    (selector) =>
+      [...document.querySelectorAll(selector)].map((b) => {
+        const r = b.getBoundingClientRect()
+        return {
+          filled: b.classList.contains('filled'),
+          background: getComputedStyle(b).backgroundColor,
+          visible: r.width >= 16 && r.height >= 16,
+        }
+      }),
+    '.account[data-account="account_2"] .slot'
   )
   t.ok(
     colours.every((c) => c.visible),
