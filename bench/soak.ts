@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { callbackMode, positiveNumber, readCommandLine, wholeNumber } from './lib/command-line.ts'
 import { describe, kindOf, runsOutOfStep, type OutOfStep, type OutOfStepKind } from './lib/runs-in-step.ts'
+import { testKeys } from '../test/helpers/system.ts'
 import { defaultChaosOptions, figureReport, removeWorkDir, runChaos, verifyChaos, type Check } from '../test/helpers/chaos.ts'
 
 const usage = `Usage: npx tsx bench/soak.ts [options]
@@ -28,6 +29,8 @@ const usage = `Usage: npx tsx bench/soak.ts [options]
   --seed N               seed of the fault schedule, to replay a run (default: from the clock; printed)
   --dispatchers N        dispatcher processes (default 3)
   --webhook-servers N    webhook server processes behind the forwarder (default 2)
+  --accounts N           RunningHub accounts (keys) in the pool, 1 to 4 (default 3)
+  --slots N              rhpool's slots per account; the simulator allows twice as many (default 3)
   --callbacks MODE       confirmed (rhpool's default: each callback checked with RunningHub's
                          query) or trusted (applied as sent, as in the first soak figures of
                          bench/README.md) (default confirmed)
@@ -46,6 +49,8 @@ const settings = readCommandLine({
     seed: { type: 'string' },
     dispatchers: { type: 'string', default: '3' },
     'webhook-servers': { type: 'string', default: '2' },
+    accounts: { type: 'string', default: '3' },
+    slots: { type: 'string', default: '3' },
     callbacks: { type: 'string', default: 'confirmed' },
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
@@ -56,11 +61,23 @@ const settings = readCommandLine({
     seed: values.seed === undefined ? Date.now() % 1_000_000 : wholeNumber('seed', values.seed, 0),
     dispatchers: wholeNumber('dispatchers', values.dispatchers),
     webhookServers: wholeNumber('webhook-servers', values['webhook-servers']),
+    accounts: accountCount(values.accounts),
+    slots: wholeNumber('slots', values.slots),
     callbacks: callbackMode(values.callbacks),
     keep: values.keep,
     quiet: values.quiet,
   }),
 })
+
+/** The chaos helper has as many test keys as test/helpers/system.ts names. */
+function accountCount(text: string): number {
+  const count = wholeNumber('accounts', text)
+  if (count > testKeys.length) {
+    process.stderr.write(`bench/soak.ts: --accounts ${count}: at most ${testKeys.length} (the test keys of test/helpers/system.ts)\n`)
+    process.exit(2)
+  }
+  return count
+}
 
 function restartFractions(count: number): number[] {
   return Array.from({ length: count }, (_, i) => (i + 0.5) / count)
@@ -77,6 +94,10 @@ const options = {
   drainTimeoutMs: 90_000,
   dispatchers: settings.dispatchers,
   webhookServers: settings.webhookServers,
+  accounts: settings.accounts,
+  slots: settings.slots,
+  // Twice rhpool's limit, so an overload would be accepted and seen.
+  simConcurrency: settings.slots * 2,
   // One Postgres restart per five minutes of chaos, at least one.
   postgresRestarts: restartFractions(Math.max(1, Math.round(minutes / 5))),
   progress: settings.quiet ? undefined : (line: string) => process.stdout.write(`[soak] ${line}\n`),
