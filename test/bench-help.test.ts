@@ -28,7 +28,8 @@ const benchmarks: Record<string, string[]> = {
   'pipeline.ts': ['--quick', '--callbacks'],
   'profile.ts': ['--jobs', '--warmup', '--insert-clients', '--accounts', '--slots', '--top', '--callbacks'],
   'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--callbacks', '--quick'],
-  'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--callbacks', '--keep', '--quiet'],
+  'dead-dispatchers.ts': ['--dead', '--accounts', '--claims'],
+  'soak.ts': ['--minutes', '--jobs-per-minute', '--seed', '--dispatchers', '--webhook-servers', '--accounts', '--slots', '--callbacks', '--keep', '--quiet'],
   'utilisation.ts': ['--accounts', '--slots', '--jobs', '--scale', '--times', '--strategy', '--callbacks', '--quick'],
   'versus-graphile-worker.ts': [
     '--jobs',
@@ -98,5 +99,12 @@ t.test('a value out of range is named and exits 2', async (t) => {
   const run = await bench('soak.ts', ['--minutes', '0'])
   t.equal(run.code, 2)
   t.match(run.stderr, 'bench/soak.ts: --minutes must be a number > 0, got "0"')
+  t.equal(run.stdout, '')
+})
+
+t.test('more soak accounts than test keys is named and exits 2', async (t) => {
+  const run = await bench('soak.ts', ['--accounts', '9'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, 'bench/soak.ts: --accounts 9: at most 4')
   t.equal(run.stdout, '')
 })

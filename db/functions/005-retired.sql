@@ -41,3 +41,7 @@ drop function if exists rhpool.queue_ahead(integer, timestamptz, uuid);
 -- round and applied to the attempt it was for.
 drop function if exists rhpool.unconfirmed_callbacks(integer);
 drop function if exists rhpool.resolve_unconfirmed(bigint, jsonb);
+
+-- Superseded by rhpool.accounts_held_for (120-dispatcher-presence.sql): the
+-- claim asks for every account at once instead of once per account.
+drop function if exists rhpool.account_held_for(text, text, text, timestamptz);

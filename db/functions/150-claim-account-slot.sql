@@ -42,6 +42,7 @@ declare
   chosen_strategy text := coalesce(strategy, rhpool.required_setting('strategy'));
   lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.required_setting('lease_seconds')::integer));
   free_accounts text[];
+  held_accounts text[];
   claim_tables text[];
   claim_ids uuid[];
   claim_accounts text[];
@@ -61,7 +62,18 @@ begin
 
   perform rhpool.lock_admission();
 
-  -- Every free slot of every usable account, in the order the strategy fills them.
+  -- A dispatcher claims while some live dispatcher holds the account's key
+  -- (120-dispatcher-presence.sql, accounts_held_for): asked here once for all
+  -- accounts, not once per account, so a claim over 100 accounts costs about
+  -- what it costs over one. A claim round (no claimer: pg_cron) does not ask:
+  -- it runs while no dispatcher is awake, and what nobody adopts goes back to
+  -- the queue with its attempt.
+  if claimed_by is not null then
+    held_accounts := rhpool.accounts_held_for(claimed_by, claim_account_slot.at);
+  end if;
+
+  -- Every free slot of every usable account, in the order the strategy fills
+  -- them. The slots in use, counted once for all accounts (runs_in_flight).
   select array_agg(free.name order by free.sort_load, free.position, free.slot_number)
     into free_accounts
   from (
@@ -70,16 +82,13 @@ begin
            case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
     from rhpool.accounts a
     cross join lateral rhpool.account_limits(a, claim_account_slot.at) lim
-    cross join lateral (select count(*)::integer as held from rhpool.runs r where r.account = a.name) load
-    cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
+    left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load
+      on load.account = a.name
+    cross join lateral generate_series(coalesce(load.held, 0) + 1, lim.effective) as slot(n)
     where a.enabled
       and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
       and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
-      -- A dispatcher claims while some live dispatcher holds the account's key
-      -- (120-dispatcher-presence.sql). A claim round (no claimer: pg_cron) does
-      -- not ask: it runs while no dispatcher is awake, and what nobody adopts
-      -- goes back to the queue with its attempt.
-      and (claim_account_slot.claimed_by is null or rhpool.account_held_for(a.name, a.key_fingerprint, claim_account_slot.claimed_by, claim_account_slot.at))
+      and (claim_account_slot.claimed_by is null or a.name = any (held_accounts))
     order by 4, 2, 3
     limit max_jobs
   ) free;
