@@ -2,19 +2,23 @@
 -- never reach the database. The per-account view, rhpool.account_status, is
 -- defined earlier, in 130-accounts.sql (sync_accounts returns its rows).
 
--- Queue depth and oldest wait per tool.
+-- Queue depth and oldest wait per tool, without reading the queue: the depth
+-- from the counts the queue's writers keep (025-queue-counts.sql), the oldest
+-- wait from one probe of runs_queue_by_table per tool. Same answers as
+-- count(*) and min(fifo_at) over the queued runs.
 create or replace view rhpool.queue_status as
 select
   t.tool,
   t.job_table,
-  count(r.job_id)::integer as queued,
-  coalesce(extract(epoch from now() - min(r.fifo_at)), 0)::integer as oldest_wait_seconds
+  coalesce(q.queued, 0)::integer as queued,
+  coalesce(extract(epoch from now() - (
+    select min(r.fifo_at) from rhpool.runs r where r.job_table = t.job_table and r.status = 'queued')), 0)::integer as oldest_wait_seconds
 from rhpool.tools t
-left join rhpool.runs r on r.job_table = t.job_table and r.status = 'queued'
-group by t.tool, t.job_table;
+left join (select c.job_table, sum(c.queued) as queued from rhpool.queued_by_table() c group by c.job_table) q on q.job_table = t.job_table;
 
 -- The plan's JSON, exactly, plus what an operator needs at a glance. The
--- queue is read once (one pass over the queued runs), the accounts once.
+-- queue is never read: its depth and oldest wait come from queue_status
+-- (counts and one index probe per tool), read once; the accounts once.
 -- SECURITY DEFINER: clients may call it (the README promises it) without any
 -- right on rhpool's tables; it shows counts and account names, never a job.
 create or replace function rhpool.pool_status()
@@ -62,7 +66,7 @@ as $$
 $$;
 
 -- A job's place in the global queue (1 = next to start), computed from the
--- queue index rather than stored: nothing is rewritten row by row when the
+-- queue's counts rather than stored: nothing is rewritten row by row when the
 -- queue moves. Null when the job is not queued.
 --
 -- SECURITY INVOKER: the job is read as the caller, so under RLS a client gets
@@ -86,19 +90,56 @@ begin
 end
 $$;
 
--- How many queued jobs start before this queued job. SECURITY DEFINER so
--- queue_position works for clients; it tells a count, never a job.
+-- How many queued jobs start before this queued job: the queued runs with a
+-- higher priority, or the same priority and (fifo_at, job_id) before its own
+-- — what counting them would say, without counting them. From
+-- rhpool.queue_counts (025-queue-counts.sql), level by level, each a range of
+-- one index:
+--   level 3  the higher priorities (per job table and priority);
+--   level 2  its priority's ~4.5-minute buckets before its own;
+--   level 1  the ~1-second buckets before its own, inside its level-2 bucket;
+--   level 0  the instants (and, at its own instant, the id bytes) before its
+--            own, inside its level-1 bucket;
+-- then, in rhpool.runs, the jobs of its own instant and id byte with a smaller
+-- id (a 256th of the jobs one transaction inserted at once); and this
+-- transaction's own moves not yet folded into the counts.
+-- SECURITY DEFINER so queue_position works for clients; it tells a count,
+-- never a job. enable_seqscan off: every part is an index range (the
+-- journal looks empty to the planner; see fold_queue_journal).
 create or replace function rhpool.queue_ahead(job_table text, job_id uuid)
 returns integer
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
-  select count(*)::integer
-  from rhpool.runs me, rhpool.runs q
-  where me.job_table = queue_ahead.job_table and me.job_id = queue_ahead.job_id and me.status = 'queued'
-    and q.status = 'queued'
-    and (q.priority > me.priority
-         or (q.priority = me.priority and (q.fifo_at, q.job_id) < (me.fifo_at, me.job_id)))
+begin
+  -- PL/pgSQL, not SQL: the plan is kept for the session instead of made at every call.
+  return coalesce((
+    select ((select coalesce(sum(c.queued), 0) from rhpool.queue_counts c
+             where c.level = 3 and c.priority > me.priority)
+          + (select coalesce(sum(c.queued), 0) from rhpool.queue_counts c
+             where c.level = 2 and c.priority = me.priority and c.bucket < me.instant >> 28)
+          + (select coalesce(sum(c.queued), 0) from rhpool.queue_counts c
+             where c.level = 1 and c.priority = me.priority
+               and c.bucket >= (me.instant >> 28) << 8 and c.bucket < me.instant >> 20)
+          + (select coalesce(sum(c.queued), 0) from rhpool.queue_counts c
+             where c.level = 0 and c.priority = me.priority
+               and (c.bucket, c.id_byte) >= ((me.instant >> 20) << 20, 0::smallint)
+               and (c.bucket, c.id_byte) < (me.instant, me.id_byte))
+          + (select count(*) from rhpool.runs q
+             where q.status = 'queued' and q.priority = me.priority and q.fifo_at = me.fifo_at
+               and q.job_id >= rhpool.queue_id_floor(me.id_byte) and q.job_id < me.job_id)
+          + (select coalesce(sum(j.delta), 0) from rhpool.queue_journal j
+             where pg_current_xact_id_if_assigned() is not null and j.xact = pg_current_xact_id_if_assigned()
+               and (j.priority > me.priority
+                    or (j.priority = me.priority
+                        and (rhpool.queue_instant(j.fifo_at), j.id_byte) < (me.instant, me.id_byte)))))::integer
+    from (
+      select r.priority, r.fifo_at, r.job_id, rhpool.queue_instant(r.fifo_at) as instant, rhpool.queue_id_byte(r.job_id) as id_byte
+      from rhpool.runs r
+      where r.job_table = queue_ahead.job_table and r.job_id = queue_ahead.job_id and r.status = 'queued'
+    ) me), 0);
+end
 $$;
