@@ -152,9 +152,6 @@ begin
     select s.level, s.priority, s.bucket, s.id_byte, s.job_table,
            case
              when not shared_rows then nextval('rhpool.queue_count_slots')
-             -- An instant's row is a few jobs' own (one transaction's, as a
-             -- rule): updated in place, rarely waited for.
-             when s.level = 0 then 0
              else coalesce(
                -- a row of the key that no other transaction holds right now,
                (select c1.slot from rhpool.queue_counts c1
@@ -232,16 +229,19 @@ begin
   select 1, q.priority, q.instant >> 20, 0, '', 0, count(*) from queued q group by q.priority, q.instant >> 20
   union all
   select 0, q.priority, q.instant, q.id_byte, '', 0, count(*) from queued q group by q.priority, q.instant, q.id_byte;
-  select coalesce(sum(c.queued), 0) into queued_runs from rhpool.queue_counts c where c.level = 3;
+  select coalesce(sum(c.queued), 0)::bigint into queued_runs from rhpool.queue_counts c where c.level = 3;
   return queued_runs;
 end
 $$;
 
--- Overflow rows (slot > 0: written while the key's main row was held, or by a
--- transaction that is not READ COMMITTED) back into their main row, at most
--- max_keys keys a call; rows another transaction holds are left for the next
--- call, never waited for. Run by every maintenance round. Returns how many
--- overflow rows were merged.
+-- Overflow rows (slot > 0: written while the key's row was held, or by a
+-- transaction that is not READ COMMITTED) merged into the key's lowest row,
+-- at most max_keys keys a call. Only rows no other transaction holds are
+-- taken (SKIP LOCKED) and nothing is inserted, so this never waits. A fold
+-- may wait for a row taken here until this transaction commits; so that this
+-- transaction's own fold can never be what it waits for in turn, a
+-- transaction that moved runs merges nothing (the next round will). Run by
+-- every maintenance round. Returns how many rows were merged away.
 create or replace function rhpool.merge_queue_counts(max_keys integer default 1000)
 returns integer
 language plpgsql
@@ -250,9 +250,14 @@ as $$
 declare
   key record;
   merged integer := 0;
-  moved bigint;
-  rows_moved integer;
+  taken rhpool.queue_counts[];
+  keeper rhpool.queue_counts;
+  total bigint;
 begin
+  if exists (select 1 from rhpool.queue_journal j
+             where pg_current_xact_id_if_assigned() is not null and j.xact = pg_current_xact_id_if_assigned()) then
+    return 0;
+  end if;
   for key in
     select distinct o.level, o.priority, o.bucket, o.id_byte, o.job_table
     from rhpool.queue_counts o
@@ -260,26 +265,28 @@ begin
     order by o.level, o.priority, o.bucket, o.id_byte, o.job_table
     limit max_keys
   loop
-    with taken as (
-      delete from rhpool.queue_counts c
-      where c.ctid in (
-        select o.ctid from rhpool.queue_counts o
-        where o.level = key.level and o.priority = key.priority and o.bucket = key.bucket
-          and o.id_byte = key.id_byte and o.job_table = key.job_table and o.slot <> 0
-        for update skip locked)
-      returning c.queued
-    )
-    select coalesce(sum(t.queued), 0), count(*) into moved, rows_moved from taken t;
-    continue when rows_moved = 0;
-    -- Into the main row: created when the key has none, waited for when a
-    -- fold holds it (for as long as that transaction takes to commit).
-    insert into rhpool.queue_counts as c (level, priority, bucket, id_byte, job_table, slot, queued)
-    values (key.level, key.priority, key.bucket, key.id_byte, key.job_table, 0, moved)
-    on conflict on constraint queue_counts_pkey do update set queued = c.queued + excluded.queued;
+    select array_agg(c order by c.slot) into taken
+    from (
+      select c.* from rhpool.queue_counts c
+      where c.level = key.level and c.priority = key.priority and c.bucket = key.bucket
+        and c.id_byte = key.id_byte and c.job_table = key.job_table
+      order by c.slot
+      for update skip locked
+    ) c;
+    continue when coalesce(cardinality(taken), 0) < 2 and coalesce(taken[1].queued, 1) <> 0;
+    keeper := taken[1];
+    select sum(t.queued)::bigint into total from unnest(taken) t;
     delete from rhpool.queue_counts c
-     where c.level = key.level and c.priority = key.priority and c.bucket = key.bucket
-       and c.id_byte = key.id_byte and c.job_table = key.job_table and c.slot = 0 and c.queued = 0;
-    merged := merged + rows_moved;
+    using unnest(taken) t
+    where c.level = t.level and c.priority = t.priority and c.bucket = t.bucket and c.id_byte = t.id_byte
+      and c.job_table = t.job_table and c.slot = t.slot
+      and (t.slot <> keeper.slot or total = 0);
+    if total <> 0 then
+      update rhpool.queue_counts c set queued = total
+       where c.level = keeper.level and c.priority = keeper.priority and c.bucket = keeper.bucket
+         and c.id_byte = keeper.id_byte and c.job_table = keeper.job_table and c.slot = keeper.slot;
+    end if;
+    merged := merged + cardinality(taken) - case when total <> 0 then 1 else 0 end;
   end loop;
   return merged;
 end

@@ -163,7 +163,8 @@ begin
     'keptCallbacksApplied', rhpool.retry_kept_callbacks(run_maintenance.at),
     'cooldownsEnded', rhpool.end_cooldowns(run_maintenance.at),
     'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(run_maintenance.at),
-    'historyPruned', rhpool.prune_history(run_maintenance.at));
+    'historyPruned', rhpool.prune_history(run_maintenance.at),
+    'queueCountsMerged', rhpool.merge_queue_counts());
 end
 $$;
 

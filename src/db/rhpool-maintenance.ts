@@ -12,6 +12,8 @@ export interface MaintenanceSummary {
   cooldownsEnded?: number
   learnedLimitsOutgrown?: number
   historyPruned?: number
+  /** Overflow rows of rhpool.queue_counts merged back (025-queue-counts.sql). */
+  queueCountsMerged?: number
   /** Another round was running. */
   skipped?: string
 }
