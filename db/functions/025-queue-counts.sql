@@ -265,14 +265,14 @@ begin
     order by o.level, o.priority, o.bucket, o.id_byte, o.job_table
     limit max_keys
   loop
-    select array_agg(c order by c.slot) into taken
+    select array_agg(l.counted order by (l.counted).slot) into taken
     from (
-      select c.* from rhpool.queue_counts c
+      select c as counted from rhpool.queue_counts c
       where c.level = key.level and c.priority = key.priority and c.bucket = key.bucket
         and c.id_byte = key.id_byte and c.job_table = key.job_table
       order by c.slot
-      for update skip locked
-    ) c;
+      for update of c skip locked
+    ) l;
     continue when coalesce(cardinality(taken), 0) < 2 and coalesce(taken[1].queued, 1) <> 0;
     keeper := taken[1];
     select sum(t.queued)::bigint into total from unnest(taken) t;
