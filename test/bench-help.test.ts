@@ -27,6 +27,7 @@ const benchmarks: Record<string, string[]> = {
   'limits.ts': ['--jobs', '--configured', '--real', '--task-ms', '--queue-status', '--rounds', '--callbacks'],
   'pipeline.ts': ['--quick', '--callbacks'],
   'profile.ts': ['--jobs', '--warmup', '--insert-clients', '--accounts', '--slots', '--top', '--callbacks'],
+  'queue-counts.ts': ['--jobs', '--bulk', '--queued', '--rounds'],
   'scale.ts': ['--queued', '--accounts', '--slots', '--claims', '--case-seconds', '--samples', '--callbacks', '--quick'],
   'dead-dispatchers.ts': ['--dead', '--accounts', '--claims'],
   'soak.ts': [

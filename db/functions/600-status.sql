@@ -21,13 +21,19 @@ left join (select c.job_table, sum(c.queued) as queued from rhpool.queued_by_tab
 -- (counts and one index probe per tool), read once; the accounts once.
 -- SECURITY DEFINER: clients may call it (the README promises it) without any
 -- right on rhpool's tables; it shows counts and account names, never a job.
+--
+-- PL/pgSQL for its plan: a SQL function's query is planned at every call
+-- (tens of ms here, more than it takes to run); PL/pgSQL keeps the plan for the
+-- session, and the dashboard polls this every second.
 create or replace function rhpool.pool_status()
 returns jsonb
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+  return (
   with queue as (
     select q.tool, q.queued, q.oldest_wait_seconds from rhpool.queue_status q
   ), accounts as (
@@ -62,7 +68,8 @@ as $$
       from accounts a), '[]'::jsonb),
     'queuedByTool', (select jsonb_object_agg(q.tool, q.queued order by q.tool) from queue q),
     'oldestQueuedSeconds', (select coalesce(max(q.oldest_wait_seconds), 0) from queue q)
-  )
+  ));
+end
 $$;
 
 -- A job's place in the global queue (1 = next to start), computed from the

@@ -1,18 +1,24 @@
 -- Everything the status page (GET /dashboard, polled from GET /dashboard/data)
 -- shows, in one call: accounts with their slots, cooldowns and disabled
 -- reasons, queue depth and oldest wait per tool, the most recent jobs, and what
--- each account has cost. Language sql over rhpool.jobs (built in
+-- each account has cost. Over rhpool.jobs (built in
 -- 050-attach-job-tables.sql), rhpool.account_status (130-accounts.sql) and the
 -- status views and pool_status (600-status.sql), all created before it.
 --
 -- Account names only: no key, no key fingerprint. Jobs by tool, a short id,
 -- status, account, age, error code and cost: no user ids, no inputs, no
 -- outputs, no error messages.
+--
+-- PL/pgSQL for its plan, kept for the session (a SQL function's query is
+-- planned at every call, which here cost more than running it); the page
+-- polls it every second.
 create or replace function rhpool.dashboard_data(recent integer default 15)
 returns jsonb
-language sql
+language plpgsql
 stable
 as $$
+begin
+  return (
   with pool as (
     select rhpool.pool_status() as status
   ), spent as (
@@ -88,5 +94,6 @@ as $$
       ) order by l.created_at desc)
       from latest l), '[]'::jsonb)
   )
-  from pool
+  from pool);
+end
 $$;
