@@ -161,6 +161,9 @@ async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: n
     simulatorConcurrency: options.slots + options.samples + 1,
     taskDurationMs: backgroundTaskMs,
     taskDurationByApp: { [sampleApp]: 0 },
+    // Each sample gives an account one more slot by hand; a heartbeat declares the
+    // configured slots again (000015), taking it back. Within a case, none comes.
+    env: { RHPOOL_HEARTBEAT_INTERVAL_MS: '600000' },
   })
   const inFlight = async (): Promise<{ held: number; leased: number; capacity: number }> => {
     const [row] = await sql`select (select count(*)::int from rhpool.runs where account is not null) as held,
@@ -229,7 +232,10 @@ async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: n
       if (submission) toSubmission.push(submission.at - epoch0)
       if (callback) callbackToDone.push(epoch1 - callback.at)
       // The freed slot goes back to a background job before the next sample.
-      await waitUntil('the pool to saturate again', saturated, 60_000, 2)
+      await waitUntil('the pool to saturate again', saturated, 60_000, 2).catch(async (error: Error) => {
+        const accounts = await sql`select name, running, max_slots, configured_slots, limit_reason from rhpool.account_status`
+        throw new Error(`${error.message}: ${JSON.stringify(await inFlight())}, accounts ${JSON.stringify(accounts)}`)
+      })
     }
   } finally {
     await subscription.unlisten()
