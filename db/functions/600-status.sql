@@ -120,9 +120,11 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
+set plan_cache_mode = force_generic_plan
 as $$
 begin
-  -- PL/pgSQL, not SQL: the plan is kept for the session instead of made at every call.
+  -- PL/pgSQL, not SQL: the plan is made once for the session (generic: the
+  -- same index ranges whatever the job) instead of at every call.
   return coalesce((
     select ((select coalesce(sum(c.queued), 0) from rhpool.queue_counts c
              where c.level = 3 and c.priority > me.priority)

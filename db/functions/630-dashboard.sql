@@ -3,7 +3,7 @@
 -- reasons, queue depth and oldest wait per tool, the most recent jobs, and what
 -- each account has cost. Over rhpool.jobs (built in
 -- 050-attach-job-tables.sql), rhpool.account_status (130-accounts.sql) and the
--- status views and pool_status (600-status.sql), all created before it.
+-- status view queue_status (600-status.sql), all created before it.
 --
 -- Account names only: no key, no key fingerprint. Jobs by tool, a short id,
 -- status, account, age, error code and cost: no user ids, no inputs, no
@@ -16,11 +16,17 @@ create or replace function rhpool.dashboard_data(recent integer default 15)
 returns jsonb
 language plpgsql
 stable
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   return (
-  with pool as (
-    select rhpool.pool_status() as status
+  -- The accounts and the queue are read once each (materialized) and the
+  -- totals summed from them as pool_status sums its own; calling pool_status
+  -- here read both again (and, from a CTE the planner inlined, once per total).
+  with accounts as materialized (
+    select * from rhpool.account_status
+  ), queue as materialized (
+    select * from rhpool.queue_status
   ), spent as (
     -- What RunningHub charged per account for the jobs it completed in the last
     -- 24 hours (an index per table keeps this to the day's rows), in money:
@@ -43,11 +49,11 @@ begin
   )
   select jsonb_build_object(
     'at', now(),
-    'strategy', pool.status -> 'strategy',
-    'totalSlots', pool.status -> 'totalMaxSlots',
-    'totalRunning', pool.status -> 'totalRunning',
-    'totalQueued', pool.status -> 'totalQueued',
-    'oldestQueuedSeconds', pool.status -> 'oldestQueuedSeconds',
+    'strategy', rhpool.setting('strategy'),
+    'totalSlots', coalesce((select sum(a.max_slots) from accounts a where a.enabled and a.key_holders > 0), 0),
+    'totalRunning', coalesce((select sum(a.running) from accounts a), 0),
+    'totalQueued', coalesce((select sum(q.queued) from queue q), 0),
+    'oldestQueuedSeconds', (select coalesce(max(q.oldest_wait_seconds), 0) from queue q),
     'totalCost', coalesce((select sum(sp.cost) from spent sp), 0),
     'accounts', coalesce((
       select jsonb_agg(jsonb_build_object(
@@ -71,7 +77,7 @@ begin
         'completed', coalesce(sp.completed, 0),
         'cost', coalesce(sp.cost, 0)
       ) order by a.position, a.name)
-      from rhpool.account_status a
+      from accounts a
       left join spent sp on sp.account = a.name), '[]'::jsonb),
     'queue', coalesce((
       select jsonb_agg(jsonb_build_object(
@@ -80,7 +86,7 @@ begin
         'inFlight', coalesce(f.held, 0),
         'oldestWaitSeconds', q.oldest_wait_seconds
       ) order by q.tool)
-      from rhpool.queue_status q
+      from queue q
       left join in_flight f on f.job_table = q.job_table), '[]'::jsonb),
     'recent', coalesce((
       select jsonb_agg(jsonb_build_object(
@@ -94,6 +100,6 @@ begin
       ) order by l.created_at desc)
       from latest l), '[]'::jsonb)
   )
-  from pool);
+  );
 end
 $$;
