@@ -41,11 +41,14 @@ begin
     from rhpool.runs r
     where r.account is not null
     group by r.job_table
-  ), latest as (
+  ), latest as materialized (
+    -- A constant limit (200, the most asked for), cut to `recent` below: the
+    -- plan is generic, and with a limit it cannot see it would sort every job
+    -- instead of reading each table's created_at index from the top.
     select j.tool, j.id, j.status, j.api_account, j.created_at, j.error_code, j.rh_cost
     from rhpool.jobs j
     order by j.created_at desc
-    limit least(greatest(coalesce(dashboard_data.recent, 15), 0), 200)
+    limit 200
   )
   select jsonb_build_object(
     'at', now(),
@@ -98,7 +101,8 @@ begin
         'errorCode', l.error_code,
         'cost', l.rh_cost
       ) order by l.created_at desc)
-      from latest l), '[]'::jsonb)
+      from (select * from latest l order by l.created_at desc
+            limit least(greatest(coalesce(dashboard_data.recent, 15), 0), 200)) l), '[]'::jsonb)
   )
   );
 end
