@@ -30,13 +30,14 @@ import {
   queueDepth,
   useAccounts,
   useFileInputs,
+  useOnly,
   type Sql,
 } from './lib/bench-database.ts'
 import { callbackMode, readCommandLine, wholeNumber, wholeNumbers } from './lib/command-line.ts'
 import { claimBatch, freeAndRefill, measureSequentialClaims } from './lib/claim-loop.ts'
 import { summarize, timed, type LatencySummary } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
-import { appIdsByTable, startInProcessPool, waitUntil, type InProcessPool } from './lib/rhpool-in-process.ts'
+import { appIdsByTable, rhpoolAccountName, startInProcessPool, waitUntil, type InProcessPool } from './lib/rhpool-in-process.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 
@@ -104,6 +105,8 @@ interface EndToEndRow {
 
 interface DepthCosts {
   depth: number
+  /** Accounts in rhpool.accounts when read: status lists every one. */
+  accounts: number
   /** Per reader: what it is, and its latencies. */
   readers: Array<{ name: string; latency: LatencySummary }>
 }
@@ -148,9 +151,14 @@ async function failInFlight(sql: Sql): Promise<void> {
 async function measureEndToEnd(url: string, sql: Sql, depth: number, accounts: number, sampleApp: string): Promise<EndToEndRow> {
   const slots = accounts * options.slots
   // The claim cases' accounts (held by the stand-in dispatcher 'bench') take no part: since
-  // dispatcher presence (000015) an account left out of a sync stays enabled, so only the
-  // pool's own accounts count as its capacity, and the stand-in holds nothing any more.
+  // dispatcher presence (000015) an account left out of a sync stays enabled, so they are
+  // disabled, the stand-in holds nothing any more, and only the pool's own accounts count
+  // as its capacity.
   await sql`delete from rhpool.dispatchers where holder = 'bench'`
+  await useOnly(
+    sql,
+    Array.from({ length: accounts }, (_, i) => rhpoolAccountName(i + 1))
+  )
   const saturateStarted = performance.now()
   const pool: InProcessPool = await startInProcessPool({
     databaseUrl: url,
@@ -277,13 +285,14 @@ async function measureDepthCosts(sql: Sql, depth: number): Promise<DepthCosts> {
     await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority desc, fifo_at, job_id limit 1`
   const [tail] =
     await sql`select job_table, job_id from rhpool.runs where status = 'queued' order by priority, fifo_at desc, job_id desc limit 1`
+  const [{ accounts }] = (await sql`select count(*)::int as accounts from rhpool.accounts`) as unknown as [{ accounts: number }]
   const readers: DepthCosts['readers'] = []
   for (const reader of depthReaders) {
     const latencies: number[] = []
     for (let i = 0; i < 5; i++) latencies.push((await timed(() => reader.call(sql, head as unknown as Row, tail as unknown as Row))).ms)
     readers.push({ name: reader.name, latency: summarize(latencies) })
   }
-  return { depth, readers }
+  return { depth, accounts, readers }
 }
 
 function printResults(claims: ClaimRow[], endToEnd: EndToEndRow[], costs: DepthCosts[]): void {
@@ -362,6 +371,7 @@ function printResults(claims: ClaimRow[], endToEnd: EndToEndRow[], costs: DepthC
       ])
     )
   )
+  console.log(`\n   (read after each depth's account cases; accounts listed by status: ${costs.map((c) => c.accounts).join(' / ')})`)
 }
 
 async function main(): Promise<void> {
@@ -384,7 +394,6 @@ async function main(): Promise<void> {
         const fillStarted = performance.now()
         await fillQueueTo(url, depth)
         console.log(`\nqueue filled to ${whole(depth)} in ${seconds(fillStarted)} (load ${loadAverage()})`)
-        costs.push(await measureDepthCosts(sql, depth))
         for (const accounts of options.accounts) {
           const started = performance.now()
           const claim = await measureClaims(sql, depth, accounts)
@@ -397,6 +406,9 @@ async function main(): Promise<void> {
             `  ${accounts} accounts: claim p50 ${fixed(claim.allFree.p50Ms)} ms (all ${claim.allFreeJobs} free) / ${fixed(claim.oneFree.p50Ms)} ms (1 free); end to end p50 ${fixed(e2e.total.p50Ms)} ms; ${seconds(started)}, load ${e2e.load}`
           )
         }
+        // After the account cases, so every depth is read with the same accounts (those of
+        // the claim cases and of the pools, 2 × the largest count: status lists each).
+        costs.push(await measureDepthCosts(sql, depth))
       }
       printResults(claims, endToEnd, costs)
     } finally {

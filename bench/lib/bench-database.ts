@@ -59,7 +59,9 @@ export const accountName = (n: number): string => `bench_${String(n).padStart(3,
 /**
  * Exactly `count` usable accounts of `slots` slots each: synced, and their keys
  * held by one stand-in dispatcher ('bench'), whose earlier accounts it no
- * longer holds (so they take no work).
+ * longer holds (so they take no work). Every other account is disabled
+ * (useOnly): since dispatcher presence (000015) an account left out of a sync
+ * stays enabled, and a claim and a status read visit every enabled account.
  */
 export async function useAccounts(sql: Sql, count: number, slots: number): Promise<void> {
   const accounts = Array.from({ length: count }, (_, i) => ({
@@ -72,7 +74,21 @@ export async function useAccounts(sql: Sql, count: number, slots: number): Promi
   await sql.begin(async (tx) => {
     await tx`select count(*) from rhpool.dispatcher_heartbeat('bench', ${tx.json(keys)}, 86400)`
     await tx`select count(*) from rhpool.sync_accounts(${tx.json(accounts)})`
+    await useOnly(
+      tx as unknown as Sql,
+      accounts.map((a) => a.name)
+    )
   })
+}
+
+/** These accounts enabled, every other one disabled (by the operator: no sync enables it again). */
+export async function useOnly(sql: Sql, names: string[]): Promise<void> {
+  await sql`
+    update rhpool.accounts
+       set enabled = name = any(${names}::text[]),
+           disabled_reason = case when name = any(${names}::text[]) then null else 'bench: not in this case' end,
+           disabled_code = case when name = any(${names}::text[]) then null else 'operator' end
+     where enabled is distinct from (name = any(${names}::text[]))`
 }
 
 /** Slots held: runs with an account (in flight; what the runs_in_flight index holds). */
