@@ -8,7 +8,10 @@
 //   * bulk:   one INSERT ... SELECT of many jobs (one transaction).
 //
 // "off" disables the three triggers on rhpool.runs (the counts then drift,
-// which is fine for a measurement and nothing else).
+// which is fine for a measurement and nothing else). "on" includes the folds of
+// the journal into the counts, on the same backend: one per 500 transactions
+// (what a dispatcher's fold every second sees at 500 moves a second) and one at
+// the end of the case.
 //
 //   npx tsx bench/queue-counts.ts
 //   npx tsx bench/queue-counts.ts --help
@@ -55,23 +58,31 @@ function backendCpu(pid: number): number {
 }
 
 type Sql = ReturnType<typeof connect>
-type Case = { name: string; jobs: (o: typeof options) => number; run: (sql: Sql, o: typeof options) => Promise<void> }
+type Case = {
+  name: string
+  jobs: (o: typeof options) => number
+  run: (sql: Sql, o: typeof options, foldNow: (i: number) => Promise<void>) => Promise<void>
+}
 
 const cases: Case[] = [
   {
     name: 'insert: 1 queued job per transaction',
     jobs: (o) => o.jobs,
-    run: async (sql, o) => {
-      for (let i = 0; i < o.jobs; i++) await sql`insert into upscaler_jobs (input_file_name, status) values ('in.png', 'queued')`
+    run: async (sql, o, foldNow) => {
+      for (let i = 0; i < o.jobs; i++) {
+        await sql`insert into upscaler_jobs (input_file_name, status) values ('in.png', 'queued')`
+        await foldNow(i)
+      }
     },
   },
   {
     name: 'claim: 1 job per transaction (claim_account_slot)',
     jobs: (o) => o.jobs,
-    run: async (sql, o) => {
+    run: async (sql, o, foldNow) => {
       for (let i = 0; i < o.jobs; i++) {
         const [c] = await sql`select job_table, job_id from rhpool.claim_account_slot(1, 'bench', 60)`
         if (c) await sql`select rhpool.cancel_job(${c.job_table}, ${c.job_id}, 'bench')`
+        await foldNow(i)
       }
     },
   },
@@ -110,8 +121,12 @@ await withThrowawayCluster('queue-counts', async (cluster) => {
           // The same start each time: the claims leave dead index entries at the head of
           // the queue, which every later claim would step over until autovacuum came.
           await sql`vacuum rhpool.runs, rhpool.queue_counts, rhpool.queue_journal`
+          const foldNow = async (i: number): Promise<void> => {
+            if (on && i % 500 === 499) await sql`select rhpool.fold_queue_journal()`
+          }
           const before = backendCpu(pid)
-          await c.run(sql, options)
+          await c.run(sql, options, foldNow)
+          if (on) await sql`select rhpool.fold_queue_journal()`
           const microseconds = ((backendCpu(pid) - before) * 1e6) / c.jobs(options)
           const entry = figures.get(c.name) ?? { on: [], off: [] }
           entry[on ? 'on' : 'off'].push(microseconds)

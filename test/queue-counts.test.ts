@@ -3,7 +3,7 @@
 // cancel, delete and expire jobs — as the owner and as a client under RLS —
 // every count and every queued job's position is what counting the queue
 // says (the definitions status and queue_position had before they stopped
-// counting), and no journal row is left behind.
+// counting), with the journal folded or not, and a fold leaves no journal row.
 import t, { type Test } from 'tap'
 import type postgres from 'postgres'
 import { migrate as graphileMigrate } from 'graphile-migrate'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { connect, freshDatabase, type Sql } from './helpers/db.ts'
 import { jobTables, readyInputs, setAccounts, type JobTable } from './helpers/jobs.ts'
 import { clientInsert, inheritClient, newUser } from './helpers/roles.ts'
+import { startSystem } from './helpers/system.ts'
 import { migrate, projectRoot } from '../src/db/migrate.ts'
 
 type Tx = postgres.TransactionSql | Sql
@@ -23,14 +24,15 @@ interface Truth {
   queued: number
   /** Queued jobs whose queue_ahead differs from the jobs counted ahead of them. */
   positions: Array<{ job_table: string; job_id: string; counted: number; kept: number }>
-  /** Keys of rhpool.queue_counts whose sum differs from a count of the runs. */
+  /** Keys whose count (rhpool.queue_counts plus the journal's moves) differs from a count of the runs. */
   keys: number
-  journal: number
 }
 
 // The definitions before the counts: count(*) and min(fifo_at) of the queued
 // runs per tool, and the queued runs ahead of a job (600-status.sql's old queue_ahead).
-async function truth(sql: Tx): Promise<Truth> {
+// Positions of every queued job, or of a random sample of them (a position read
+// adds the journal's rows: a large unfolded journal makes all of them slow).
+async function truth(sql: Tx, sample = 0): Promise<Truth> {
   const tools = await sql`
     select t.job_table, (select count(*)::int from rhpool.runs r where r.job_table = t.job_table and r.status = 'queued') as counted,
            q.queued as kept
@@ -41,7 +43,7 @@ async function truth(sql: Tx): Promise<Truth> {
             where q.status = 'queued'
               and (q.priority > me.priority or (q.priority = me.priority and (q.fifo_at, q.job_id) < (me.fifo_at, me.job_id)))) as counted,
            rhpool.queue_ahead(me.job_table, me.job_id) as kept
-    from rhpool.runs me where me.status = 'queued'`
+    from (select * from rhpool.runs r where r.status = 'queued' order by random() limit ${sample > 0 ? sample : null}) me`
   const [keys] = await sql`
     with counted as (
       select r.priority, rhpool.queue_instant(r.fifo_at) as instant, rhpool.queue_id_byte(r.job_id) as id_byte, r.job_table
@@ -51,20 +53,25 @@ async function truth(sql: Tx): Promise<Truth> {
       union all select 2, priority, instant >> 28, 0, '', count(*) from counted group by priority, instant >> 28
       union all select 1, priority, instant >> 20, 0, '', count(*) from counted group by priority, instant >> 20
       union all select 0, priority, instant, id_byte, '', count(*) from counted group by priority, instant, id_byte
+    ), journal as (
+      select j.priority, rhpool.queue_instant(j.fifo_at) as instant, j.id_byte, j.job_table, j.delta from rhpool.queue_journal j
     ), kept as (
-      select level, priority, bucket, id_byte, job_table, sum(queued) as n from rhpool.queue_counts
+      select level, priority, bucket, id_byte, job_table, sum(queued) as n from (
+        select level, priority, bucket, id_byte, job_table, queued from rhpool.queue_counts
+        union all select 3, priority, 0, 0, job_table, delta from journal
+        union all select 2, priority, instant >> 28, 0, '', delta from journal
+        union all select 1, priority, instant >> 20, 0, '', delta from journal
+        union all select 0, priority, instant, id_byte, '', delta from journal) k
       group by level, priority, bucket, id_byte, job_table having sum(queued) <> 0
     )
     select count(*)::int as n from expected e
     full join kept k using (level, priority, bucket, id_byte, job_table)
     where e.n is distinct from k.n`
-  const [journal] = await sql`select count(*)::int as n from rhpool.queue_journal`
   return {
     tools: (tools as unknown as Truth['tools']).filter((x) => x.counted !== x.kept),
     queued: (tools as unknown as Truth['tools']).reduce((sum, x) => sum + x.counted, 0),
     positions: (positions as unknown as Truth['positions']).filter((x) => x.counted !== x.kept),
     keys: keys!.n as number,
-    journal: journal!.n as number,
   }
 }
 
@@ -75,8 +82,20 @@ function assertTrue(t: Test, found: Truth, what: string): void {
     [],
     `${what}: every queued job's position = the jobs counted ahead of it (${found.positions.length} differ)`
   )
-  t.equal(found.keys, 0, `${what}: every key of rhpool.queue_counts = a count of the runs`)
-  t.equal(found.journal, 0, `${what}: no journal row outlives its transaction`)
+  t.equal(found.keys, 0, `${what}: every key's count (rhpool.queue_counts + the journal) = a count of the runs`)
+}
+
+/** A fold, then: the journal empty, one row per key and none at zero, and every count still exact. */
+async function foldAndCheck(t: Test, sql: Sql, what: string): Promise<void> {
+  const [{ folded }] = (await sql`select rhpool.fold_queue_journal() as folded`) as unknown as [{ folded: number }]
+  t.comment(`${what}: ${folded} moves folded`)
+  const [journal] = await sql`select count(*)::int as n from rhpool.queue_journal`
+  t.equal(journal!.n, 0, `${what}: the fold left no journal row`)
+  const [odd] = await sql`
+    select count(*)::int as n from (
+      select 1 from rhpool.queue_counts group by level, priority, bucket, id_byte, job_table having count(*) > 1 or sum(queued) = 0) k`
+  t.equal(odd!.n, 0, `${what}: one row per key, none at zero`)
+  assertTrue(t, await truth(sql), `${what}, folded`)
 }
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!
@@ -142,7 +161,7 @@ async function dispatcherStep(sql: Sql, errors: Errors, holder: string): Promise
 async function ownerStep(sql: Sql, errors: Errors): Promise<void> {
   const table = pick(jobTables)
   const priority = Math.floor(Math.random() * 5) - 2
-  const kind = Math.floor(Math.random() * 12)
+  const kind = Math.floor(Math.random() * 14)
   await attempt(errors, async () => {
     switch (kind) {
       case 0:
@@ -176,7 +195,7 @@ async function ownerStep(sql: Sql, errors: Errors): Promise<void> {
           for (const q of await someQueued(tx)) await tx`select rhpool.cancel_job(${q.job_table}, ${q.job_id}::uuid)`
         })
       case 6:
-        // not READ COMMITTED: overflow rows only
+        // not READ COMMITTED: journaled all the same
         return sql.begin('isolation level repeatable read', async (tx) => {
           await insertQueued(tx, table, 4, priority)
           for (const q of await someQueued(tx)) await tx`select rhpool.cancel_job(${q.job_table}, ${q.job_id}::uuid)`
@@ -186,6 +205,10 @@ async function ownerStep(sql: Sql, errors: Errors): Promise<void> {
         return sql`select rhpool.expire_leases(now() + interval '1 hour')`
       case 8:
         return sql`select rhpool.run_maintenance()`
+      case 11:
+      case 12:
+        // a fold racing the moves of every other connection (a dispatcher's QueueFolder)
+        return sql`select rhpool.fold_queue_journal()`
       case 9:
         // a hand-written priority change, as the owner may make
         for (const q of await someQueued(sql))
@@ -237,17 +260,10 @@ t.test('16 connections at once move jobs in and out of the queue: the counts sta
   t.comment(`rolled back: ${JSON.stringify(Object.fromEntries(errors.byCode))}`)
   t.same(errors.counts, [], 'no error ever came from the counts themselves (no deadlock among folds, nothing refused)')
 
-  const after = await truth(sql)
+  const after = await truth(sql, 300)
   t.ok(after.queued > 0, 'jobs are still queued')
-  assertTrue(t, after, 'after the run')
-  const [overflow] = await sql`select count(*)::int as n from rhpool.queue_counts where slot <> 0`
-  t.comment(`${overflow!.n} overflow rows before merging`)
-  await sql`select rhpool.merge_queue_counts(100000)`
-  const [left] = await sql`
-    select count(*)::int as n from (
-      select 1 from rhpool.queue_counts group by level, priority, bucket, id_byte, job_table having count(*) > 1 or sum(queued) = 0) k`
-  t.equal(left!.n, 0, 'merged: one row per key, none at zero')
-  assertTrue(t, await truth(sql), 'after merging')
+  assertTrue(t, after, 'after the run (300 positions, journal unfolded)')
+  await foldAndCheck(t, sql, 'after the run')
 
   // queue_position, through the product's row, as job_view and `rhpool jobs` call it
   const [positions] = await sql`
@@ -347,12 +363,13 @@ t.test('clients under RLS move their own jobs while dispatchers claim: the count
   // The counts are rhpool's: a client can neither write nor repair them.
   const me = users[0]!
   const refusals = [
-    `insert into rhpool.queue_counts (level, priority, bucket, id_byte, job_table, slot, queued) values (3, 0, 0, 0, 'upscaler_jobs', 0, 1000)`,
+    `insert into rhpool.queue_counts (level, priority, bucket, id_byte, job_table, queued) values (3, 0, 0, 0, 'upscaler_jobs', 1000)`,
     `update rhpool.queue_counts set queued = queued + 1`,
     `delete from rhpool.queue_counts`,
-    `insert into rhpool.queue_journal (job_table, priority, fifo_at, id_byte, delta, first) values ('upscaler_jobs', 0, now(), 0, 1, false)`,
+    `insert into rhpool.queue_journal (job_table, priority, fifo_at, id_byte, delta) values ('upscaler_jobs', 0, now(), 0, 1)`,
+    `delete from rhpool.queue_journal`,
     `select rhpool.recount_queue()`,
-    `select rhpool.merge_queue_counts()`,
+    `select rhpool.fold_queue_journal()`,
     `select * from rhpool.queued_by_table()`,
   ]
   for (const statement of refusals) {
@@ -363,6 +380,7 @@ t.test('clients under RLS move their own jobs while dispatchers claim: the count
     )
   }
   assertTrue(t, await truth(sql), 'after the refusals')
+  await foldAndCheck(t, sql, 'after the refusals')
 })
 
 t.test('a transaction sees its own moves; rollbacks, isolation levels and TRUNCATE keep the counts exact', async (t) => {
@@ -385,9 +403,8 @@ t.test('a transaction sees its own moves; rollbacks, isolation levels and TRUNCA
       })
       .catch(() => {})
     t.same((await truth(tx)).tools, [], 'after rolling the savepoint back')
-    await tx`set constraints all immediate`
-    await insertQueued(tx, 'pose_changer_jobs', 2, 0)
-    t.same((await truth(tx)).tools, [], 'with the fold made immediate (SET CONSTRAINTS): folded now, counted once')
+    await tx`select rhpool.fold_queue_journal()`
+    t.same((await truth(tx)).tools, [], 'a fold inside the transaction takes its own moves: counted once')
     await insertQueued(tx, 'pose_changer_jobs', 2, 0)
   })
   assertTrue(t, await truth(sql), 'after commit')
@@ -408,12 +425,7 @@ t.test('a transaction sees its own moves; rollbacks, isolation levels and TRUNCA
     })
     assertTrue(t, await truth(sql), level)
   }
-  t.ok((await sql`select count(*)::int as n from rhpool.queue_counts where slot <> 0`)[0]!.n > 0, 'those wrote overflow rows')
-  t.ok(((await sql`select rhpool.merge_queue_counts() as n`)[0]!.n as number) > 0, 'which maintenance merges')
-  const [keys] = await sql`
-    select count(*) filter (where rows > 1)::int as shared from (select count(*) as rows from rhpool.queue_counts group by level, priority, bucket, id_byte, job_table) k`
-  t.equal(keys!.shared, 0, 'one row per key left')
-  assertTrue(t, await truth(sql), 'after merging')
+  await foldAndCheck(t, sql, 'after the isolation levels')
 
   const before =
     await sql`select level, priority, bucket, id_byte, job_table, sum(queued)::int as n from rhpool.queue_counts group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5`
@@ -425,10 +437,43 @@ t.test('a transaction sees its own moves; rollbacks, isolation levels and TRUNCA
     'counting the queue again finds what was kept'
   )
 
+  await insertQueued(sql, 'upscaler_jobs', 5, 0)
   await sql.unsafe(`truncate ${jobTables.join(', ')}, rhpool.runs`)
   const [{ n }] = (await sql`select count(*)::int as n from rhpool.queue_counts`) as unknown as [{ n: number }]
   t.equal(n, 0, 'TRUNCATE of the runs empties the counts')
+  t.equal((await sql`select count(*)::int as n from rhpool.queue_journal`)[0]!.n, 0, 'and the journal')
   assertTrue(t, await truth(sql), 'after TRUNCATE')
+})
+
+t.test('a fold takes only committed moves; one fold at a time, the second returns at once', async (t) => {
+  const { sql, url } = await freshDatabase(t)
+  await insertQueued(sql, 'upscaler_jobs', 10, 0)
+  const other = connect(url, { max: 2 })
+  t.teardown(() => other.end({ timeout: 5 }))
+  // A mover in progress: its 5 moves are not the fold's to take.
+  let commit!: () => void
+  const committed = new Promise<void>((resolve) => (commit = resolve))
+  let moved!: () => void
+  const hasMoved = new Promise<void>((resolve) => (moved = resolve))
+  const mover = other.begin(async (tx) => {
+    await insertQueued(tx, 'veste_ai_jobs', 5, 0)
+    moved()
+    await committed
+  })
+  await hasMoved
+  const [{ folded }] = (await sql`select rhpool.fold_queue_journal() as folded`) as unknown as [{ folded: number }]
+  t.equal(folded, 10, 'the fold took the 10 committed moves')
+  commit()
+  await mover
+  t.equal((await sql`select count(*)::int as n from rhpool.queue_journal`)[0]!.n, 5, 'and left the 5 of the transaction then in progress')
+  assertTrue(t, await truth(sql), 'the mover committed after the fold')
+  // A fold holding its lock (an open transaction that folded) makes the next one return 0 without waiting.
+  await insertQueued(sql, 'upscaler_jobs', 3, 0)
+  await other.begin(async (tx) => {
+    t.equal((await tx`select rhpool.fold_queue_journal() as n`)[0]!.n, 8, 'a fold in an open transaction')
+    t.equal((await sql`select rhpool.fold_queue_journal() as n`)[0]!.n, 0, 'a second fold meanwhile returns 0 at once')
+  })
+  await foldAndCheck(t, sql, 'after both')
 })
 
 t.test('jobs of one instant (a created_at shared by thousands) are placed exactly, counting a 256th of them', async (t) => {
@@ -491,4 +536,26 @@ t.test('an upgraded database gets counts of what it has queued, moves between mi
   assertTrue(t, await truth(sql), 'after the function layer')
   await runs(30, 2000)
   assertTrue(t, await truth(sql), 'runs written once the triggers are in')
+})
+
+// The journal is folded by the dispatchers (src/dispatcher/queue-fold.ts), not
+// only by maintenance: with maintenance's own timer set to an hour (pg_cron does
+// not run in test databases), a running pool's journal still empties.
+t.test('a running dispatcher folds the journal by itself', async (t) => {
+  const sys = await startSystem(t, {
+    slots: [2],
+    env: { RHPOOL_MAINTENANCE_INTERVAL_MS: '3600000', RHPOOL_QUEUE_FOLD_INTERVAL_MS: '200' },
+  })
+  const { sql } = sys.db
+  await insertQueued(sql, 'upscaler_jobs', 6, 0)
+  await sys.waitFor('the six jobs completed', async () => {
+    const [row] = await sql`select count(*)::int as n from rhpool.jobs where status = 'completed'`
+    return row!.n === 6
+  })
+  await sys.waitFor('the journal folded', async () => {
+    const [row] = await sql`select count(*)::int as n from rhpool.queue_journal`
+    return row!.n === 0
+  })
+  const [{ kept }] = (await sql`select coalesce(sum(queued), 0)::int as kept from rhpool.queue_counts`) as unknown as [{ kept: number }]
+  t.equal(kept, 0, 'nothing queued, nothing counted')
 })

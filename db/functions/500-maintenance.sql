@@ -157,14 +157,16 @@ begin
   if not pg_try_advisory_xact_lock(7263541, 2) then
     return jsonb_build_object('skipped', 'another maintenance round is running');
   end if;
+  -- Not a repair, so not reported: the queue's journal folded into its
+  -- counts, for a database where no dispatcher runs to fold it every second.
+  perform rhpool.fold_queue_journal();
   return jsonb_build_object(
     'leasesExpired', rhpool.expire_leases(run_maintenance.at),
     'unknownOutcomesFailed', rhpool.fail_unresolved_unknowns(run_maintenance.at),
     'keptCallbacksApplied', rhpool.retry_kept_callbacks(run_maintenance.at),
     'cooldownsEnded', rhpool.end_cooldowns(run_maintenance.at),
     'learnedLimitsOutgrown', rhpool.forget_outgrown_limits(run_maintenance.at),
-    'historyPruned', rhpool.prune_history(run_maintenance.at),
-    'queueCountsMerged', rhpool.merge_queue_counts());
+    'historyPruned', rhpool.prune_history(run_maintenance.at));
 end
 $$;
 

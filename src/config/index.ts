@@ -55,6 +55,8 @@ export interface Config {
     retryMaxMs: number
     /** Run maintenance on the dispatcher's own timer (when pg_cron is absent). */
     maintenanceIntervalMs: number
+    /** How often the queue's journal is folded into its counts (db/functions/025-queue-counts.sql). */
+    queueFoldIntervalMs: number
   }
   logLevel: string
 }
@@ -120,6 +122,7 @@ const schema = z.object({
   RHPOOL_RETRY_BASE_MS: integer(1, 600000, 2000),
   RHPOOL_RETRY_MAX_MS: integer(1, 3600000, 120000),
   RHPOOL_MAINTENANCE_INTERVAL_MS: integer(1000, 3600000, 15000),
+  RHPOOL_QUEUE_FOLD_INTERVAL_MS: integer(100, 600000, 1000),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       message: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -215,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryBaseMs: v.RHPOOL_RETRY_BASE_MS,
       retryMaxMs: v.RHPOOL_RETRY_MAX_MS,
       maintenanceIntervalMs: v.RHPOOL_MAINTENANCE_INTERVAL_MS,
+      queueFoldIntervalMs: v.RHPOOL_QUEUE_FOLD_INTERVAL_MS,
     },
     logLevel: v.LOG_LEVEL,
   })

@@ -12,14 +12,17 @@ export interface MaintenanceSummary {
   cooldownsEnded?: number
   learnedLimitsOutgrown?: number
   historyPruned?: number
-  /** Overflow rows of rhpool.queue_counts merged back (025-queue-counts.sql). */
-  queueCountsMerged?: number
   /** Another round was running. */
   skipped?: string
 }
 
 export async function runMaintenance(sql: Sql): Promise<MaintenanceSummary> {
   return (await value<MaintenanceSummary>(sql`select rhpool.run_maintenance() as value`)) ?? {}
+}
+
+/** Folds the queue's journal into its counts (025-queue-counts.sql): how many moves; 0 when another fold runs. */
+export async function foldQueueJournal(sql: Sql): Promise<number> {
+  return (await value<number>(sql`select rhpool.fold_queue_journal() as value`)) ?? 0
 }
 
 /** True when pg_cron is usable by this role and its rhpool-maintenance job is active (db/cron/100-schedule.sql). */

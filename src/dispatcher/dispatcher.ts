@@ -19,6 +19,7 @@ import { Rounds } from './rounds.ts'
 import { adoptClaims, claimAccountSlot, SubmissionSteps, type Claim } from '../db/rhpool.ts'
 import { submitClaim } from './submit.ts'
 import { Presence } from './presence.ts'
+import { QueueFolder } from './queue-fold.ts'
 import { LeaseSetting } from './lease.ts'
 
 export interface DispatcherOptions {
@@ -36,6 +37,8 @@ export class Dispatcher {
   private readonly confirmer: Confirmer
   // Presence (presence.ts): the accounts this dispatcher holds the recorded key of; the only ones it claims on or uses a key for.
   private readonly presence: Presence
+  // The queue's counts kept current for status reads (queue-fold.ts).
+  private readonly queueFolder: QueueFolder
   private readonly lease: LeaseSetting
   private accounts = new Map<string, AccountConfig>()
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -52,6 +55,7 @@ export class Dispatcher {
     this.steps = new SubmissionSteps(options.sql, Math.ceil(options.config.dispatcher.requestTimeoutMs / 1000))
     // Presence and lease: see presence.ts and lease.ts.
     const { dispatcher } = options.config
+    this.queueFolder = new QueueFolder({ sql: options.sql, log: options.log, intervalMs: options.config.dispatcher.queueFoldIntervalMs })
     this.presence = new Presence({
       sql: options.sql,
       holder: this.holder,
@@ -78,6 +82,7 @@ export class Dispatcher {
     await this.lease.start(config.dispatcher.heartbeatIntervalMs)
     await this.reloadAccounts(config.accounts)
     this.presence.start()
+    this.queueFolder.start()
     for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
       const subscription = await sql.listen(
         channel,
@@ -132,6 +137,7 @@ export class Dispatcher {
     if (this.cancelTimer) clearInterval(this.cancelTimer)
     await this.loop
     await this.confirmer.stop()
+    await this.queueFolder.stop()
     await Promise.allSettled([...this.inFlight, this.cancels.idle()])
     await this.presence.leave()
     this.lease.stop()

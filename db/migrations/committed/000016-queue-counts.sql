@@ -1,31 +1,27 @@
 --! Previous: sha1:a199d15e19279bdb0b3eb1a86500b3ef93df6235
---! Hash: sha1:d265f70e3512954de83de60ab2922402037e015e
+--! Hash: sha1:6f7695a94bd869003cc1a03ad5cdcc76e269dcfd
 
 -- Status that never reads the queue (db/functions/025-queue-counts.sql).
 --
 -- Until now every status read counted rhpool.runs: pool_status(), /metrics
 -- and the dashboard counted the whole queue, and a job's position counted
 -- every job ahead of it (1.3 s, 0.5 s, 5.7 s and 0.17 s at 1M queued). The
--- counts are now kept in the transactions that change the queue:
+-- counts are now kept beside the queue:
 --
---   rhpool.queue_journal  one row per move into or out of the queue, written
---                         by a trigger on rhpool.runs; folded into
---                         rhpool.queue_counts by the same transaction when it
---                         commits (a deferred trigger), so it only ever holds
---                         rows of transactions still in progress;
---   rhpool.queue_counts   how many runs are queued, per key:
+--   rhpool.queue_journal  one row per move into (+1) or out of (-1) the queue,
+--                         appended by a trigger on rhpool.runs in the
+--                         transaction that moves the run; never updated;
+--   rhpool.queue_counts   the journal's rows summed per key, folded in (and
+--                         deleted from the journal) by one transaction at a
+--                         time, every second or so (fold_queue_journal):
 --                           level 3  per job table and priority (status);
 --                           level 2  per priority and 2^28 µs (~4.5 min) of fifo_at;
 --                           level 1  per priority and 2^20 µs (~1 s) of fifo_at;
 --                           level 0  per priority, exact fifo_at (µs since the
---                                    epoch) and first byte of the job id;
---                         a key's main row has slot 0; a transaction that finds
---                         it held by another adds an overflow row (slot > 0)
---                         instead of waiting, merged back by maintenance.
+--                                    epoch) and first byte of the job id.
 --
--- A queued job's position sums the counts of the keys before it, level by
--- level, and counts in rhpool.runs only the jobs of its own instant and id
--- byte; see rhpool.queue_ahead.
+-- What is queued = the counts + the journal rows a reader sees, read in one
+-- snapshot: a fold moves rows from one to the other in one transaction.
 
 create table rhpool.queue_counts (
   level smallint not null
@@ -38,39 +34,29 @@ create table rhpool.queue_counts (
   id_byte smallint not null,
   -- level 3: the job table; else ''.
   job_table text not null,
-  slot bigint not null,
   queued bigint not null,
-  constraint queue_counts_pkey primary key (level, priority, bucket, id_byte, job_table, slot),
+  constraint queue_counts_pkey primary key (level, priority, bucket, id_byte, job_table),
   constraint queue_counts_key_shape check (
     (level = 3 and bucket = 0 and id_byte = 0 and job_table <> '')
     or (level in (1, 2) and id_byte = 0 and job_table = '')
     or (level = 0 and id_byte between 0 and 255 and job_table = ''))
 ) with (fillfactor = 70);
 comment on table rhpool.queue_counts is
-  'Queued runs counted per key, kept by the transactions that move runs in and out of the queue (db/functions/025-queue-counts.sql). Status and queue positions read these instead of the queue.';
+  'Queued runs counted per key: rhpool.queue_journal folded in by fold_queue_journal (db/functions/025-queue-counts.sql). What is queued is these plus the journal, read together.';
 
--- The overflow rows maintenance merges back into their key's main row.
-create index queue_counts_overflow on rhpool.queue_counts (level, priority, bucket, id_byte, job_table) where slot <> 0;
-
-create sequence rhpool.queue_count_slots as bigint;
-
+-- Appended to by every move, emptied by every fold: vacuumed by row count,
+-- not by a share of a table that is always small.
 create table rhpool.queue_journal (
-  xact xid8 not null default pg_current_xact_id(),
   job_table text not null,
   priority integer not null,
   fifo_at timestamptz not null,
   id_byte smallint not null,
   delta smallint not null
-    constraint queue_journal_delta_is_one_run check (delta in (-1, 1)),
-  -- The transaction's first row (since its last fold): the one whose deferred
-  -- trigger folds the transaction's rows.
-  first boolean not null
-);
+    constraint queue_journal_delta_is_one_run check (delta in (-1, 1))
+) with (autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_scale_factor = 0,
+        autovacuum_vacuum_insert_threshold = 2000, autovacuum_vacuum_insert_scale_factor = 0);
 comment on table rhpool.queue_journal is
-  'Moves into (+1) and out of (-1) the queue not yet folded into rhpool.queue_counts: only rows of transactions still in progress (each folds its own before it commits).';
-create index queue_journal_xact on rhpool.queue_journal (xact);
--- One first row per transaction (until it folds): how a move knows it is the first.
-create unique index queue_journal_first on rhpool.queue_journal (xact) where first;
+  'Moves into (+1) and out of (-1) the queue not yet folded into rhpool.queue_counts (db/functions/025-queue-counts.sql).';
 
 -- The oldest queued job of each tool, read by one index probe per tool.
 create index runs_queue_by_table on rhpool.runs (job_table, fifo_at) where status = 'queued';
@@ -88,11 +74,11 @@ with queued as (
   from rhpool.runs r
   where r.status = 'queued'
 )
-insert into rhpool.queue_counts (level, priority, bucket, id_byte, job_table, slot, queued)
-select 3, q.priority, 0, 0, q.job_table, 0, count(*) from queued q group by q.job_table, q.priority
+insert into rhpool.queue_counts (level, priority, bucket, id_byte, job_table, queued)
+select 3, q.priority, 0, 0, q.job_table, count(*) from queued q group by q.job_table, q.priority
 union all
-select 2, q.priority, q.instant >> 28, 0, '', 0, count(*) from queued q group by q.priority, q.instant >> 28
+select 2, q.priority, q.instant >> 28, 0, '', count(*) from queued q group by q.priority, q.instant >> 28
 union all
-select 1, q.priority, q.instant >> 20, 0, '', 0, count(*) from queued q group by q.priority, q.instant >> 20
+select 1, q.priority, q.instant >> 20, 0, '', count(*) from queued q group by q.priority, q.instant >> 20
 union all
-select 0, q.priority, q.instant, q.id_byte, '', 0, count(*) from queued q group by q.priority, q.instant, q.id_byte;
+select 0, q.priority, q.instant, q.id_byte, '', count(*) from queued q group by q.priority, q.instant, q.id_byte;
