@@ -522,10 +522,10 @@ t.test('an upgraded database gets counts of what it has queued, moves between mi
              case when i % 5 = 0 then 'pending' else 'queued' end, i % 3 - 1, timestamptz '2026-01-01' + (i + ${offset}) * interval '1 second'
       from generate_series(1, ${n}) i`)
   // The schema of the release before, with queued runs.
-  copy((f) => f < '000016')
+  copy((f) => f < '000017')
   await graphileMigrate({ connectionString: url, migrationsFolder: folder }, false, false)
   await runs(300, 0)
-  // 000016 counts them...
+  // 000017 counts them...
   copy(() => true)
   await graphileMigrate({ connectionString: url, migrationsFolder: folder }, false, false)
   const [counted] = await sql`select coalesce(sum(queued), 0)::int as n from rhpool.queue_counts where level = 3`

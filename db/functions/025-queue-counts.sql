@@ -1,6 +1,6 @@
 -- The queue's counts, kept beside the queue, so that status, metrics, the
 -- dashboard and a job's position never count the queue (tables:
--- db/migrations/committed/000016-queue-counts.sql).
+-- db/migrations/committed/000017-queue-counts.sql).
 --
 -- Who writes what:
 --  * Every move of a run into or out of the queue ('queued', keyed by
@@ -218,7 +218,7 @@ as $$
   having sum(k.queued) <> 0
 $$;
 
--- First install (a database migrated to 000016 while the release before ran):
+-- First install (a database migrated to 000017 while the release before ran):
 -- runs may have moved between the migration's count and now, so count again,
 -- under the lock, in the transaction that installs the triggers.
 do $first_install$

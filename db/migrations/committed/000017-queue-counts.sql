@@ -1,5 +1,5 @@
---! Previous: sha1:a199d15e19279bdb0b3eb1a86500b3ef93df6235
---! Hash: sha1:6f7695a94bd869003cc1a03ad5cdcc76e269dcfd
+--! Previous: sha1:d2d51ee4f0adda3865479b7d8df6e2dc43e12ae8
+--! Hash: sha1:14a80a723efee609d909415e8b1e82ef6fb118e1
 
 -- Status that never reads the queue (db/functions/025-queue-counts.sql).
 --
