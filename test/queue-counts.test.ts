@@ -503,9 +503,9 @@ t.test('jobs of one instant (a created_at shared by thousands) are placed exactl
   t.ok(plan!.n < 100, `the last job of 4000 counts ${plan!.n} runs of its instant, not 3999`)
 })
 
-// Upgrading: the migration counts what is queued; the function layer, which
-// installs the triggers, counts again in its own transaction, so runs moved
-// by the release before in between are counted too.
+// Upgrading: the migration makes empty tables; the function layer, which
+// installs the triggers, counts what is queued in the same transaction, so
+// runs moved by the release before in between are counted too.
 t.test('an upgraded database gets counts of what it has queued, moves between migration and function layer included', async (t) => {
   const { sql, url } = await freshDatabase(t, { template: null })
   const folder = mkdtempSync(join(tmpdir(), 'rhpool-counts-'))
@@ -526,11 +526,9 @@ t.test('an upgraded database gets counts of what it has queued, moves between mi
   copy((f) => f < '000017')
   await graphileMigrate({ connectionString: url, migrationsFolder: folder }, false, false)
   await runs(300, 0)
-  // 000017 counts them...
+  // 000017 makes the (empty) tables...
   copy(() => true)
   await graphileMigrate({ connectionString: url, migrationsFolder: folder }, false, false)
-  const [counted] = await sql`select coalesce(sum(queued), 0)::int as n from rhpool.queue_counts where level = 3`
-  t.equal(counted!.n, 240, 'the migration counts the queued runs')
   // ...while the release before still runs (no counting triggers yet) and queues more.
   await runs(30, 1000)
   await migrate(url)

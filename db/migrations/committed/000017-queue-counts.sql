@@ -1,5 +1,5 @@
 --! Previous: sha1:d2d51ee4f0adda3865479b7d8df6e2dc43e12ae8
---! Hash: sha1:14a80a723efee609d909415e8b1e82ef6fb118e1
+--! Hash: sha1:402d628e54c1b07126dea51100b6b1344a1344c4
 
 -- Status that never reads the queue (db/functions/025-queue-counts.sql).
 --
@@ -61,24 +61,7 @@ comment on table rhpool.queue_journal is
 -- The oldest queued job of each tool, read by one index probe per tool.
 create index runs_queue_by_table on rhpool.runs (job_table, fifo_at) where status = 'queued';
 
--- The counts of the runs queued now. (The function layer applied after this
--- migration installs the triggers, and counts again under a lock in the same
--- transaction, so runs moved between the two transactions are counted too.
--- The instant is computed as rhpool.queue_instant() does.)
-lock table rhpool.runs in share mode;
-
-with queued as (
-  select r.job_table, r.priority,
-         (extract(epoch from (r.fifo_at - timestamptz '1970-01-01 00:00:00+00')) * 1000000)::bigint as instant,
-         get_byte(uuid_send(r.job_id), 0)::smallint as id_byte
-  from rhpool.runs r
-  where r.status = 'queued'
-)
-insert into rhpool.queue_counts (level, priority, bucket, id_byte, job_table, queued)
-select 3, q.priority, 0, 0, q.job_table, count(*) from queued q group by q.job_table, q.priority
-union all
-select 2, q.priority, q.instant >> 28, 0, '', count(*) from queued q group by q.priority, q.instant >> 28
-union all
-select 1, q.priority, q.instant >> 20, 0, '', count(*) from queued q group by q.priority, q.instant >> 20
-union all
-select 0, q.priority, q.instant, q.id_byte, '', count(*) from queued q group by q.priority, q.instant, q.id_byte;
+-- The tables start empty: the function layer, applied after this migration,
+-- installs the counting triggers and counts what is queued (recount_queue,
+-- under a lock) in the same transaction, so runs the release before moves in
+-- between are counted too. Nothing reads the counts before then.
