@@ -45,3 +45,4 @@ drop function if exists rhpool.resolve_unconfirmed(bigint, jsonb);
 -- Superseded by rhpool.accounts_held_for (120-dispatcher-presence.sql): the
 -- claim asks for every account at once instead of once per account.
 drop function if exists rhpool.account_held_for(text, text, text, timestamptz);
+drop function if exists rhpool.accounts_held_for(text, timestamptz);

@@ -46,13 +46,12 @@ begin
 end
 $$;
 
--- The claim's condition (claim_account_slot), for every account at once: the
--- accounts some live dispatcher holds the recorded key of, and, when the
--- claimer declared a key for the account, declared that one (a dispatcher
--- whose key was replaced while it was away must not submit with its old key).
--- One query for all accounts, so a claim over 100 accounts costs about what it
--- costs over one.
-create or replace function rhpool.accounts_held_for(claimed_by text, now_at timestamptz default now())
+-- The claim's condition (claim_account_slot), for many accounts at once: of
+-- account_names, those some live dispatcher holds the recorded key of and,
+-- when the claimer declared a key for the account, declared that one (a
+-- dispatcher whose key was replaced while it was away must not submit with
+-- its old key). One query, not one per account.
+create or replace function rhpool.accounts_held_for(claimed_by text, account_names text[], now_at timestamptz default now())
 returns text[]
 language plpgsql
 stable
@@ -64,7 +63,8 @@ begin
     )
     select a.name
     from rhpool.accounts a
-    where exists (select 1 from live join rhpool.dispatcher_keys k on k.holder = live.holder and k.account = a.name
+    where a.name = any (accounts_held_for.account_names)
+      and exists (select 1 from live join rhpool.dispatcher_keys k on k.holder = live.holder and k.account = a.name
                   where k.key_fingerprint = a.key_fingerprint)
       and not exists (select 1 from rhpool.dispatcher_keys k
                       where k.holder = accounts_held_for.claimed_by and k.account = a.name

@@ -41,8 +41,8 @@ as $$
 declare
   chosen_strategy text := coalesce(strategy, rhpool.required_setting('strategy'));
   lease interval := make_interval(secs => coalesce(lease_seconds, rhpool.required_setting('lease_seconds')::integer));
+  open_accounts text[];
   free_accounts text[];
-  held_accounts text[];
   claim_tables text[];
   claim_ids uuid[];
   claim_accounts text[];
@@ -62,18 +62,34 @@ begin
 
   perform rhpool.lock_admission();
 
+  -- The accounts that can have a free slot: usable, and fewer slots in use
+  -- than configured (the effective limit is never above the configured slots,
+  -- account_limits). The slots in use are counted once for all accounts, so a
+  -- busy pool of 100 accounts costs a claim little more than one of 1: only
+  -- the accounts left are looked at further.
+  select array_agg(a.name)
+    into open_accounts
+  from rhpool.accounts a
+  left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load
+    on load.account = a.name
+  where a.enabled
+    and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
+    and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
+    and coalesce(load.held, 0) < a.slots;
+
   -- A dispatcher claims while some live dispatcher holds the account's key
-  -- (120-dispatcher-presence.sql, accounts_held_for): asked here once for all
-  -- accounts, not once per account, so a claim over 100 accounts costs about
-  -- what it costs over one. A claim round (no claimer: pg_cron) does not ask:
-  -- it runs while no dispatcher is awake, and what nobody adopts goes back to
-  -- the queue with its attempt.
-  if claimed_by is not null then
-    held_accounts := rhpool.accounts_held_for(claimed_by, claim_account_slot.at);
+  -- (120-dispatcher-presence.sql, accounts_held_for), asked for those accounts
+  -- at once. A claim round (no claimer: pg_cron) does not ask: it runs while no
+  -- dispatcher is awake, and what nobody adopts goes back to the queue with its
+  -- attempt.
+  if open_accounts is not null and claimed_by is not null then
+    open_accounts := rhpool.accounts_held_for(claimed_by, open_accounts, claim_account_slot.at);
+  end if;
+  if open_accounts is null or cardinality(open_accounts) = 0 then
+    return;
   end if;
 
-  -- Every free slot of every usable account, in the order the strategy fills
-  -- them. The slots in use, counted once for all accounts (runs_in_flight).
+  -- Every free slot of those accounts, in the order the strategy fills them.
   select array_agg(free.name order by free.sort_load, free.position, free.slot_number)
     into free_accounts
   from (
@@ -82,13 +98,9 @@ begin
            case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
     from rhpool.accounts a
     cross join lateral rhpool.account_limits(a, claim_account_slot.at) lim
-    left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load
-      on load.account = a.name
-    cross join lateral generate_series(coalesce(load.held, 0) + 1, lim.effective) as slot(n)
-    where a.enabled
-      and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
-      and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
-      and (claim_account_slot.claimed_by is null or a.name = any (held_accounts))
+    cross join lateral (select count(*)::integer as held from rhpool.runs r where r.account = a.name) load
+    cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
+    where a.name = any (open_accounts)
     order by 4, 2, 3
     limit max_jobs
   ) free;
