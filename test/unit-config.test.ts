@@ -205,6 +205,7 @@ t.test('loadConfig: every default', async (t) => {
       retryBaseMs: 2000,
       retryMaxMs: 120_000,
       maintenanceIntervalMs: 15_000,
+      queueFoldIntervalMs: 1_000,
     },
     logLevel: 'info',
   })
@@ -257,6 +258,7 @@ t.test('loadConfig: whole numbers within bounds, inclusive; anything else named'
     ['ADMIN_PORT', '8o81', 'must be a whole number from 0 to 65535'],
     ['RHPOOL_WEBHOOK_INVALID_PER_MINUTE', '1e3', 'must be a whole number from 1 to 100000'],
     ['RHPOOL_MAINTENANCE_INTERVAL_MS', '999', 'must be a whole number from 1000 to 3600000'],
+    ['RHPOOL_QUEUE_FOLD_INTERVAL_MS', '99', 'must be a whole number from 100 to 600000'],
   ]
   for (const [variable, value, problem] of refusals) {
     t.throws(
