@@ -17,6 +17,7 @@ import { startService, type Service } from '../src/service.ts'
 import { startSimulator, type Simulator } from '../simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
 import { callbackEnv, callbackMode, readCommandLine } from './lib/command-line.ts'
+import { putJobsInFlight, successCallback } from './lib/jobs-in-flight.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { turnoverGaps } from './lib/turnover-gaps.ts'
@@ -124,38 +125,11 @@ async function webhookThroughput(
   // Made-up tasks: RunningHub's query knows none of them, so the callbacks are trusted.
   const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false', ...callbackEnv('trusted') })
   const sql = service.sql
-  // Jobs already running at RunningHub, put there through rhpool's own functions.
-  // A stand-in dispatcher 'bench' holds primary's key, so the account takes work.
-  await sql`select * from rhpool.dispatcher_heartbeat('bench', ${sql.json([{ name: 'primary', fingerprint: 'fp_bench', slots: jobs }])}, 86400)`
-  await sql`select * from rhpool.sync_accounts(${sql.json([{ name: 'primary', slots: jobs, position: 1, fingerprint: 'fp_bench' }])})`
-  await sql`insert into upscaler_jobs (input_file_name) select 'in.png' from generate_series(1, ${jobs})`
-  for (let claimed = 0; claimed < jobs;) {
-    const batch = await sql`select job_table, job_id, claim_token from rhpool.claim_account_slot(1000, 'bench')`
-    if (batch.length === 0) throw new Error(`claim_account_slot claimed nothing after ${claimed} of ${jobs} jobs`)
-    for (const job of batch) {
-      // Every step after the claim names its token.
-      const [begun] = await sql`select rhpool.begin_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, 30) as job`
-      const [recorded] =
-        await sql`select rhpool.record_submission(${job.job_table}, ${job.job_id}, ${job.claim_token}, ${`19${String(claimed).padStart(17, '0')}`}) as status`
-      if (begun!.job === null || recorded!.status !== 'running')
-        throw new Error(`job ${job.job_id} not running after its submission: ${recorded!.status}`)
-      claimed++
-    }
-  }
-  const running = await sql`select id, task_id from upscaler_jobs where status = 'running'`
+  const running = await putJobsInFlight(sql, jobs)
   // Every job gets its callback and one duplicate: half the deliveries are duplicates.
   const deliveries = running.flatMap((job) => {
-    const body = JSON.stringify({
-      event: 'TASK_END',
-      taskId: job.task_id,
-      eventData: {
-        taskId: job.task_id,
-        status: 'SUCCESS',
-        results: [{ url: 'https://cdn.example/o.png', nodeId: '9', outputType: 'png' }],
-        usage: { consumeMoney: '0.05', consumeCoins: '5', taskCostTime: '3', thirdPartyConsumeMoney: '0' },
-      },
-    })
-    const path = webhookPath(secret, { jobTable: 'upscaler_jobs', jobId: job.id as string, attempt: 1 })
+    const body = successCallback(job.task_id)
+    const path = webhookPath(secret, { jobTable: 'upscaler_jobs', jobId: job.id, attempt: 1 })
     return [
       { path, body },
       { path, body },

@@ -148,6 +148,7 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
         }
         const rows = await runsOutOfStep(sql!)
         snapshots++
+        if (snapshots % 15 === 1 && !settings.quiet) process.stdout.write(`[soak] ${await poolLine(sql!)}\n`)
         for (const row of rows) outOfStep.push(`${new Date().toISOString()} ${kindOf(row)}: ${describe(row)}`)
       } catch {
         // not there yet, or restarting: the next sample will do
@@ -162,6 +163,38 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
       return { snapshots, outOfStep }
     },
   }
+}
+
+/**
+ * What the pool does right now, in one line: jobs queued, and per account the
+ * slots in use against what rhpool may use (learned limit, cooldown, disabled).
+ * A throughput that falls shows here first.
+ */
+async function poolLine(sql: postgres.Sql): Promise<string> {
+  const [row] = await sql<{ pool: PoolSample }[]>`select rhpool.pool_status() as pool`
+  const pool = row!.pool
+  const accounts = pool.accounts.map((a) => {
+    const state = !a.enabled ? ` disabled (${a.disabledCode ?? a.disabledReason})` : a.cooldownUntil ? ' cooling down' : ''
+    const limit = a.learnedLimit === null ? '' : ` learned ${a.learnedLimit}`
+    return `${a.name} ${a.running}/${a.maxSlots}${limit}${state}`
+  })
+  return `pool: ${pool.totalQueued} queued, ${pool.totalRunning} in flight, ${pool.liveDispatchers} live dispatchers; ${accounts.join('; ')}`
+}
+
+interface PoolSample {
+  totalQueued: number
+  totalRunning: number
+  liveDispatchers: number
+  accounts: Array<{
+    name: string
+    running: number
+    maxSlots: number
+    enabled: boolean
+    disabledCode: string | null
+    disabledReason: string | null
+    cooldownUntil: string | null
+    learnedLimit: number | null
+  }>
 }
 
 const sample = (items: string[], n = 5): string => JSON.stringify(items.slice(0, n)) + (items.length > n ? ` … (${items.length})` : '')

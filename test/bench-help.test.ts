@@ -57,6 +57,7 @@ const benchmarks: Record<string, string[]> = {
     '--callbacks',
     '--quick',
   ],
+  'webhook.ts': ['--deliveries', '--duplicates', '--senders', '--callbacks', '--quick'],
 }
 
 interface Run {
@@ -118,5 +119,12 @@ t.test('more soak accounts than test keys is named and exits 2', async (t) => {
   const run = await bench('soak.ts', ['--accounts', '9'])
   t.equal(run.code, 2)
   t.match(run.stderr, 'bench/soak.ts: --accounts 9: at most 4')
+  t.equal(run.stdout, '')
+})
+
+t.test('a duplicate share out of range is named and exits 2', async (t) => {
+  const run = await bench('webhook.ts', ['--duplicates', '0.7'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, 'bench/webhook.ts: --duplicates 0.7: a share from 0 to 0.5')
   t.equal(run.stdout, '')
 })
