@@ -105,6 +105,9 @@ t.test('an account runs out of balance and comes back', async (t) => {
     15_000
   )
   t.pass('a low balance takes the account out before RunningHub refuses work')
+  const [taken] = await sys.db
+    .sql`select detail from rhpool.maintenance_log where account = 'primary' and action = 'account_low_balance_disabled'`
+  t.same(taken, { detail: '10.00' }, 'and the repair log says so, with the balance as RunningHub sent it')
 })
 
 t.test('an account disabled by an answer comes back when it works again, though queue/status never answers', async (t) => {

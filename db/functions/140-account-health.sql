@@ -88,6 +88,29 @@ begin
 end
 $$;
 
+-- The health check saw the balance below the minimum: the account leaves
+-- rotation before RunningHub refuses its work, and the repair is logged in the
+-- same transaction (as reenable_recovered_account logs its return). Only an
+-- account in rotation is taken out: one already out keeps its reason. True
+-- when it was taken out.
+create or replace function rhpool.disable_low_balance_account(account text, balance numeric, minimum numeric)
+returns boolean
+language plpgsql
+volatile
+as $$
+begin
+  update rhpool.accounts a
+     set enabled = false, disabled_reason = format('balance %s below the minimum %s', disable_low_balance_account.balance, disable_low_balance_account.minimum),
+         disabled_code = 'low_balance', updated_at = now()
+   where a.name = disable_low_balance_account.account and a.enabled;
+  if not found then
+    return false;
+  end if;
+  perform rhpool.log_repair('account_low_balance_disabled', null, null, disable_low_balance_account.account, disable_low_balance_account.balance::text);
+  return true;
+end
+$$;
+
 -- RunningHub said "this account is full" for a job: in one transaction the
 -- account's limit drops by one (or, at one slot, it cools down: see
 -- learn_account_full) and the job goes back to its place with its attempt

@@ -88,8 +88,10 @@ export function recordAccountHealth(sql: Sql, account: string, health: AccountHe
   return run(sql`select rhpool.record_account_health(${account}, ${health.remainMoney}::numeric, ${health.remainCoins}::numeric, ${health.reportedConcurrency})`)
 }
 
-export function disableAccount(sql: Sql, account: string, reason: string, code: string): Promise<void> {
-  return run(sql`select rhpool.disable_account(${account}, ${reason}, ${code})`)
+
+/** Out of rotation for a balance below the minimum, logged in the same transaction; true when it was in rotation. */
+export async function disableLowBalanceAccount(sql: Sql, account: string, balance: string, minimum: number): Promise<boolean> {
+  return (await value<boolean>(sql`select rhpool.disable_low_balance_account(${account}, ${balance}::numeric, ${minimum}) as value`)) === true
 }
 
 /** True when it was disabled for its key's state and is enabled again (never an operator's disable). */

@@ -8,8 +8,7 @@
 // source says it is still "developing", so health never waits for it.
 import {
   accountStatus,
-  disableAccount,
-  logRepair,
+  disableLowBalanceAccount,
   minBalance as readMinBalance,
   recordAccountHealth,
   reenableRecoveredAccount,
@@ -43,9 +42,9 @@ export async function probeAccounts(options: MaintenanceOptions): Promise<void> 
       log.debug({ account: account.name, code: queue.code }, 'queue/status did not answer; health is judged by accountStatus alone')
     const lowBalance = money !== null && minBalance > 0 && money < minBalance
     if (state.enabled && lowBalance) {
-      await disableAccount(sql, account.name, `balance ${money} below the minimum ${minBalance}`, 'low_balance')
-      await logRepair(sql, { action: 'account_low_balance_disabled', account: account.name, detail: String(money) })
-      log.warn({ account: account.name, balance: money }, 'account taken out of rotation: low balance')
+      // Disabled and logged in one transaction (rhpool.disable_low_balance_account).
+      if (!(await disableLowBalanceAccount(sql, account.name, moneyText!, minBalance))) continue
+      log.warn({ account: account.name, balance: moneyText }, 'account taken out of rotation: low balance')
     } else if (!state.enabled && status.ok && !lowBalance && (money === null || money > 0)) {
       // Re-enabled only when it was disabled for its key's state, never an operator's disable (rhpool.reenable_recovered_account).
       // Logged as account_reenabled in the same transaction.
