@@ -21,6 +21,7 @@ import { putJobsInFlight, successCallback } from './lib/jobs-in-flight.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { turnoverGaps } from './lib/turnover-gaps.ts'
+import { turnoverStageTimes, turnoverStages, type TurnoverMarks, type TurnoverStage } from './lib/turnover-stages.ts'
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 
@@ -90,18 +91,22 @@ async function insertToSubmission(url: string): Promise<number[]> {
   return latencies
 }
 
-async function turnover(url: string): Promise<{ gaps: number[]; utilisation: number; jobs: number; seconds: number }> {
+async function turnover(
+  url: string
+): Promise<{ gaps: number[]; stages: Map<TurnoverStage, number[]>; utilisation: number; jobs: number; seconds: number }> {
   const key = 'bench-key-turnover-0002'
   const taskMs = 100
   const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: taskMs } })
   const service = await system(url, sim, [key])
   const jobs = quick ? 150 : 600
+  let marks = new Map<string, TurnoverMarks>()
   try {
     await service.sql`insert into veste_ai_jobs (person_file_name, clothing_file_name) select 'p.png', 'c.png' from generate_series(1, ${jobs})`
     await until(
       async () => (await service.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === jobs,
       300_000
     )
+    marks = await jobMarks(service.sql, 'veste_ai_jobs', sim)
   } finally {
     await service.stop()
     await sim.close()
@@ -113,7 +118,27 @@ async function turnover(url: string): Promise<{ gaps: number[]; utilisation: num
   const first = Math.min(...starts)
   const last = Math.max(...ends)
   const busy = tasks.reduce((sum, task) => sum + (task.endedAt! - task.createdAt), 0)
-  return { gaps, utilisation: busy / (3 * (last - first)), jobs, seconds: (last - first) / 1000 }
+  const stages = turnoverStageTimes(
+    tasks.map((task) => ({ taskId: task.taskId, createdAt: task.createdAt, endedAt: task.endedAt! })),
+    (taskId) => marks.get(taskId) ?? {}
+  )
+  return { gaps, stages, utilisation: busy / (3 * (last - first)), jobs, seconds: (last - first) / 1000 }
+}
+
+/** Per task: when its first TASK_END went out and was answered (the simulator's ledger), and its job's claim and end (the job row). */
+async function jobMarks(sql: Service['sql'], jobTable: string, sim: Simulator): Promise<Map<string, TurnoverMarks>> {
+  const rows = await sql.unsafe<{ task_id: string; claimed_ms: number; finished_ms: number }[]>(
+    `select task_id, extract(epoch from claimed_at) * 1000 as claimed_ms, extract(epoch from completed_at) * 1000 as finished_ms
+     from ${jobTable} where task_id is not null`
+  )
+  const marks = new Map<string, TurnoverMarks>()
+  for (const row of rows) marks.set(row.task_id, { claimedAt: Number(row.claimed_ms), finishedAt: Number(row.finished_ms) })
+  for (const attempt of sim.ledger.callbacks) {
+    const mark = marks.get(attempt.taskId)
+    if (!mark || mark.callback || attempt.event !== 'TASK_END' || attempt.status !== 200) continue
+    mark.callback = { sentAt: attempt.at, answeredAt: attempt.at + attempt.durationMs }
+  }
+  return marks
 }
 
 async function webhookThroughput(
@@ -205,6 +230,21 @@ await withThrowawayCluster('pipeline', async (cluster) => {
         { header: 'jobs/s', align: 'right' },
       ],
       [[whole(turn.jobs), fixed(gap.p50Ms), fixed(gap.p99Ms), `${fixed(turn.utilisation * 100, 1)}%`, fixed(turn.jobs / turn.seconds, 1)]]
+    )
+  )
+  console.log('\n   where the gap goes (each stage from the one before; the stages of one gap add up to it)')
+  console.log(
+    formatTable(
+      [
+        { header: 'stage, ending when', align: 'left' },
+        { header: 'p50 ms', align: 'right' },
+        { header: 'p99 ms', align: 'right' },
+        { header: 'gaps', align: 'right' },
+      ],
+      turnoverStages.map((stage) => {
+        const times = summarize(turn.stages.get(stage)!)
+        return [stage, fixed(times.p50Ms), fixed(times.p99Ms), whole(times.count)]
+      })
     )
   )
   console.log('\n3. webhook deliveries (half of them duplicates), 32 concurrent senders, callbacks trusted')

@@ -128,9 +128,7 @@ async function measureMode(url: string, dataDir: string, mode: CallbackMode): Pr
     writeFileSync(file, JSON.stringify(deliveryOrder(running, duplicated)))
     await service.sql`checkpoint`
     const before = sampleCpu(dataDir)
-    const markStart = process.hrtime.bigint() / 1000n
     const report = await runSender(file, `http://127.0.0.1:${port}`, settings.senders)
-    if (process.env.MARKS) console.error(`MARK ${markStart} ${process.hrtime.bigint() / 1000n}`)
     const spent = cpuSince(before, dataDir)
     const outcomes = await service.sql<{ outcome: string; n: number }[]>`
       select outcome, count(*)::int as n from rhpool.webhook_deliveries group by 1 order by 1`

@@ -81,6 +81,24 @@ begin
 end
 $$;
 
+-- A job's product row as jsonb, read without a lock (null when missing): for
+-- a decision that a later, locked step makes again (a held callback is only a
+-- hint until it is confirmed), so it need not wait for, or write, a row lock.
+create or replace function rhpool.read_job(job_table text, job_id uuid)
+returns jsonb
+language plpgsql
+stable
+as $$
+declare
+  relation regclass := rhpool.job_relation(read_job.job_table);
+  job jsonb;
+begin
+  select to_jsonb(j) into job from rhpool.job_rows j
+   where j.tableoid = relation and j.id = read_job.job_id;
+  return job;
+end
+$$;
+
 -- The other job, in any job table, that already holds this RunningHub task id
 -- ('table/id'), or null. A task id names one task: two jobs holding one id
 -- could not be told apart by query, cancel or reconciliation, so the second is

@@ -3,39 +3,54 @@
 -- outbound HTTP on the request path) and wakes the dispatchers, which ask
 -- RunningHub and apply RunningHub's own answer.
 
-create or replace function rhpool.hold_callback(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+-- hold_callback with the job's row already read (job: read_job's answer).
+-- Nothing is locked: a held callback finishes nothing; the confirmation reads
+-- the job again under its lock and decides. A callback for a job that is
+-- already finished is recorded as a duplicate at once.
+create or replace function rhpool.hold_callback_of(job jsonb, job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
 returns text
 language plpgsql
 volatile
 as $$
-declare
-  job jsonb := rhpool.lock_job(hold_callback.job_table, hold_callback.job_id);
 begin
   if job is not null and job ->> 'status' = any (rhpool.terminal_statuses()) then
     insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
-    values (hold_callback.job_table, hold_callback.job_id, hold_callback.attempt, hold_callback.task_id, 'TASK_END', 'duplicate', 200,
-            'job already ' || (job ->> 'status'), left(hold_callback.body, 65536), hold_callback.callback);
+    values (hold_callback_of.job_table, hold_callback_of.job_id, hold_callback_of.attempt, hold_callback_of.task_id, 'TASK_END', 'duplicate', 200,
+            'job already ' || (job ->> 'status'), left(hold_callback_of.body, 65536), hold_callback_of.callback);
     return 'duplicate';
   end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
-  values (hold_callback.job_table, hold_callback.job_id, hold_callback.attempt, hold_callback.task_id, 'TASK_END', 'unconfirmed', 200,
-          'waiting for RunningHub to confirm with query', left(hold_callback.body, 65536), hold_callback.callback);
+  values (hold_callback_of.job_table, hold_callback_of.job_id, hold_callback_of.attempt, hold_callback_of.task_id, 'TASK_END', 'unconfirmed', 200,
+          'waiting for RunningHub to confirm with query', left(hold_callback_of.body, 65536), hold_callback_of.callback);
   perform pg_notify('rhpool_confirm', '');
   return 'unconfirmed';
 end
 $$;
 
+-- A callback that cannot be acted on as sent (or, with confirmation on, any
+-- callback) held for a dispatcher to confirm with RunningHub's query.
+create or replace function rhpool.hold_callback(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
+language sql
+volatile
+as $$
+  select rhpool.hold_callback_of(rhpool.read_job(hold_callback.job_table, hold_callback.job_id), hold_callback.job_table, hold_callback.job_id,
+    hold_callback.attempt, hold_callback.task_id, hold_callback.callback, hold_callback.body)
+$$;
+
 -- The webhook's way in when callbacks are claims: one naming a task that
 -- cannot be this job's (the job runs another, or another job holds it) is
 -- refused on arrival, as the trusting path does, without being held or asked
--- about; anything else is held for confirmation (hold_callback).
+-- about; anything else is held for confirmation (hold_callback_of). The job is
+-- read, not locked: the route never waits for a transition, and the
+-- confirmation checks the same things again under the job's lock.
 create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
 returns text
 language plpgsql
 volatile
 as $$
 declare
-  job jsonb := rhpool.lock_job(receive_claim.job_table, receive_claim.job_id);
+  job jsonb := rhpool.read_job(receive_claim.job_table, receive_claim.job_id);
   holder text;
   detail text;
 begin
@@ -50,7 +65,7 @@ begin
     end if;
   end if;
   if detail is null then
-    return rhpool.hold_callback(receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+    return rhpool.hold_callback_of(job, receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
   end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
   values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
