@@ -10,7 +10,7 @@
 // run's folder when a check fails (or with --keep).
 //
 // Besides the checks of test/helpers/chaos.ts, the soak checks that rhpool.runs and
-// the product's job rows are in step (bench/lib/runs-in-step.ts): once a second
+// the product's job rows are in step (bench/lib/runs-in-step.ts): every five seconds
 // during the run and once at the end, every unfinished job row has its run with the
 // same status and account, and no run is left for a finished job.
 import { existsSync, readFileSync } from 'node:fs'
@@ -107,13 +107,20 @@ const options = {
 process.env.RHPOOL_CHAOS_CONFIRM = settings.callbacks === 'confirmed' ? 'true' : 'false'
 
 /**
- * rhpool.runs against the job rows once a second while the chaos runs. The chaos
+ * rhpool.runs against the job rows every five seconds while the chaos runs. The chaos
  * helper does not hand out its database before the run is over, so this reads the
  * port of the cluster it starts in the soak's own work folder from its
  * postmaster.pid (4th line; trust authentication, user postgres, 127.0.0.1). A
  * sample that fails (the database not made yet, being migrated or restarting) is
  * skipped.
  */
+/**
+ * A snapshot reads every unfinished job row, so its cost grows with the job
+ * tables; once a second it took a core by 25,000 jobs and starved the system
+ * it watched (the first 100,000-job attempt fell from 24 to 3 jobs a second).
+ */
+const snapshotEveryMs = 5000
+
 function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: string[] }> } {
   const pidFile = join(workDir, 'pgdata', 'postmaster.pid')
   let sql: postgres.Sql | undefined
@@ -131,7 +138,7 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
   }
   const loop = (async () => {
     while (watching) {
-      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await new Promise((resolve) => setTimeout(resolve, snapshotEveryMs))
       if (!watching) break
       try {
         const now = serverPort()
@@ -148,7 +155,7 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
         }
         const rows = await runsOutOfStep(sql!)
         snapshots++
-        if (snapshots % 15 === 1 && !settings.quiet) process.stdout.write(`[soak] ${await poolLine(sql!)}\n`)
+        if (snapshots % 3 === 1 && !settings.quiet) process.stdout.write(`[soak] ${await poolLine(sql!)}\n`)
         for (const row of rows) outOfStep.push(`${new Date().toISOString()} ${kindOf(row)}: ${describe(row)}`)
       } catch {
         // not there yet, or restarting: the next sample will do
@@ -217,6 +224,22 @@ function inStepChecks(atEnd: OutOfStep[], during: { snapshots: number; outOfStep
 
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
+async function tearDown(): Promise<void> {
+  for (const fn of teardowns.splice(0).reverse()) {
+    try {
+      await fn()
+    } catch {
+      // best effort
+    }
+  }
+}
+// Ctrl-C (or SIGTERM) stops every process the soak started and its cluster, as the end of a run does.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stdout.write(`\n[soak] ${signal}: stopping every process and the database; work dir ${workDir} kept\n`)
+    void tearDown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  })
+}
 let exitCode = 0
 const started = Date.now()
 process.stdout.write(
@@ -250,13 +273,7 @@ try {
   process.stderr.write(`soak: ${(error as Error).stack ?? error}\n`)
   exitCode = 1
 } finally {
-  for (const fn of teardowns.reverse()) {
-    try {
-      await fn()
-    } catch {
-      // best effort
-    }
-  }
+  await tearDown()
 }
 process.stdout.write(
   `\n[soak] ${exitCode === 0 ? 'all guarantees held' : 'SOME GUARANTEES FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`

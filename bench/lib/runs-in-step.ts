@@ -38,8 +38,10 @@ export function describe(row: OutOfStep): string {
 export async function runsOutOfStep(sql: postgres.Sql): Promise<OutOfStep[]> {
   const rows = await sql`
     with unfinished as (
-      select j.job_table, j.id, j.status, j.api_account
-      from rhpool.jobs j
+      -- The job table by a join, not rhpool.jobs' per-row lookup: the full join below hashes on it.
+      select t.job_table, j.id, j.status, j.api_account
+      from rhpool.job_rows j
+      join rhpool.tools t on t.relation = j.tableoid
       where not (j.status = any (rhpool.terminal_statuses()))
     )
     select coalesce(u.job_table, r.job_table) as job_table, coalesce(u.id, r.job_id)::text as job_id,
