@@ -123,7 +123,7 @@ async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): 
   await confirmer.start()
   return {
     async stop() {
-      keys.stop()
+      await keys.stop()
       await confirmer.stop()
       await client.close()
     },

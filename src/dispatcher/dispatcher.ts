@@ -140,7 +140,7 @@ export class Dispatcher {
     await this.queueFolder.stop()
     await Promise.allSettled([...this.inFlight, this.cancels.idle()])
     await this.presence.leave()
-    this.lease.stop()
+    await this.lease.stop()
     await Promise.allSettled(this.unlisten.map((u) => u()))
     await this.client.close()
     this.options.log.info({ holder: this.holder }, 'dispatcher stopped')

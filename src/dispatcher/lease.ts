@@ -6,10 +6,11 @@ import { inputDeadlineMs } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import { leaseSeconds } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
+import { Periodic } from '../periodic.ts'
 
 export class LeaseSetting {
   seconds = 0
-  private timer: NodeJS.Timeout | null = null
+  private refreshes: Periodic | null = null
 
   constructor(
     private readonly sql: Sql,
@@ -27,18 +28,16 @@ export class LeaseSetting {
         'RHPOOL_INPUT_DEADLINE_MS is more than half the lease (lease_seconds setting): downloads are cut at half the lease'
       )
     }
-    this.timer = setInterval(
-      () =>
-        void this.refresh().catch((error: Error) =>
-          this.log.warn({ err: error.message }, 'could not read lease_seconds; keeping the last value')
-        ),
-      intervalMs
+    this.refreshes = new Periodic(
+      () => this.refresh(),
+      intervalMs,
+      (error) => this.log.warn({ err: error.message }, 'could not read lease_seconds; keeping the last value')
     )
-    this.timer.unref()
+    this.refreshes.start()
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer)
+  async stop(): Promise<void> {
+    await this.refreshes?.stop()
   }
 
   inputDeadlineMs(): number {

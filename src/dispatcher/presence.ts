@@ -22,6 +22,7 @@ import {
   type KeyState,
 } from '../db/rhpool.ts'
 import { syncAccounts } from './sync-accounts.ts'
+import { Periodic } from '../periodic.ts'
 
 export interface PresenceOptions {
   sql: Sql
@@ -37,11 +38,11 @@ export interface PresenceOptions {
 export class Presence {
   private configured: AccountConfig[] = []
   private states = new Map<string, string>()
-  private timer: NodeJS.Timeout | null = null
-  private beat: Promise<void> | null = null
-  private left = false
+  private readonly heartbeats: Periodic
 
-  constructor(private readonly options: PresenceOptions) {}
+  constructor(private readonly options: PresenceOptions) {
+    this.heartbeats = new Periodic(() => this.tick(), options.intervalMs)
+  }
 
   private get staleSeconds(): number {
     return (this.options.intervalMs * this.options.staleAfter) / 1000
@@ -73,20 +74,12 @@ export class Presence {
 
   /** Heartbeats every interval until leave(). */
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.beat || this.left) return
-      this.beat = this.tick().finally(() => {
-        this.beat = null
-      })
-    }, this.options.intervalMs)
-    this.timer.unref()
+    this.heartbeats.start()
   }
 
   /** A clean stop: this dispatcher holds nothing any more. */
   async leave(): Promise<void> {
-    this.left = true
-    if (this.timer) clearInterval(this.timer)
-    await this.beat
+    await this.heartbeats.stop()
     try {
       await dispatcherLeave(this.options.sql, this.options.holder)
     } catch (error) {
@@ -160,7 +153,7 @@ export class Presence {
  */
 export class RecordedKeys {
   private current = new Map<string, AccountConfig>()
-  private timer: NodeJS.Timeout | null = null
+  private refreshes: Periodic | null = null
 
   constructor(
     private readonly sql: Sql,
@@ -174,18 +167,16 @@ export class RecordedKeys {
 
   async start(intervalMs: number): Promise<void> {
     await this.refresh()
-    this.timer = setInterval(
-      () =>
-        void this.refresh().catch((error: Error) =>
-          this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')
-        ),
-      intervalMs
+    this.refreshes = new Periodic(
+      () => this.refresh(),
+      intervalMs,
+      (error) => this.log.warn({ err: error.message }, 'could not read the recorded keys; keeping the last list')
     )
-    this.timer.unref()
+    this.refreshes.start()
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer)
+  async stop(): Promise<void> {
+    await this.refreshes?.stop()
   }
 
   private async refresh(): Promise<void> {

@@ -6,27 +6,22 @@
 import type { Sql } from '../db/connect.ts'
 import { foldQueueJournal } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
+import { Periodic } from '../periodic.ts'
 
 export class QueueFolder {
-  private timer: NodeJS.Timeout | null = null
-  private folding: Promise<void> | null = null
   private failing = false
+  private readonly periodic: Periodic
 
-  constructor(private readonly options: { sql: Sql; log: Logger; intervalMs: number }) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.folding) return
-      this.folding = this.fold().finally(() => {
-        this.folding = null
-      })
-    }, this.options.intervalMs)
-    this.timer.unref()
+  constructor(private readonly options: { sql: Sql; log: Logger; intervalMs: number }) {
+    this.periodic = new Periodic(() => this.fold(), options.intervalMs)
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.folding
+  start(): void {
+    this.periodic.start()
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop()
   }
 
   private async fold(): Promise<void> {

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { probeAccounts } from './account-health.ts'
 import { reconcileOverdueJobs } from './reconcile.ts'
+import { Periodic } from '../periodic.ts'
 
 export interface MaintenanceOptions {
   sql: Sql
@@ -24,14 +25,14 @@ export interface MaintenanceOptions {
 }
 
 export class Maintenance {
-  private timer: NodeJS.Timeout | null = null
-  private round: Promise<void> | null = null
-  private stopping = false
+  private readonly rounds: Periodic
   private lastProbe = 0
   /** True when pg_cron runs the SQL rounds, so this process leaves them to it. */
   pgCron = false
 
-  constructor(private readonly options: MaintenanceOptions) {}
+  constructor(private readonly options: MaintenanceOptions) {
+    this.rounds = new Periodic(() => this.work(), options.config.dispatcher.maintenanceIntervalMs)
+  }
 
   async start(): Promise<void> {
     const { sql, log, config } = this.options
@@ -42,23 +43,16 @@ export class Maintenance {
         ? 'maintenance: pg_cron runs rhpool.run_maintenance(); this process reconciles overdue jobs and probes accounts'
         : 'maintenance: pg_cron is not installed in this database (or not usable by this role), so this process runs rhpool.run_maintenance() on its own timer'
     )
-    this.timer = setInterval(() => void this.runOnce(), config.dispatcher.maintenanceIntervalMs)
-    this.timer.unref()
+    this.rounds.start()
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true
-    if (this.timer) clearInterval(this.timer)
-    await this.round
+  stop(): Promise<void> {
+    return this.rounds.stop()
   }
 
-  /** One round now (also used by tests and the CLI). Never throws. */
+  /** One round now, or the one under way (also used by tests and the CLI). Never throws. */
   runOnce(): Promise<void> {
-    if (this.round || this.stopping) return this.round ?? Promise.resolve()
-    this.round = this.work().finally(() => {
-      this.round = null
-    })
-    return this.round
+    return this.rounds.runNow()
   }
 
   private async work(): Promise<void> {
