@@ -11,8 +11,9 @@
 //
 // Besides the checks of test/helpers/chaos.ts, the soak checks that rhpool.runs and
 // the product's job rows are in step (bench/lib/runs-in-step.ts): every five seconds
-// during the run and once at the end, every unfinished job row has its run with the
-// same status and account, and no run is left for a finished job.
+// or more (see snapshotShare) during the run and once at the end, every unfinished
+// job row has its run with the same status and account, and no run is left for a
+// finished job.
 import { existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -118,8 +119,11 @@ process.env.RHPOOL_CHAOS_CONFIRM = settings.callbacks === 'confirmed' ? 'true' :
  * A snapshot reads every unfinished job row, so its cost grows with the job
  * tables; once a second it took a core by 25,000 jobs and starved the system
  * it watched (the first 100,000-job attempt fell from 24 to 3 jobs a second).
+ * So the watcher waits at least 5 s, and at least four times as long as its
+ * last snapshot took: it never takes more than a fifth of one backend.
  */
 const snapshotEveryMs = 5000
+const snapshotShare = 0.2
 
 function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: string[] }> } {
   const pidFile = join(workDir, 'pgdata', 'postmaster.pid')
@@ -137,8 +141,9 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
     return Number.isInteger(pid) && pid > 0 && Number.isInteger(listening) && listening > 0 ? listening : undefined
   }
   const loop = (async () => {
+    let lastSnapshotMs = 0
     while (watching) {
-      await new Promise((resolve) => setTimeout(resolve, snapshotEveryMs))
+      await new Promise((resolve) => setTimeout(resolve, Math.max(snapshotEveryMs, lastSnapshotMs * (1 / snapshotShare - 1))))
       if (!watching) break
       try {
         const now = serverPort()
@@ -153,7 +158,9 @@ function watchRunsInStep(): { stop(): Promise<{ snapshots: number; outOfStep: st
             idle_timeout: 5,
           })
         }
+        const snapshotStarted = Date.now()
         const rows = await runsOutOfStep(sql!)
+        lastSnapshotMs = Date.now() - snapshotStarted
         snapshots++
         if (snapshots % 3 === 1 && !settings.quiet) process.stdout.write(`[soak] ${await poolLine(sql!)}\n`)
         for (const row of rows) outOfStep.push(`${new Date().toISOString()} ${kindOf(row)}: ${describe(row)}`)
