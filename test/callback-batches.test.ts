@@ -43,36 +43,6 @@ t.test('callbacks taken together: one transaction, each its own outcome, a dupli
   t.equal(events!.n, 3, 'one terminal event per job')
 })
 
-t.test('a resend of a held callback is a duplicate until a confirmer claims the held one', async (t) => {
-  const { sql } = await freshDatabase(t)
-  await setAccounts(sql, [{ name: 'primary', slots: 1 }])
-  await insertJob(sql, 'upscaler_jobs')
-  const [c] = (await claim(sql, 1)) as Claim[]
-  await runClaimed(sql, c!, '1900000000000000300')
-  const at = { jobTable: c!.job_table, jobId: c!.job_id, attempt: 1, taskId: '1900000000000000300' }
-  const taker = new CallbackTaker(sql as never, { maxInFlight: 1 })
-  const take = () => taker.take('receive_claim', at, success('https://out/a.png'), '{}')
-
-  t.same(await Promise.all([take(), take()]), ['unconfirmed', 'duplicate'], 'the second, in the same batch, rides on the first')
-  t.equal(await take(), 'duplicate', 'and so does one in a later batch')
-  const held = await sql`select id::text, outcome, detail from rhpool.webhook_deliveries order by id`
-  t.match(held, [
-    { outcome: 'unconfirmed' },
-    { outcome: 'duplicate', detail: `held already: delivery ${held[0]!.id} waits for RunningHub's query` },
-    { outcome: 'duplicate' },
-  ])
-  const claimed = await sql`select delivery_id::text from rhpool.claim_unconfirmed(array['primary'], 10, 30)`
-  t.same(
-    claimed.map((r) => r.delivery_id),
-    [held[0]!.id],
-    'one query for the three deliveries'
-  )
-  // Claimed: its query may already have been sent, before this resend was. This one is held too.
-  t.equal(await take(), 'unconfirmed', 'once a confirmer holds the first, a resend is held for its own query')
-  const [job] = await sql`select status from upscaler_jobs where id = ${c!.job_id}`
-  t.equal(job!.status, 'running', 'no held callback finished the job')
-})
-
 t.test('one bad callback in a batch fails alone', async (t) => {
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 2 }])

@@ -5,39 +5,18 @@
 
 -- hold_callback with the job's row already read (job: read_job's answer).
 -- Nothing is locked: a held callback finishes nothing; the confirmation reads
--- the job again under its lock and decides. Recorded as a duplicate at once:
--- a callback for a job already finished, and one for a task of the job's
--- attempt that is held already and not yet claimed by a confirmer. The
--- confirmation applies RunningHub's own answer, not the callback's content,
--- and the held one's query is still to be sent, so it answers for both; a
--- resend (RunningHub's, or a duplicate fault) costs no second query. One
--- already claimed may have been asked before this callback was sent, so this
--- one is held too.
+-- the job again under its lock and decides. A callback for a job that is
+-- already finished is recorded as a duplicate at once.
 create or replace function rhpool.hold_callback_of(job jsonb, job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
 returns text
 language plpgsql
 volatile
 as $$
-declare
-  held bigint;
-  detail text;
 begin
   if job is not null and job ->> 'status' = any (rhpool.terminal_statuses()) then
-    detail := 'job already ' || (job ->> 'status');
-  else
-    select w.id into held from rhpool.webhook_deliveries w
-     where w.job_table = hold_callback_of.job_table and w.job_id = hold_callback_of.job_id
-       and w.attempt = hold_callback_of.attempt and w.task_id is not distinct from hold_callback_of.task_id
-       and w.outcome = 'unconfirmed' and w.resolved_at is null and w.confirm_after is null
-     limit 1;
-    if held is not null then
-      detail := format('held already: delivery %s waits for RunningHub''s query', held);
-    end if;
-  end if;
-  if detail is not null then
     insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
     values (hold_callback_of.job_table, hold_callback_of.job_id, hold_callback_of.attempt, hold_callback_of.task_id, 'TASK_END', 'duplicate', 200,
-            detail, left(hold_callback_of.body, 65536), hold_callback_of.callback);
+            'job already ' || (job ->> 'status'), left(hold_callback_of.body, 65536), hold_callback_of.callback);
     return 'duplicate';
   end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
