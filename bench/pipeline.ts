@@ -8,7 +8,6 @@
 //      created at the simulator), so its callbacks are always trusted: there is
 //      nothing for RunningHub's query to confirm.
 // Run: npx tsx bench/pipeline.ts [--quick]   (--help lists the options)
-import { request, Agent } from 'undici'
 import { loadConfig } from '../src/config/index.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { freePort } from '../src/localdb/cluster.ts'
@@ -18,6 +17,7 @@ import { startSimulator, type Simulator } from '../simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
 import { callbackEnv, callbackMode, readCommandLine } from './lib/command-line.ts'
 import { putJobsInFlight, successCallback } from './lib/jobs-in-flight.ts'
+import { postDeliveries } from './lib/post-deliveries.ts'
 import { summarize } from './lib/latency-stats.ts'
 import { loadAverage, printHeader } from './lib/machine.ts'
 import { turnoverGaps } from './lib/turnover-gaps.ts'
@@ -160,32 +160,10 @@ async function webhookThroughput(
       { path, body },
     ]
   })
-  const agent = new Agent({ connections: 64 })
-  const latencies: number[] = []
-  const statuses = new Map<number, number>()
-  let cursor = 0
-  const started = performance.now()
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (cursor < deliveries.length) {
-        const delivery = deliveries[cursor++]!
-        const t0 = performance.now()
-        const response = await request(`${service.url}${delivery.path}`, {
-          method: 'POST',
-          body: delivery.body,
-          headers: { 'content-type': 'application/json' },
-          dispatcher: agent,
-        })
-        await response.body.dump()
-        latencies.push(performance.now() - t0)
-        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
-      }
-    })
-  )
-  const seconds = (performance.now() - started) / 1000
+  if (!service.url) throw new Error("the webhook benchmark needs rhpool's public listener")
+  const { seconds, latencies, statuses } = await postDeliveries(service.url, deliveries, 32)
   const [check] = await sql`select count(*)::int as events from rhpool.job_events`
   if (check!.events !== jobs) throw new Error(`expected ${jobs} terminal events, found ${check!.events}`)
-  await agent.close()
   await service.stop()
   await sim.close()
   return { requests: deliveries.length, seconds, latencies, statuses }

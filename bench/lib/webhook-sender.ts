@@ -7,7 +7,7 @@
 //
 //   node --import tsx bench/lib/webhook-sender.ts deliveries.json http://127.0.0.1:PORT 32
 import { readFileSync } from 'node:fs'
-import { Agent, request } from 'undici'
+import { postDeliveries, type Delivery } from './post-deliveries.ts'
 
 export interface SenderReport {
   seconds: number
@@ -22,32 +22,14 @@ if (!file || !baseUrl || !Number.isInteger(inFlight) || inFlight < 1) {
   process.stderr.write('usage: webhook-sender.ts <deliveries.json> <base url> <requests in flight>\n')
   process.exit(2)
 }
-const deliveries = JSON.parse(readFileSync(file, 'utf8')) as Array<{ path: string; body: string }>
-const agent = new Agent({ connections: inFlight })
-const latencies: number[] = []
-const statuses: Record<string, number> = {}
-let cursor = 0
+const deliveries = JSON.parse(readFileSync(file, 'utf8')) as Delivery[]
 const cpuBefore = process.cpuUsage()
-const started = performance.now()
-await Promise.all(
-  Array.from({ length: inFlight }, async () => {
-    while (cursor < deliveries.length) {
-      const delivery = deliveries[cursor++]!
-      const t0 = performance.now()
-      const response = await request(`${baseUrl}${delivery.path}`, {
-        method: 'POST',
-        body: delivery.body,
-        headers: { 'content-type': 'application/json' },
-        dispatcher: agent,
-      })
-      await response.body.dump()
-      latencies.push(performance.now() - t0)
-      statuses[response.statusCode] = (statuses[response.statusCode] ?? 0) + 1
-    }
-  })
-)
-const seconds = (performance.now() - started) / 1000
+const posted = await postDeliveries(baseUrl, deliveries, inFlight)
 const cpu = process.cpuUsage(cpuBefore)
-await agent.close()
-const report: SenderReport = { seconds, latencies, statuses, cpuSeconds: (cpu.user + cpu.system) / 1e6 }
+const report: SenderReport = {
+  seconds: posted.seconds,
+  latencies: posted.latencies,
+  statuses: Object.fromEntries(posted.statuses),
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+}
 process.stdout.write(JSON.stringify(report) + '\n')
