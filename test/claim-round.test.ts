@@ -84,3 +84,52 @@ t.test('a dispatcher that starts after a claim round submits what the database c
   const [unadopted] = await sys.db.sql`select count(*)::int as n from rhpool.maintenance_log where action = 'unadopted_claim_requeued'`
   t.equal(unadopted!.n, 0, 'every claim was adopted, none expired')
 })
+
+t.test(
+  "a dispatcher's claim adopts the claim round's claims first, then claims anew, each with its row and tool, in one call",
+  async (t) => {
+    const { sql } = await freshDatabase(t)
+    await setAccounts(sql, [
+      { name: 'primary', slots: 1 },
+      { name: 'account_2', slots: 3 },
+    ])
+    const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i))
+    const ids = [
+      await insertJob(sql, 'upscaler_jobs', { createdAt: at(0) }),
+      await insertJob(sql, 'veste_ai_jobs', { createdAt: at(1) }),
+      await insertJob(sql, 'upscaler_jobs', { createdAt: at(2) }),
+      await insertJob(sql, 'pose_changer_jobs', { createdAt: at(3) }),
+      await insertJob(sql, 'upscaler_jobs', { createdAt: at(4) }),
+    ]
+    await sql`select rhpool.claim_round(2)`
+    // A claim round's claims, on account primary (job 0) and account_2 (job 1); the dispatcher holds account_2 only.
+    const got = await sql`select * from rhpool.claim_for_dispatcher('dispatcher-a', ${['account_2']}::text[], 10)`
+    t.same(
+      got.map((c) => [c.job_table, c.job_id, c.api_account]),
+      [
+        ['veste_ai_jobs', ids[1], 'account_2'],
+        ['upscaler_jobs', ids[2], 'account_2'],
+        ['pose_changer_jobs', ids[3], 'account_2'],
+      ],
+      "the claim round's claim on its account first, then the oldest queued jobs up to the account's free slots"
+    )
+    for (const c of got) {
+      const [run] = await sql`select holder, claim_token::text as token, status from rhpool.runs where job_id = ${c.job_id}`
+      t.same(
+        [run!.holder, run!.token, run!.status],
+        ['dispatcher-a', String(c.claim_token), 'claimed'],
+        `${c.job_table}: the claim is this holder's`
+      )
+      t.equal(c.job.id, c.job_id, `${c.job_table}: its own row`)
+      t.same([c.job.status, c.job.api_account], ['claimed', 'account_2'], `${c.job_table}: the row as the claim left it`)
+      const [tool] = await sql`select tool, app from rhpool.tools where job_table = ${c.job_table}`
+      t.same([c.tool.tool, c.tool.app], [tool!.tool, tool!.app], `${c.job_table}: its tool's definition`)
+    }
+    t.ok('input_file_name' in got[1]!.job, "a table's own columns are in its row")
+    const [other] = await sql`select holder from rhpool.runs where job_id = ${ids[0]!}`
+    t.equal(other!.holder, null, 'a claim on an account it does not hold is left for its own dispatcher')
+
+    t.same(await sql`select * from rhpool.claim_for_dispatcher('dispatcher-a', ${['account_2']}::text[], 10)`, [], 'no free slot: nothing')
+    await t.rejects(sql`select * from rhpool.claim_for_dispatcher(null, ${['account_2']}::text[], 10)`, /claimed_by is required/)
+  }
+)

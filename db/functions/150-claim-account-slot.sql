@@ -221,3 +221,70 @@ as $$
    where r.job_table = o.job_table and r.job_id = o.job_id
   returning r.job_table, r.job_id, r.account, r.claim_token
 $$;
+
+-- A dispatcher's claim, in one round trip and one transaction: the claims a
+-- claim round left for its accounts first (adopt_claims: they waited
+-- longest), then new ones (claim_account_slot) up to max_jobs, each with the
+-- job's row and its tool's definition, as claimed_job() answers them (the
+-- dispatcher uploads inputs and builds the request from those). The rows are
+-- read in this transaction, after the claim: each is the row as its claim
+-- left it.
+create or replace function rhpool.claim_for_dispatcher(
+  claimed_by text, accounts text[], max_jobs integer default 10, lease_seconds integer default null, at timestamptz default now()
+)
+returns table (job_table text, job_id uuid, api_account text, claim_token bigint, job jsonb, tool jsonb)
+language plpgsql
+volatile
+as $$
+#variable_conflict use_column
+declare
+  claim_tables text[];
+  claim_ids uuid[];
+  claim_accounts text[];
+  claim_tokens bigint[];
+  adopted integer;
+  claimed_table text;
+  table_rows jsonb;
+  job_rows_read jsonb := '{}'::jsonb;
+begin
+  if claimed_by is null then
+    raise exception 'claim_for_dispatcher: claimed_by is required (a claim with no holder is a claim round''s)'
+      using errcode = 'null_value_not_allowed';
+  end if;
+  -- Adopted claims first, then new ones, in the order each function answers them.
+  with answered as (
+    select a.job_table, a.job_id, a.api_account, a.claim_token, a.ord
+    from rhpool.adopt_claims(claimed_by, claim_for_dispatcher.accounts, max_jobs, lease_seconds, claim_for_dispatcher.at)
+         with ordinality as a(job_table, job_id, api_account, claim_token, ord)
+  )
+  select coalesce(array_agg(a.job_table order by a.ord), '{}'), coalesce(array_agg(a.job_id order by a.ord), '{}'),
+         coalesce(array_agg(a.api_account order by a.ord), '{}'), coalesce(array_agg(a.claim_token order by a.ord), '{}')
+    into claim_tables, claim_ids, claim_accounts, claim_tokens
+  from answered a;
+  adopted := cardinality(claim_ids);
+  if adopted < max_jobs then
+    select claim_tables || coalesce(array_agg(c.job_table order by c.ord), '{}'), claim_ids || coalesce(array_agg(c.job_id order by c.ord), '{}'),
+           claim_accounts || coalesce(array_agg(c.api_account order by c.ord), '{}'), claim_tokens || coalesce(array_agg(c.claim_token order by c.ord), '{}')
+      into claim_tables, claim_ids, claim_accounts, claim_tokens
+    from rhpool.claim_account_slot(max_jobs - adopted, claimed_by, lease_seconds, null, claim_for_dispatcher.accounts, claim_for_dispatcher.at)
+         with ordinality as c(job_table, job_id, api_account, claim_token, ord);
+  end if;
+  if cardinality(claim_ids) = 0 then
+    return;
+  end if;
+
+  -- Each job table read once, by primary key, for all its claimed rows.
+  for claimed_table in select distinct t from unnest(claim_tables) as u(t) loop
+    execute format('select jsonb_object_agg(j.id::text, to_jsonb(j)) from %s j where j.id = any ($1)', rhpool.job_relation(claimed_table))
+      into table_rows
+      using array(select c.id from unnest(claim_tables, claim_ids) as c(t, id) where c.t = claimed_table);
+    job_rows_read := job_rows_read || coalesce(table_rows, '{}');
+  end loop;
+  return query
+  select c.t, c.id, c.account, c.token, job_rows_read -> c.id::text,
+         jsonb_build_object('tool', tl.tool, 'app', tl.app, 'node_map', tl.node_map, 'instance_type', tl.instance_type)
+  from unnest(claim_tables, claim_ids, claim_accounts, claim_tokens) with ordinality as c(t, id, account, token, ord)
+  join rhpool.tools tl on tl.job_table = c.t
+  order by c.ord;
+end
+$$;

@@ -15,30 +15,30 @@ export interface Claim {
   claim_token: string
 }
 
+/** A claim with what its submission is built from: the job's row and its tool's definition (claimed_job's answer). */
+export interface ClaimedJob<Job, Tool> extends Claim {
+  job: Job
+  tool: Tool
+}
+
 export interface ClaimOptions {
   maxJobs: number
   holder: string
-  /** The accounts this claimer holds keys for (null: any). */
-  accounts: string[] | null
+  /** The accounts this claimer holds keys for. */
+  accounts: string[]
   /** Null: the lease_seconds setting. */
   leaseSeconds?: number | null
 }
 
-/** New claims, in the strategy setting's order, on the given accounts only. */
-export function claimAccountSlot(sql: Sql, options: ClaimOptions): Promise<Claim[]> {
+/**
+ * Up to maxJobs claims on the given accounts, with their rows, in one round trip (claim_for_dispatcher):
+ * the claims a claim round (pg_cron) made for them first, then new ones in the strategy setting's order.
+ */
+export function claimForDispatcher<Job, Tool>(sql: Sql, options: ClaimOptions): Promise<Array<ClaimedJob<Job, Tool>>> {
   const { maxJobs, holder, accounts, leaseSeconds = null } = options
-  return rows<Claim>(sql`select * from rhpool.claim_account_slot(${maxJobs}, ${holder}, ${leaseSeconds}, ${null}, ${accounts}::text[])`)
-}
-
-/** Claims a claim round (pg_cron) made for these accounts, taken over by this holder. */
-export function adoptClaims(sql: Sql, options: ClaimOptions & { accounts: string[] }): Promise<Claim[]> {
-  const { maxJobs, holder, accounts, leaseSeconds = null } = options
-  return rows<Claim>(sql`select * from rhpool.adopt_claims(${holder}, ${accounts}::text[], ${maxJobs}, ${leaseSeconds})`)
-}
-
-/** The job's row and its tool, or null when the claim is no longer the job's. */
-export function claimedJob<Job, Tool>(sql: Sql, claim: Claim): Promise<{ job: Job; tool: Tool } | null> {
-  return value(sql`select rhpool.claimed_job(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as value`)
+  return rows<ClaimedJob<Job, Tool>>(
+    sql`select * from rhpool.claim_for_dispatcher(${holder}, ${accounts}::text[], ${maxJobs}, ${leaseSeconds})`
+  )
 }
 
 /** False when the claim is gone (recovered): stop working on the job. Lease null: the lease_seconds setting. */

@@ -16,8 +16,9 @@ import { processCancellations } from './cancellations.ts'
 import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { Confirmer } from './confirmer.ts'
 import { Rounds } from './rounds.ts'
-import { adoptClaims, claimAccountSlot, SubmissionSteps, type Claim } from '../db/rhpool.ts'
-import { submitClaim } from './submit.ts'
+import { claimForDispatcher, SubmissionSteps } from '../db/rhpool.ts'
+import type { ToolDefinition } from '../tools/node-info.ts'
+import { submitClaim, type HeldClaim, type JobRow } from './submit.ts'
 import { Presence } from './presence.ts'
 import { QueueFolder } from './queue-fold.ts'
 import { LeaseSetting } from './lease.ts'
@@ -152,16 +153,13 @@ export class Dispatcher {
     while (!this.stopping) {
       this.pendingWake = false
       const capacity = config.dispatcher.maxConcurrentSubmissions - this.inFlight.size
-      let claimed: Claim[] = []
+      let claimed: HeldClaim[] = []
       if (capacity > 0) {
         try {
           const held = [...this.accounts.keys()]
           // Lease and strategy: null, so the settings decide (one value for every dispatcher); only the accounts this one holds keys for.
           // Claims a claim round (pg_cron) made for those accounts come first: they waited longest.
-          claimed = await adoptClaims(sql, { maxJobs: capacity, holder: this.holder, accounts: held })
-          if (claimed.length < capacity) {
-            claimed.push(...(await claimAccountSlot(sql, { maxJobs: capacity - claimed.length, holder: this.holder, accounts: held })))
-          }
+          claimed = await claimForDispatcher<JobRow, ToolDefinition>(sql, { maxJobs: capacity, holder: this.holder, accounts: held })
           failures = 0
         } catch (error) {
           failures++
@@ -179,7 +177,7 @@ export class Dispatcher {
     }
   }
 
-  private track(claim: Claim): void {
+  private track(claim: HeldClaim): void {
     const started = process.hrtime.bigint()
     const work = submitClaim(
       {

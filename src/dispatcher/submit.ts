@@ -8,7 +8,7 @@
 import type { Config, AccountConfig } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import * as db from '../db/rhpool.ts'
-import type { Claim, SubmissionSteps } from '../db/rhpool.ts'
+import type { Claim, ClaimedJob, SubmissionSteps } from '../db/rhpool.ts'
 import { jobLabel, type Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { AnswerClass } from '../runninghub/classify.ts'
@@ -43,9 +43,13 @@ export interface SubmitContext {
   isStopping: () => boolean
 }
 
-type JobRow = Record<string, unknown> & { attempts: number; max_attempts: number }
+export type JobRow = Record<string, unknown> & { attempts: number; max_attempts: number }
 
-export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<string> {
+/** A claim as the dispatcher holds it: with the job's row and its tool, read in the claim's transaction. */
+export type HeldClaim = ClaimedJob<JobRow, ToolDefinition>
+
+export async function submitClaim(ctx: SubmitContext, held: HeldClaim): Promise<string> {
+  const { job: row, tool, ...claim } = held
   const { sql, log } = ctx
   const job = jobLabel(claim.job_table, claim.job_id)
   const account = ctx.accounts.get(claim.api_account)
@@ -60,10 +64,6 @@ export async function submitClaim(ctx: SubmitContext, claim: Claim): Promise<str
     )
     return 'released'
   }
-
-  const held = await db.claimedJob<JobRow, ToolDefinition>(sql, claim)
-  if (!held) return 'lost'
-  const { job: row, tool } = held
 
   let webappId: string
   let nodeInfoList
