@@ -54,6 +54,7 @@ interface StatementRow {
   query: string
   calls: string
   total_ms: number
+  plan_ms: number
   rows: string
   toplevel: boolean
 }
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
         const cpu = cpuSince(cpuBefore, cluster.dataDir)
         const [xactAfter] = await sql`select pg_current_xact_id()::text::bigint as n`
         const statements = (await sql`
-          select query, calls::text, total_exec_time as total_ms, rows::text, toplevel
+          select query, calls::text, total_exec_time as total_ms, total_plan_time as plan_ms, rows::text, toplevel
           from pg_stat_statements
           where dbid = (select oid from pg_database where datname = current_database())
           order by total_exec_time desc`) as unknown as StatementRow[]
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
               { header: 'calls/job', align: 'right' },
               { header: 'ms/job', align: 'right' },
               { header: 'ms/call', align: 'right' },
+              { header: 'plan ms/job', align: 'right' },
               { header: 'rows/call', align: 'right' },
               { header: 'statement' },
             ],
@@ -129,13 +131,15 @@ async function main(): Promise<void> {
                 fixed(Number(s.calls) / jobs, 2),
                 fixed(s.total_ms / jobs, 4),
                 fixed(s.total_ms / Number(s.calls), 4),
+                fixed(s.plan_ms / jobs, 4),
                 fixed(Number(s.rows) / Number(s.calls), 1),
                 s.query.replace(/\s+/g, ' ').slice(0, 110),
               ])
           )
         )
         console.log(
-          '\nNested statements are counted inside the top-level call that ran them too: the top-level total is the one to add up.'
+          '\nNested statements are counted inside the top-level call that ran them too: the top-level total is the one to add up.\n' +
+            "ms/job is execution; plan ms/job is planning (track_planning), which a nested statement's caller pays inside its own execution"
         )
       } finally {
         await inserters.end({ timeout: 5 })
@@ -143,7 +147,10 @@ async function main(): Promise<void> {
         await pool.stop()
       }
     },
-    { preloadLibraries: ['pg_stat_statements'], settings: ['pg_stat_statements.track=all', 'pg_stat_statements.max=5000'] }
+    {
+      preloadLibraries: ['pg_stat_statements'],
+      settings: ['pg_stat_statements.track=all', 'pg_stat_statements.track_planning=on', 'pg_stat_statements.max=5000'],
+    }
   )
 }
 

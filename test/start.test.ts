@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/index.ts'
 import { projectRoot } from '../src/db/migrate.ts'
-import { freePort } from '../src/localdb/cluster.ts'
+import { freePort, freePorts } from '../src/localdb/cluster.ts'
 import { rhpool } from './helpers/cli.ts'
 import { freshDatabase } from './helpers/db.ts'
 import { testSecret } from './helpers/system.ts'
@@ -87,7 +87,7 @@ t.test('two `rhpool migrate` at once on an empty database: both succeed', async 
 
 t.test('two production starts at once against one database both come up and stop cleanly', async (t) => {
   const { url } = await freshDatabase(t)
-  const ports = [await freePort(), await freePort()]
+  const ports = await freePorts(2)
   const children = ports.map((port) => {
     const child = spawn(process.execPath, [join(projectRoot, 'bin', 'rhpool.js'), 'start'], {
       cwd: projectRoot,

@@ -6,7 +6,7 @@
 // paid for); no WEBHOOK_SECRET → a random one for this run. Migrates first.
 import { randomBytes } from 'node:crypto'
 import { migrate } from '../db/migrate.ts'
-import { freePort } from '../localdb/cluster.ts'
+import { freePorts } from '../localdb/cluster.ts'
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../localdb/embedded.ts'
 import type { Simulator } from '../../simulator/index.ts'
 
@@ -57,8 +57,10 @@ export async function prepareRuntime(
     )
   }
   await migrate(env.DATABASE_URL!)
-  if (!env.PORT) env.PORT = String(await freePort())
-  if (!env.ADMIN_PORT) env.ADMIN_PORT = String(await freePort())
+  // Chosen together: two ports asked for one after the other can be the same one.
+  const [publicPort, adminPort] = await freePorts(2)
+  if (!env.PORT) env.PORT = String(publicPort)
+  if (!env.ADMIN_PORT) env.ADMIN_PORT = String(adminPort)
   if (!env.WEBHOOK_SECRET) {
     env.WEBHOOK_SECRET = randomBytes(32).toString('hex')
     say('WEBHOOK_SECRET is not set: using a random one for this run (set it for anything RunningHub calls back across restarts)')

@@ -72,16 +72,32 @@ async function runPgBinary(binary: string, args: string[]): Promise<void> {
 }
 
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+  return (await freePorts(1))[0]!
+}
+
+/**
+ * Ports free on 127.0.0.1 right now, all different: each is held open until every one is chosen (two ports
+ * asked for one after the other can be the same one, freed by the first and handed out again).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer())
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.unref()
+            server.on('error', reject)
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address()
+              resolve(typeof address === 'object' && address ? address.port : 0)
+            })
+          })
+      )
+    )
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => (server.listening ? server.close(resolve) : resolve(null)))))
+  }
 }
 
 function handToPostgresUser(path: string): void {

@@ -9,7 +9,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { migrate } from '../../src/db/migrate.ts'
-import { freePort, startCluster, type Cluster } from '../../src/localdb/cluster.ts'
+import { freePorts, startCluster, type Cluster } from '../../src/localdb/cluster.ts'
 import { startSimulator, type FaultRates, type Simulator } from '../../simulator/index.ts'
 import {
   between,
@@ -208,8 +208,10 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
 
   // --- The webhook servers behind a forwarder; the dispatchers.
   const supervisor = new Supervisor(t, join(options.workDir, 'logs'))
-  const webhookPorts: number[] = []
-  for (let i = 0; i < options.webhookServers; i++) webhookPorts.push(await freePort())
+  // Webhook and admin ports chosen together, all different.
+  const ports = await freePorts(2 * options.webhookServers)
+  const webhookPorts = ports.slice(0, options.webhookServers)
+  const adminPorts = ports.slice(options.webhookServers)
   const forwarder = await startForwarder(() => webhookPorts.map((p) => `http://127.0.0.1:${p}`))
   cleanups.push(() => forwarder.close())
   const stopCodes: Array<{ name: string; code: number | null }> = []
@@ -223,8 +225,6 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     // RHPOOL_CHAOS_CONFIRM=false runs the same chaos trusting callbacks, to compare (drain, throughput).
     ...(process.env.RHPOOL_CHAOS_CONFIRM ? { RHPOOL_CONFIRM_CALLBACKS: process.env.RHPOOL_CHAOS_CONFIRM } : {}),
   }
-  const adminPorts: number[] = []
-  for (let i = 0; i < options.webhookServers; i++) adminPorts.push(await freePort())
   webhookPorts.forEach((port, i) =>
     supervisor.add(`webhook-${i + 1}`, 'webhook', {
       ...common,

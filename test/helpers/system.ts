@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/index.ts'
 import { projectRoot } from '../../src/db/migrate.ts'
-import { freePort } from '../../src/localdb/cluster.ts'
+import { freePorts } from '../../src/localdb/cluster.ts'
 import { createLogger } from '../../src/log.ts'
 import { startService, type Service } from '../../src/service.ts'
 import { startSimulator, type Simulator, type SimulatorConfig } from '../../simulator/index.ts'
@@ -91,8 +91,7 @@ export async function startSystem(t: TestLike, options: SystemOptions = {}): Pro
   })
   t.teardown(() => sim.close())
   const files = await startFileServer(t)
-  const port = await freePort()
-  const adminPort = await freePort()
+  const [port, adminPort] = (await freePorts(2)) as [number, number]
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     RUNNINGHUB_BASE_URL: sim.url,
