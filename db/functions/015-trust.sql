@@ -9,9 +9,11 @@
 -- set_config by anyone).
 --
 -- BEFORE INSERT/UPDATE/DELETE (and TRUNCATE) on every job table, fired before rhpool_job_guard
--- (triggers fire in name order). SECURITY INVOKER on purpose: current_user
--- must be the writer. It reads only the row and the catalog, which every role
--- may.
+-- (triggers fire in name order); the row trigger's WHEN clause already skips
+-- rhpool's own writes (050-attach-job-tables.sql), the check below stays for
+-- the TRUNCATE trigger and as the rule itself. SECURITY INVOKER on purpose:
+-- current_user must be the writer. It reads only the row and the catalog,
+-- which every role may.
 --
 -- A client may insert its job (pending or queued), set the product's own
 -- columns, move its pending job to queued, and ask for cancellation (what

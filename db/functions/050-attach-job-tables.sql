@@ -14,6 +14,7 @@ volatile
 as $$
 declare
   table_relation regclass := format('public.%I', job_table)::regclass;
+  schema_owner oid := (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'rhpool');
 begin
   update rhpool.tools t set relation = table_relation
    where t.job_table = attach_job_table.job_table and t.relation is distinct from table_relation;
@@ -21,13 +22,25 @@ begin
     execute format('alter table public.%I inherit rhpool.job_rows', job_table);
   end if;
   -- Fires first (triggers fire in name order): the writer's rights are
-  -- checked before rhpool's guard acts on the row.
+  -- checked before rhpool's guard acts on the row. Not at all for rhpool's
+  -- own writes (a transition is several per job): the WHEN clause asks what
+  -- the function asks first, whether the writer is rhpool (the owner of
+  -- schema rhpool, by oid: resolved now, no search_path can change it), and
+  -- skips the function call when it is.
   execute format('create or replace trigger rhpool_job_client_guard before insert or update or delete on public.%I
-                  for each row execute function rhpool.job_client_guard()', job_table);
+                  for each row when (not pg_catalog.pg_has_role(current_user, %s::oid, ''usage''))
+                  execute function rhpool.job_client_guard()', job_table, schema_owner);
   execute format('create or replace trigger rhpool_job_client_truncate before truncate on public.%I
                   for each statement execute function rhpool.job_client_guard()', job_table);
-  execute format('create or replace trigger rhpool_job_guard before insert or update or delete on public.%I
+  -- rhpool's guard: on insert and delete always (the run is created and
+  -- removed with the row); on update only outside rhpool's transitions, which
+  -- write the row as rhpool.runs says and need no guard (the first thing the
+  -- function would check, asked here without calling it).
+  execute format('create or replace trigger rhpool_job_guard before insert or delete on public.%I
                   for each row execute function rhpool.job_guard()', job_table);
+  execute format('create or replace trigger rhpool_job_guard_update before update on public.%I
+                  for each row when (current_setting(''rhpool.transition'', true) is distinct from ''on'')
+                  execute function rhpool.job_guard()', job_table);
   -- The triggers of the design before rhpool.runs (a copy of the state kept
   -- in step after each write) are gone with it.
   execute format('drop trigger if exists rhpool_job_sync on public.%I', job_table);
