@@ -239,3 +239,38 @@ t.test('a key nobody holds any more: the account takes no work, is not disabled,
     ['account_2']
   )
 })
+
+t.test('a cooldown that commits while a claim runs keeps the jobs inserted after it off that account', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 2 }])
+  // A pause inside the claim, after it has read the accounts and before it reads the queue: the
+  // free slots are counted through account_limits(), which here first waits for a lock the test holds.
+  await sql`alter function rhpool.account_limits(rhpool.accounts, timestamptz) rename to account_limits_unpaused`
+  await sql`create function rhpool.account_limits(account rhpool.accounts, at timestamptz default now())
+            returns table (configured integer, reported integer, learned integer, effective integer, reason text, next_probe_at timestamptz)
+            language plpgsql volatile as $$
+            begin
+              perform pg_advisory_lock(4242);
+              perform pg_advisory_unlock(4242);
+              return query select * from rhpool.account_limits_unpaused(account, at);
+            end $$`
+  const pause = await sql.reserve()
+  t.teardown(() => pause.release())
+  await pause`select pg_advisory_lock(4242)`
+
+  let claimEnded = false
+  const claiming = claim(sql, 10).finally(() => (claimEnded = true))
+  // Until the claim waits at the pause (or, were the pause gone, has ended: then the assertions below say so).
+  while (!claimEnded) {
+    const [waiting] = await sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = 4242 and not granted`
+    if (waiting!.n > 0) break
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  // Meanwhile RunningHub says primary is full, and then a job arrives.
+  await sql`select rhpool.cool_down_account('primary', '421: TASK_QUEUE_MAXED')`
+  const arrived = await insertJob(sql, 'upscaler_jobs')
+  await pause`select pg_advisory_unlock(4242)`
+
+  t.same(await claiming, [], 'the claim sees the cooldown before it claims: nothing')
+  t.equal((await jobStatus(sql, 'upscaler_jobs', arrived)).status, 'queued', 'the job waits for a usable account')
+})

@@ -46,6 +46,7 @@ declare
   claim_tables text[];
   claim_ids uuid[];
   claim_accounts text[];
+  usable_claims integer;
 begin
   if max_jobs is null or max_jobs < 1 or max_jobs > 10000 then
     raise exception 'claim_account_slot: max_jobs must be between 1 and 10000, got %', coalesce(max_jobs::text, 'NULL')
@@ -145,6 +146,25 @@ begin
   if claim_ids is null then
     return;
   end if;
+
+  -- The accounts again, as this statement sees them. Each statement of this
+  -- function sees what was committed when it began, so a cooldown or a
+  -- disable that committed while the claim ran (after the accounts were read
+  -- above, before the queue was) would be missed, and a job inserted after
+  -- it could still land on that account. Only the claims before the first
+  -- such slot are made, so the queue's order holds; the rest stay queued.
+  select coalesce(min(c.ord) - 1, cardinality(claim_ids))::integer
+    into usable_claims
+  from unnest(claim_accounts) with ordinality as c(account, ord)
+  left join rhpool.accounts a on a.name = c.account
+  where a.name is null
+     or not (a.enabled and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at));
+  if usable_claims = 0 then
+    return;
+  end if;
+  claim_tables := claim_tables[1:usable_claims];
+  claim_ids := claim_ids[1:usable_claims];
+  claim_accounts := claim_accounts[1:usable_claims];
 
   perform rhpool.begin_transition();
   return query
