@@ -1,6 +1,17 @@
 -- Accounts as dispatchers declare them: the sync from a dispatcher's
 -- configuration, and the view of each account's state it returns.
 
+-- Whether an account may take work at a moment: enabled and not cooling
+-- down. The one definition the claim (both of its reads of the accounts) and
+-- the accounts' status use. One SQL expression, so the planner inlines it.
+create or replace function rhpool.account_usable(account rhpool.accounts, at timestamptz)
+returns boolean
+language sql
+immutable
+as $$
+  select account.enabled and (account.cooldown_until is null or account.cooldown_until <= at)
+$$;
+
 -- (Defined here, not with the other status views in 600-status.sql:
 -- sync_accounts below returns setof rhpool.account_status, so the view must
 -- exist before it is created.)
@@ -16,7 +27,7 @@ select
   a.position,
   lim.effective as max_slots,
   coalesce(load.held, 0) as running,
-  case when a.enabled and (a.cooldown_until is null or a.cooldown_until <= now()) and holders.n > 0
+  case when rhpool.account_usable(a, now()) and holders.n > 0
        then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
   a.enabled,
   a.disabled_reason,

@@ -73,8 +73,7 @@ begin
   from rhpool.accounts a
   left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load
     on load.account = a.name
-  where a.enabled
-    and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at)
+  where rhpool.account_usable(a, claim_account_slot.at)
     and (claim_account_slot.accounts is null or a.name = any (claim_account_slot.accounts))
     and coalesce(load.held, 0) < a.slots;
 
@@ -158,7 +157,7 @@ begin
   from unnest(claim_accounts) with ordinality as c(account, ord)
   left join rhpool.accounts a on a.name = c.account
   where a.name is null
-     or not (a.enabled and (a.cooldown_until is null or a.cooldown_until <= claim_account_slot.at));
+     or not rhpool.account_usable(a, claim_account_slot.at);
   if usable_claims = 0 then
     return;
   end if;
