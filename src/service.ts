@@ -67,6 +67,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       webhookSecret: config.webhookSecret,
       confirmCallbacks: config.dispatcher.confirmCallbacks,
       invalidDeliveriesPerMinute: config.http.invalidDeliveriesPerMinute,
+      handOver: dispatcher?.confirmer ?? confirmer?.confirmer ?? null,
       readiness,
     })
     admin = await buildAdminServer({ sql, metrics, readiness })
@@ -109,7 +110,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }
 }
 
-async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+async function startStandaloneConfirmer(
+  config: Config,
+  sql: Sql,
+  log: Logger
+): Promise<{ confirmer: Confirmer; stop(): Promise<void> } | null> {
   if (config.dispatcher.enabled || !config.http.enabled || !config.dispatcher.confirmCallbacks) return null
   if (config.accounts.length === 0) {
     log.info('webhook only, without RunningHub keys: the callbacks held here are confirmed by the dispatchers')
@@ -122,6 +127,7 @@ async function startStandaloneConfirmer(config: Config, sql: Sql, log: Logger): 
   const confirmer = new Confirmer({ sql, client: () => client, accounts: () => keys.accounts, log, config })
   await confirmer.start()
   return {
+    confirmer,
     async stop() {
       await keys.stop()
       await confirmer.stop()

@@ -15,7 +15,7 @@ t.test('callbacks taken together: one transaction, each its own outcome, a dupli
   const claims = (await claim(sql, 3)) as Claim[]
   for (const [i, c] of claims.entries()) await runClaimed(sql, c, `190000000000000010${i}`)
   // One batch at a time, so the batches are known: the first callback alone, the other three together.
-  const taker = new CallbackTaker(sql as never, { maxInFlight: 1 })
+  const taker = new CallbackTaker(sql as never, undefined, { maxInFlight: 1 })
   const at = (c: Claim, i: number) => ({ jobTable: c.job_table, jobId: c.job_id, attempt: 1, taskId: `190000000000000010${i}` })
 
   const outcomes = await Promise.all([
@@ -24,7 +24,16 @@ t.test('callbacks taken together: one transaction, each its own outcome, a dupli
     taker.take('apply_callback', at(claims[1]!, 1), success('https://out/1.png'), '{}'),
     taker.take('apply_callback', at(claims[2]!, 2), success('https://out/2.png'), '{}'),
   ])
-  t.same(outcomes, ['applied', 'applied', 'duplicate', 'applied'], 'the second delivery of one task, in the same batch, is a duplicate')
+  t.same(
+    outcomes.map((o) => o.handed),
+    [null, null, null, null],
+    'nothing handed over when no terms are given'
+  )
+  t.same(
+    outcomes.map((o) => o.outcome),
+    ['applied', 'applied', 'duplicate', 'applied'],
+    'the second delivery of one task, in the same batch, is a duplicate'
+  )
   // Which callbacks went together, from the transaction that last wrote each job row (its
   // xmin): the server's transaction counter is shared with every other test running meanwhile.
   const writers = await sql`select id::text, xmin::text as writer from upscaler_jobs`
@@ -70,9 +79,9 @@ t.test('one bad callback in a batch fails alone', async (t) => {
       '{}'
     ),
   ])
-  t.equal(await first, 'applied')
+  t.equal((await first).outcome, 'applied')
   t.match(settled[0], { status: 'rejected', reason: { message: /callback status must be SUCCESS, FAILED or CANCEL/ } })
-  t.same(settled[1], { status: 'fulfilled', value: 'applied' }, 'the good one of the same batch is applied')
+  t.match(settled[1], { status: 'fulfilled', value: { outcome: 'applied' } }, 'the good one of the same batch is applied')
 })
 
 t.test('arrays of different lengths and an unknown function are refused by name', async (t) => {

@@ -501,6 +501,28 @@ t.test('by default a callback is only a claim until RunningHub confirms it with 
   t.match(resolutions, [/^refuted: RunningHub says (RUNNING|QUEUED)/, /^confirmed: applied/])
 })
 
+// The route and the dispatcher in one process (rhpool's default): a callback for the task this
+// process submitted is handed straight to its own confirmer (receive_claim's handed_to), leased
+// in the delivery's own insert; no notification or claiming round stands in between.
+t.test('a callback for a task this process runs is confirmed by the process that received it', async (t) => {
+  const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 200 } })
+  const id = await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor(
+    'the job to be completed',
+    async () => (await sys.db.sql`select 1 from upscaler_jobs where id = ${id} and status = 'completed'`).length > 0
+  )
+  const deliveries = await sys.db.sql`select outcome, detail, resolution, confirm_after - received_at as lease,
+      resolved_at < confirm_after as within_lease from rhpool.webhook_deliveries where job_id = ${id} order by id`
+  t.match(deliveries[0], {
+    outcome: 'unconfirmed',
+    detail: 'handed to the receiving process to confirm with query',
+    resolution: /^confirmed: applied/,
+    // RHPOOL_REQUEST_TIMEOUT_MS 2000 + 5 s: the lease taken with the delivery, never taken again by a round.
+    lease: '00:00:07',
+  })
+  t.equal(deliveries[0]!.within_lease, true, 'confirmed by the lease holder, within its lease')
+})
+
 // The chaos run once ended with a completed job whose task had FAILED at RunningHub: the true
 // TASK_END's first delivery failed, and a contradicting SUCCESS (the simulator's 'second-end')
 // arrived first. Trusted as it came, it completed the job (and a refund would never be due).

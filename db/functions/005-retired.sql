@@ -46,3 +46,9 @@ drop function if exists rhpool.resolve_unconfirmed(bigint, jsonb);
 -- claim asks for every account at once instead of once per account.
 drop function if exists rhpool.account_held_for(text, text, text, timestamptz);
 drop function if exists rhpool.accounts_held_for(text, timestamptz);
+
+-- receive_claim and take_callbacks take the accounts the receiving process can
+-- confirm for (a claim plainly the attempt's is handed to it, leased), and
+-- answer the handed delivery.
+drop function if exists rhpool.receive_claim(text, uuid, integer, text, jsonb, text);
+drop function if exists rhpool.take_callbacks(text[], text[], uuid[], integer[], text[], jsonb[], text[]);

@@ -44,8 +44,19 @@ $$;
 -- about; anything else is held for confirmation (hold_callback_of). The job is
 -- read, not locked: the route never waits for a transition, and the
 -- confirmation checks the same things again under the job's lock.
-create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
-returns text
+--
+-- handed_to: the accounts whose keys the receiving process holds and can ask
+-- RunningHub with now. A claim that is plainly this attempt's (the job runs
+-- the very task it names, on that attempt, on one of those accounts) is held
+-- already leased to that process, as claim_unconfirmed would lease it, and its
+-- delivery id comes back for the process to confirm at once: no notification,
+-- no claiming transaction. If that process dies, the lease runs out and any
+-- dispatcher's claim_unconfirmed takes the claim, as it takes every other.
+create or replace function rhpool.receive_claim(
+  job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text,
+  handed_to text[] default '{}', lease_seconds numeric default null,
+  out outcome text, out handed_delivery bigint, out handed_account text
+)
 language plpgsql
 volatile
 as $$
@@ -57,6 +68,16 @@ begin
   if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
     if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
       detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
+    elsif job ->> 'task_id' = receive_claim.task_id and (job ->> 'attempts')::integer = receive_claim.attempt
+          and job ->> 'api_account' = any (receive_claim.handed_to) and receive_claim.lease_seconds > 0 then
+      insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
+      values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'unconfirmed', 200,
+              'handed to the receiving process to confirm with query', left(receive_claim.body, 65536), receive_claim.callback,
+              now() + make_interval(secs => receive_claim.lease_seconds))
+      returning id into handed_delivery;
+      handed_account := job ->> 'api_account';
+      outcome := 'unconfirmed';
+      return;
     else
       holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
       if holder is not null then
@@ -65,12 +86,13 @@ begin
     end if;
   end if;
   if detail is null then
-    return rhpool.hold_callback_of(job, receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+    outcome := rhpool.hold_callback_of(job, receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
+    return;
   end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
   values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
           detail, left(receive_claim.body, 65536), receive_claim.callback);
-  return 'task_mismatch';
+  outcome := 'task_mismatch';
 end
 $$;
 

@@ -7,10 +7,14 @@
 -- deliveries of one job in one batch are taken one after the other, the second
 -- seeing the first (a duplicate stays a duplicate).
 
+-- handed_to and lease_seconds are receive_claim's: a claim plainly its
+-- attempt's is leased to the calling process, and its row answers
+-- handed_delivery and handed_account (null for every other outcome).
 create or replace function rhpool.take_callbacks(
-  functions text[], job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[]
+  functions text[], job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[],
+  handed_to text[] default '{}', lease_seconds numeric default null
 )
-returns table (ord integer, value text)
+returns table (ord integer, value text, handed_delivery bigint, handed_account text)
 language plpgsql
 volatile
 as $$
@@ -34,16 +38,22 @@ begin
     order by i.job_table, i.job_id, i.ord
   loop
     ord := item.ord::integer;
-    value := case item.fn
-      when 'apply_callback' then rhpool.apply_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
-      when 'receive_claim' then rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
-      when 'hold_callback' then rhpool.hold_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
-    end;
-    if value is null and item.fn not in ('apply_callback', 'receive_claim', 'hold_callback') then
-      raise exception 'take_callbacks: % is not a callback function (apply_callback, receive_claim or hold_callback)',
-        coalesce(quote_literal(item.fn), 'NULL')
-        using errcode = 'invalid_parameter_value';
-    end if;
+    handed_delivery := null;
+    handed_account := null;
+    case item.fn
+      when 'apply_callback' then
+        value := rhpool.apply_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
+      when 'receive_claim' then
+        select r.outcome, r.handed_delivery, r.handed_account into value, handed_delivery, handed_account
+          from rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body,
+                                    coalesce(take_callbacks.handed_to, '{}'), take_callbacks.lease_seconds) r;
+      when 'hold_callback' then
+        value := rhpool.hold_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
+      else
+        raise exception 'take_callbacks: % is not a callback function (apply_callback, receive_claim or hold_callback)',
+          coalesce(quote_literal(item.fn), 'NULL')
+          using errcode = 'invalid_parameter_value';
+    end case;
     return next;
   end loop;
 end

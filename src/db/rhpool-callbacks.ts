@@ -3,7 +3,7 @@
 // 320-webhook-abuse.sql) and deliveries that changed nothing.
 import type { TaskEnd } from '../runninghub/task-callback.ts'
 import type { Sql } from './connect.ts'
-import { inItemOrder, json, rows, run, value } from './rhpool-query.ts'
+import { inItemOrder, json, rows, rowsInItemOrder, run, value } from './rhpool-query.ts'
 import { StepBatcher, type StepBatcherOptions } from './step-batcher.ts'
 
 /** Where a delivery says it belongs, as its signed address names it. */
@@ -31,26 +31,50 @@ interface TakenCallback {
   body: string
 }
 
+/** Who the route may hand a plainly valid claim to: the accounts it can confirm for now, and the lease it holds them with. */
+export interface HandOverTerms {
+  accounts: string[]
+  leaseSeconds: number
+}
+
+/** A delivery's outcome, and the held callback when it was handed to this process (leased, committed). */
+export interface TakenOutcome {
+  outcome: string
+  handed: UnconfirmedCallback | null
+}
+
 /**
  * Takes correctly signed callbacks, batched (step-batcher.ts, 330-callback-batches.sql):
  * those that arrive while a batch is being written go together as the next one.
  * Each answers the delivery's outcome, as the single-callback function does.
  */
 export class CallbackTaker {
-  private readonly batcher: StepBatcher<TakenCallback, string>
+  private readonly batcher: StepBatcher<TakenCallback, TakenOutcome>
 
-  constructor(sql: Sql, batching: StepBatcherOptions = { maxInFlight: 2 }) {
+  /** @param handOver the terms for each batch's receive_claim (none: every claim is held for any process's rounds) */
+  constructor(sql: Sql, handOver: () => HandOverTerms | null = () => null, batching: StepBatcherOptions = { maxInFlight: 2 }) {
     this.batcher = new StepBatcher(async (items) => {
-      const answers = await rows<{ ord: number; value: string }>(sql`select ord, value from rhpool.take_callbacks(
+      const terms = handOver()
+      const answers = await rows<{ ord: number; value: string; handed_delivery: string | null; handed_account: string | null }>(
+        sql`select ord, value, handed_delivery, handed_account from rhpool.take_callbacks(
         ${items.map((i) => i.fn)}::text[], ${items.map((i) => i.at.jobTable)}::text[], ${items.map((i) => i.at.jobId)}::uuid[],
         ${items.map((i) => i.at.attempt)}::integer[], ${items.map((i) => i.at.taskId)}::text[],
-        ${/* objects: postgres.js serializes each element as the jsonb[] the statement declares */ items.map((i) => i.callback) as never}::jsonb[], ${items.map((i) => i.body)}::text[])`)
-      return inItemOrder(answers, items.length, 'callbacks')
+        ${/* objects: postgres.js serializes each element as the jsonb[] the statement declares */ items.map((i) => i.callback) as never}::jsonb[], ${items.map((i) => i.body)}::text[],
+        ${terms?.accounts ?? []}::text[], ${terms?.leaseSeconds ?? null}::numeric)`
+      )
+      return rowsInItemOrder(answers, items.length, 'callbacks').map((answer, n) => {
+        const { at } = items[n]!
+        const handed =
+          answer.handed_delivery === null || answer.handed_account === null || at.taskId === null
+            ? null
+            : { delivery_id: String(answer.handed_delivery), job_table: at.jobTable, job_id: at.jobId, api_account: answer.handed_account, task_id: at.taskId }
+        return { outcome: String(answer.value), handed }
+      })
     }, batching)
   }
 
-  take(fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<string> {
-    return this.batcher.call({ fn, at, callback, body }).then(String)
+  take(fn: CallbackFunction, at: CallbackAddress, callback: CallbackVerdict, body: string): Promise<TakenOutcome> {
+    return this.batcher.call({ fn, at, callback, body })
   }
 }
 

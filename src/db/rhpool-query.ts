@@ -30,8 +30,13 @@ export function json(sql: Sql, data: unknown): ReturnType<Sql['json']> {
 
 /** A batch function's rows (ord is 1-based; they come in job order) back in the order the items were given. */
 export function inItemOrder<V>(answers: Array<{ ord: number; value: V }>, count: number, what: string): V[] {
+  return rowsInItemOrder(answers, count, what).map((answer) => answer.value)
+}
+
+/** inItemOrder's rows whole, for a batch whose answer has more than one column. */
+export function rowsInItemOrder<R extends { ord: number }>(answers: R[], count: number, what: string): R[] {
   if (answers.length !== count) throw new Error(`a batch of ${count} ${what} came back with ${answers.length} rows`)
-  const ordered = new Array<V>(count)
-  for (const answer of answers) ordered[answer.ord - 1] = answer.value
+  const ordered = new Array<R>(count)
+  for (const answer of answers) ordered[answer.ord - 1] = answer
   return ordered
 }

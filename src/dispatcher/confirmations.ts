@@ -27,8 +27,45 @@ export interface ConfirmationOptions {
 }
 
 /** Queries at once: enough that a storm of callbacks is confirmed in a few round trips, few enough to stay polite. */
-const parallel = 8
+export const parallelQueries = 8
 const batch = 50
+
+/**
+ * One held callback this process has the lease of: RunningHub's query with the
+ * account's key, and its answer applied (or the callback postponed when
+ * RunningHub could not be asked). True when it was resolved.
+ */
+export async function confirmHeldCallback(
+  sql: Sql,
+  client: RunningHubClient,
+  accounts: Map<string, AccountConfig>,
+  log: Logger,
+  options: ConfirmationOptions,
+  row: UnconfirmedCallback
+): Promise<boolean> {
+  const job = jobLabel(row.job_table, row.job_id)
+  const account = accounts.get(row.api_account)
+  if (!account) {
+    // The key went away since the lease was taken (a reload): another process with it takes the callback now.
+    await postponeUnconfirmed(sql, row.delivery_id, 0)
+    return false
+  }
+  const answer = await client.query(account.apiKey, row.task_id)
+  let verdict: CallbackVerdict
+  if (answer.ok) {
+    // Only a decidable end is applied; "not over" and "SUCCESS without results" refute the callback.
+    const said = verdictFromTask(jsonbSafe(answer.value) as unknown as Record<string, unknown>)
+    verdict = said.kind === 'ended' ? said.end : { status: said.kind === 'not_ended' ? said.status : 'UNSETTLED' }
+  } else if (answer.kind === 'answer' && answer.cls === 'task_gone') verdict = { status: 'NOT_FOUND' }
+  else {
+    log.warn({ job, code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
+    await postponeUnconfirmed(sql, row.delivery_id, options.retrySeconds)
+    return false
+  }
+  const outcome = await options.confirmations.confirm(row.delivery_id, verdict)
+  log.info({ job, taskId: row.task_id, outcome }, 'callback checked with RunningHub')
+  return true
+}
 
 export async function processConfirmations(
   sql: Sql,
@@ -40,30 +77,12 @@ export async function processConfirmations(
   if (accounts.size === 0) return 0
   const pending = await claimUnconfirmed(sql, [...accounts.keys()], batch, options.leaseSeconds)
   let resolved = 0
-  const confirmOne = async (row: UnconfirmedCallback) => {
-    const job = jobLabel(row.job_table, row.job_id)
-    const answer = await client.query(accounts.get(row.api_account)!.apiKey, row.task_id)
-    let verdict: CallbackVerdict
-    if (answer.ok) {
-      // Only a decidable end is applied; "not over" and "SUCCESS without results" refute the callback.
-      const said = verdictFromTask(jsonbSafe(answer.value) as unknown as Record<string, unknown>)
-      verdict = said.kind === 'ended' ? said.end : { status: said.kind === 'not_ended' ? said.status : 'UNSETTLED' }
-    } else if (answer.kind === 'answer' && answer.cls === 'task_gone') verdict = { status: 'NOT_FOUND' }
-    else {
-      log.warn({ job, code: answer.code }, 'could not confirm a callback with RunningHub; will retry')
-      await postponeUnconfirmed(sql, row.delivery_id, options.retrySeconds)
-      return
-    }
-    const outcome = await options.confirmations.confirm(row.delivery_id, verdict)
-    log.info({ job, taskId: row.task_id, outcome }, 'callback checked with RunningHub')
-    resolved++
-  }
   const queue = [...pending]
   await Promise.all(
-    Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+    Array.from({ length: Math.min(parallelQueries, queue.length) }, async () => {
       for (let row = queue.shift(); row; row = queue.shift()) {
         try {
-          await confirmOne(row)
+          if (await confirmHeldCallback(sql, client, accounts, log, options, row)) resolved++
         } catch (error) {
           // The claim's lease runs out and another round takes it.
           log.error({ job: jobLabel(row.job_table, row.job_id), err: (error as Error).message }, 'confirming a callback failed; will retry')

@@ -3,18 +3,39 @@
 // the keys, so a callback it holds is checked even when no dispatcher runs.
 // Woken by NOTIFY rhpool_confirm, with a poll as the backstop (a notification
 // is only a hint, lost with a connection or a database restart).
+//
+// A callback this process's own webhook route receives, plainly for the task
+// its job runs on an account this process holds the key of, is handed over
+// directly (ClaimHandOver): the route holds it already leased to this process
+// and passes it here, so no notification and no claiming transaction stand
+// between the callback and its confirmation.
 import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
-import { CallbackConfirmations } from '../db/rhpool.ts'
-import { processConfirmations } from './confirmations.ts'
+import { CallbackConfirmations, postponeUnconfirmed, type UnconfirmedCallback } from '../db/rhpool.ts'
+import { jobLabel } from '../log.ts'
+import { confirmHeldCallback, parallelQueries, processConfirmations, type ConfirmationOptions } from './confirmations.ts'
 import { Rounds } from './rounds.ts'
 
 // Rounds may overlap (claim_unconfirmed hands each held callback to one round), so a callback
 // arriving during a round is asked about at once rather than after it: the confirmation is part
 // of every job's time in its slot. Bounded, so a storm stays a few rounds.
 const overlappingRounds = 3
+
+// Handed-over callbacks waiting for a query at most: past this the route holds them the ordinary way
+// (any process's rounds take them), so a storm never queues here longer than a lease.
+const handedLimit = 200
+
+/** What the webhook route hands a callback to when this process can confirm it (receive_claim's handed_to). */
+export interface ClaimHandOver {
+  /** The accounts this process can confirm for now; none while it is stopping or has enough waiting. */
+  accountsTaking(): string[]
+  /** The lease a handed-over callback is held with: longer than one query can take. */
+  readonly leaseSeconds: number
+  /** A callback the route held leased to this process, committed: confirm it. */
+  take(held: UnconfirmedCallback): void
+}
 
 export interface ConfirmerOptions {
   sql: Sql
@@ -24,11 +45,16 @@ export interface ConfirmerOptions {
   config: Config
 }
 
-export class Confirmer {
+export class Confirmer implements ClaimHandOver {
+  readonly leaseSeconds: number
+  private started = false
   private stopping = false
   private timer: NodeJS.Timeout | null = null
   private unlisten: (() => Promise<void>) | null = null
   private readonly rounds: Rounds
+  private readonly confirmation: ConfirmationOptions
+  private readonly handed: UnconfirmedCallback[] = []
+  private readonly handedWorkers = new Set<Promise<void>>()
 
   constructor(private readonly options: ConfirmerOptions) {
     const { sql, log, config } = options
@@ -36,9 +62,11 @@ export class Confirmer {
     const leaseSeconds = config.dispatcher.requestTimeoutMs / 1000 + 5
     const retrySeconds = 1
     const confirmations = new CallbackConfirmations(sql, retrySeconds)
+    this.leaseSeconds = leaseSeconds
+    this.confirmation = { leaseSeconds, retrySeconds, confirmations }
     this.rounds = new Rounds(
       async () => {
-        await processConfirmations(sql, options.client(), options.accounts(), log, { leaseSeconds, retrySeconds, confirmations })
+        await processConfirmations(sql, options.client(), options.accounts(), log, this.confirmation)
       },
       () => this.stopping,
       (error) => log.error({ err: error.message }, 'confirmation round failed'),
@@ -55,12 +83,44 @@ export class Confirmer {
     this.unlisten = subscription.unlisten
     this.timer = setInterval(() => this.rounds.run(), this.options.config.dispatcher.pollIntervalMs)
     this.timer.unref()
+    this.started = true
+  }
+
+  accountsTaking(): string[] {
+    if (!this.started || this.stopping || this.handed.length >= handedLimit) return []
+    return [...this.options.accounts().keys()]
+  }
+
+  take(held: UnconfirmedCallback): void {
+    this.handed.push(held)
+    while (this.handedWorkers.size < parallelQueries && this.handed.length > 0) {
+      const worker: Promise<void> = this.confirmHanded().finally(() => this.handedWorkers.delete(worker))
+      this.handedWorkers.add(worker)
+    }
+  }
+
+  private async confirmHanded(): Promise<void> {
+    const { sql, log } = this.options
+    for (let held = this.handed.shift(); held; held = this.handed.shift()) {
+      try {
+        if (this.stopping) {
+          // Not asked about yet: give the lease back, so another process confirms it now rather than after the lease.
+          await postponeUnconfirmed(sql, held.delivery_id, 0)
+          continue
+        }
+        await confirmHeldCallback(sql, this.options.client(), this.options.accounts(), log, this.confirmation, held)
+      } catch (error) {
+        // The lease runs out and any process's round takes the callback.
+        log.error({ job: jobLabel(held.job_table, held.job_id), err: (error as Error).message }, 'confirming a callback failed; will retry')
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.stopping = true
     if (this.timer) clearInterval(this.timer)
     await this.rounds.idle()
+    while (this.handedWorkers.size > 0) await Promise.allSettled([...this.handedWorkers])
     await this.unlisten?.().catch(() => {})
   }
 }

@@ -35,7 +35,7 @@ export class Dispatcher {
   private readonly client: RunningHubClient
   private readonly fetchInput: InputFetcher
   private readonly steps: SubmissionSteps
-  private readonly confirmer: Confirmer
+  private readonly callbackConfirmer: Confirmer
   // Presence (presence.ts): the accounts this dispatcher holds the recorded key of; the only ones it claims on or uses a key for.
   private readonly presence: Presence
   // The queue's counts kept current for status reads (queue-fold.ts).
@@ -67,11 +67,16 @@ export class Dispatcher {
     })
     this.lease = new LeaseSetting(options.sql, options.log, dispatcher.inputs.deadlineMs)
     this.fetchInput = createInputFetcher({ ...dispatcher.inputs, deadlineMs: () => this.lease.inputDeadlineMs() })
-    this.confirmer = new Confirmer({ ...options, client: () => this.client, accounts: () => this.accounts })
+    this.callbackConfirmer = new Confirmer({ ...options, client: () => this.client, accounts: () => this.accounts })
   }
 
   get runningHub(): RunningHubClient {
     return this.client
+  }
+
+  /** Confirms held callbacks (null with RHPOOL_CONFIRM_CALLBACKS off): the webhook route in this process hands it its own. */
+  get confirmer(): Confirmer | null {
+    return this.options.config.dispatcher.confirmCallbacks ? this.callbackConfirmer : null
   }
 
   get accountMap(): Map<string, AccountConfig> {
@@ -96,7 +101,7 @@ export class Dispatcher {
       )
       this.unlisten.push(subscription.unlisten)
     }
-    if (config.dispatcher.confirmCallbacks) await this.confirmer.start()
+    if (config.dispatcher.confirmCallbacks) await this.callbackConfirmer.start()
     this.loop = this.run()
     this.cancelTimer = setInterval(() => this.cancels.run(), config.dispatcher.pollIntervalMs)
     this.cancelTimer.unref()
@@ -137,7 +142,7 @@ export class Dispatcher {
     this.wake()
     if (this.cancelTimer) clearInterval(this.cancelTimer)
     await this.loop
-    await this.confirmer.stop()
+    await this.callbackConfirmer.stop()
     await this.queueFolder.stop()
     await Promise.allSettled([...this.inFlight, this.cancels.idle()])
     await this.presence.leave()

@@ -12,6 +12,7 @@ import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { registerWebhookRoute } from '../webhook/route.ts'
+import type { ClaimHandOver } from '../dispatcher/confirmer.ts'
 import { registerStatusRoutes } from './status-routes.ts'
 import { registerHealthRoutes, registerLiveness, type Readiness } from './health-routes.ts'
 import { registerDashboardRoutes } from './dashboard-routes.ts'
@@ -23,6 +24,8 @@ export interface ServerDeps {
   webhookSecret: string
   confirmCallbacks?: boolean
   invalidDeliveriesPerMinute?: number
+  /** This process's confirmer, if it has one (the webhook route hands it the claims it can confirm). */
+  handOver?: ClaimHandOver | null
   readiness: Readiness
 }
 
@@ -46,6 +49,7 @@ export async function buildPublicServer(deps: ServerDeps): Promise<FastifyInstan
     metrics: deps.metrics,
     confirmCallbacks: deps.confirmCallbacks,
     invalidDeliveriesPerMinute: deps.invalidDeliveriesPerMinute,
+    handOver: deps.handOver,
   })
   registerLiveness(app)
   await app.ready()

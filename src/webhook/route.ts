@@ -16,6 +16,7 @@ import { CallbackFormatError, parseCallback } from './parse-callback.ts'
 import { jsonbSafe, jsonbSafeText, nestingExceeds } from '../db/json.ts'
 import { SourceLimit } from './source-limit.ts'
 import { CallbackTaker, recordRejectedDelivery, recordUnverifiedDelivery, type CallbackFunction } from '../db/rhpool.ts'
+import type { ClaimHandOver } from '../dispatcher/confirmer.ts'
 
 export const webhookBodyLimit = 1024 * 1024
 /** RunningHub's callbacks nest a few levels; anything far deeper is not one. */
@@ -36,6 +37,8 @@ export interface WebhookRouteDeps {
   confirmCallbacks?: boolean
   /** Unverifiable deliveries one source IP may send per minute before it gets 429s. */
   invalidDeliveriesPerMinute?: number
+  /** This process's confirmer, when it has RunningHub keys: plainly valid claims go to it directly. */
+  handOver?: ClaimHandOver | null
 }
 
 export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDeps): void {
@@ -47,7 +50,10 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   // With confirmation on (the default), a callback is only held; a process with the keys checks it with RunningHub.
   const applyFunction: CallbackFunction = deps.confirmCallbacks ? 'receive_claim' : 'apply_callback'
   // Callbacks arriving together are written together; each request is answered once its batch is committed.
-  const callbacks = new CallbackTaker(sql)
+  const { handOver } = deps
+  const callbacks = new CallbackTaker(sql, () =>
+    handOver && deps.confirmCallbacks ? { accounts: handOver.accountsTaking(), leaseSeconds: handOver.leaseSeconds } : null
+  )
 
   const record = async (
     outcome: string,
@@ -157,7 +163,8 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
       // RunningHub's query with the account's key and applies its answer.
       const callback = parsed.kind === 'unsettled' ? { status: 'UNSETTLED', reason: parsed.reason } : parsed.end
       const fn = parsed.kind === 'unsettled' ? 'hold_callback' : applyFunction
-      const outcome = await callbacks.take(fn, { ...ref, taskId: parsed.taskId }, callback, jsonbSafeText(raw))
+      const { outcome, handed } = await callbacks.take(fn, { ...ref, taskId: parsed.taskId }, callback, jsonbSafeText(raw))
+      if (handed) handOver?.take(handed)
       metrics?.webhooks.inc({ outcome })
       log.info({ job, taskId: parsed.taskId, status: callback.status, outcome }, 'callback')
       return reply.code(200).send({ ok: true, outcome })
