@@ -49,6 +49,17 @@ begin
 end
 $$;
 
+-- What the dispatcher builds a tool's request from (src/tools/node-info.ts's
+-- ToolDefinition): the one shape both claim_for_dispatcher and claimed_job
+-- answer. A single SQL expression, inlined where it is used.
+create or replace function rhpool.tool_definition(tool rhpool.tools)
+returns jsonb
+language sql
+immutable
+as $$
+  select jsonb_build_object('tool', (tool).tool, 'app', (tool).app, 'node_map', (tool).node_map, 'instance_type', (tool).instance_type)
+$$;
+
 -- Marks this transaction as one of rhpool's transitions: the product's
 -- scheduling columns may be written (rhpool_job_guard lets them through).
 -- Only rhpool may write them at all (the client guard decides by role first),

@@ -301,7 +301,7 @@ begin
   end loop;
   return query
   select c.t, c.id, c.account, c.token, job_rows_read -> c.id::text,
-         jsonb_build_object('tool', tl.tool, 'app', tl.app, 'node_map', tl.node_map, 'instance_type', tl.instance_type)
+         rhpool.tool_definition(tl)
   from unnest(claim_tables, claim_ids, claim_accounts, claim_tokens) with ordinality as c(t, id, account, token, ord)
   join rhpool.tools tl on tl.job_table = c.t
   order by c.ord;

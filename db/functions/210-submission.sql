@@ -59,7 +59,7 @@ begin
   end if;
   execute format('select to_jsonb(j) from public.%I j where j.id = $1', claimed_job.job_table) into job using claimed_job.job_id;
   return jsonb_build_object('job', job) || (
-    select jsonb_build_object('tool', jsonb_build_object('tool', t.tool, 'app', t.app, 'node_map', t.node_map, 'instance_type', t.instance_type))
+    select jsonb_build_object('tool', rhpool.tool_definition(t))
     from rhpool.tools t where t.job_table = claimed_job.job_table);
 end
 $$;
