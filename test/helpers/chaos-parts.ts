@@ -142,9 +142,12 @@ export interface ExitRecord {
 
 /** A process that exited by itself because it could not reach the database while starting (Postgres was down). */
 // Judged by what the process said, not by how long it lived: on a busy machine a start can take
-// longer than any fixed bound before its first connection is refused.
+// longer than any fixed bound before its first connection is refused. CONNECTION_CLOSED is
+// postgres.js's word for a connection the server dropped mid-start (it began shutting down).
 export const failedToStart = (exit: ExitRecord): boolean =>
-  !exit.expected && !exit.wasUp && /ECONNREFUSED|ECONNRESET|starting up|shutting down|terminating connection/.test(exit.tail)
+  !exit.expected &&
+  !exit.wasUp &&
+  /ECONNREFUSED|ECONNRESET|CONNECTION_CLOSED|starting up|shutting down|terminating connection/.test(exit.tail)
 
 export class Supervisor {
   readonly members = new Map<string, Member>()
