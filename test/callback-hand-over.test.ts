@@ -45,6 +45,23 @@ t.test('a claim plainly its attempt’s is held leased to the receiving process 
   t.same([done!.status, done!.output_url], ['completed', 'https://rh/0.png'])
 })
 
+t.test('a callback that beats the create answer (no task recorded yet) is handed too, unless another job holds its task', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 2 }])
+  for (let i = 0; i < 2; i++) await insertJob(sql, 'upscaler_jobs')
+  const [first, second] = (await claim(sql, 2)) as Claim[]
+  await runClaimed(sql, first!, '1910000000000000700')
+  // The second is sent (submitting) but RunningHub's answer is not recorded yet.
+  await sql`select rhpool.begin_submission(${second!.job_table}, ${second!.job_id}, ${second!.claim_token}, 30)`
+  const taker = new CallbackTaker(sql as never, () => terms)
+  const at = { jobTable: 'upscaler_jobs', jobId: second!.job_id, attempt: 1 }
+  const othersTask = await taker.take('receive_claim', { ...at, taskId: '1910000000000000700' }, success('https://x.png'), '{}')
+  t.same(othersTask, { outcome: 'task_mismatch', handed: null }, 'a task another job holds: refused on arrival, as before')
+  const own = await taker.take('receive_claim', { ...at, taskId: '1910000000000000701' }, success('https://x.png'), '{}')
+  t.equal(own.outcome, 'unconfirmed')
+  t.match(own.handed, { job_id: second!.job_id, task_id: '1910000000000000701', api_account: 'primary' }, 'handed over')
+})
+
 t.test('every other claim is held unleased for the rounds, which refuse or lease it as before', async (t) => {
   const { sql } = await freshDatabase(t)
   const jobs = await runningJobs(sql, 4, '19100000000000002')

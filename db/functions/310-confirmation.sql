@@ -46,9 +46,10 @@ $$;
 -- confirmation checks the same things again under the job's lock.
 --
 -- handed_to: the accounts whose keys the receiving process holds and can ask
--- RunningHub with now. A claim that is plainly this attempt's (the job runs
--- the very task it names, on that attempt, on one of those accounts) is held
--- already leased to that process, as claim_unconfirmed would lease it, and its
+-- RunningHub with now. A claim that is plainly this attempt's (it names the
+-- task the job runs, or one no job holds while the job's own is not recorded
+-- yet, on the job's attempt, on one of those accounts) is held already leased
+-- to that process, as claim_unconfirmed would lease it, and its
 -- delivery id comes back for the process to confirm at once: no notification,
 -- no claiming transaction. If that process dies, the lease runs out and any
 -- dispatcher's claim_unconfirmed takes the claim, as it takes every other.
@@ -68,20 +69,21 @@ begin
   if job is not null and not (job ->> 'status' = any (rhpool.terminal_statuses())) and receive_claim.task_id is not null then
     if job ->> 'task_id' is not null and job ->> 'task_id' <> receive_claim.task_id then
       detail := format('job runs task %s, callback is for task %s', job ->> 'task_id', receive_claim.task_id);
-    elsif job ->> 'task_id' = receive_claim.task_id and (job ->> 'attempts')::integer = receive_claim.attempt
-          and job ->> 'api_account' = any (receive_claim.handed_to) and receive_claim.lease_seconds > 0 then
-      insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
-      values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'unconfirmed', 200,
-              'handed to the receiving process to confirm with query', left(receive_claim.body, 65536), receive_claim.callback,
-              now() + make_interval(secs => receive_claim.lease_seconds))
-      returning id into handed_delivery;
-      handed_account := job ->> 'api_account';
-      outcome := 'unconfirmed';
-      return;
     else
       holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
       if holder is not null then
         detail := format('task %s belongs to %s', receive_claim.task_id, holder);
+      elsif (job ->> 'attempts')::integer = receive_claim.attempt and job ->> 'api_account' = any (receive_claim.handed_to)
+            and receive_claim.lease_seconds > 0 then
+        -- What claim_unconfirmed would lease (its refusals cannot apply), leased in the insert.
+        insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
+        values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'unconfirmed', 200,
+                'handed to the receiving process to confirm with query', left(receive_claim.body, 65536), receive_claim.callback,
+                now() + make_interval(secs => receive_claim.lease_seconds))
+        returning id into handed_delivery;
+        handed_account := job ->> 'api_account';
+        outcome := 'unconfirmed';
+        return;
       end if;
     end if;
   end if;
