@@ -14,6 +14,9 @@ import type { AccountConfig, Config } from '../src/config/index.ts'
 import { createLogger } from '../src/log.ts'
 
 const success = (url: string) => ({ status: 'SUCCESS', outputs: [{ url, outputType: 'png' }] })
+const until = async (condition: () => boolean) => {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve))
+}
 const terms: HandOverTerms = { accounts: ['primary'], leaseSeconds: 30 }
 
 async function runningJobs(sql: Parameters<typeof setAccounts>[0], n: number, prefix: string) {
@@ -167,4 +170,52 @@ t.test('a confirmer that is stopping takes nothing more and gives back the lease
     [taken.handed!.delivery_id],
     'its lease given back: a dispatcher takes it now, not after the lease'
   )
+})
+
+t.test('a confirmer takes hand-overs only while idle: a callback that comes while it confirms is left to the next round', async (t) => {
+  const { sql } = await freshDatabase(t)
+  const [job] = await runningJobs(sql, 1, '19100000000000008')
+  // RunningHub's query, answered when the test says so.
+  let askedNow!: () => void
+  const asked = new Promise<void>((resolve) => (askedNow = resolve))
+  let answer!: (task: Record<string, unknown>) => void
+  const client = {
+    query: () =>
+      new Promise((resolve) => {
+        answer = (task) => resolve({ ok: true, value: task })
+        askedNow()
+      }),
+  }
+  const confirmer = new Confirmer({
+    sql: sql as never,
+    client: () => client as never,
+    accounts: () => new Map([['primary', { name: 'primary', apiKey: 'k' } as AccountConfig]]),
+    log: createLogger('silent'),
+    config: { dispatcher: { requestTimeoutMs: 2000, pollIntervalMs: 600_000 } } as Config,
+  })
+  await confirmer.start()
+  t.teardown(() => confirmer.stop())
+  // Its first round (on listening) looks for held callbacks; then it is idle.
+  await until(() => confirmer.accountsTaking().length > 0)
+  t.same(confirmer.accountsTaking(), ['primary'], 'idle: its accounts are offered')
+  const taken = await new CallbackTaker(sql as never, () => ({ accounts: confirmer.accountsTaking(), leaseSeconds: 30 })).take(
+    'receive_claim',
+    { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
+    success('https://x.png'),
+    '{}'
+  )
+  confirmer.take(taken.handed!)
+  await asked
+  t.same(confirmer.accountsTaking(), [], 'asking RunningHub: none offered, the next callbacks are held for a round')
+  answer({ status: 'SUCCESS', results: [{ url: 'https://rh/x.png', outputType: 'png' }] })
+  for (;;) {
+    const [row] = await sql`select resolution from rhpool.webhook_deliveries where id = ${taken.handed!.delivery_id}`
+    if (row!.resolution !== null) {
+      t.match(row!.resolution, /^confirmed: applied/, 'RunningHub’s answer applied')
+      break
+    }
+    await new Promise((r) => setImmediate(r))
+  }
+  await until(() => confirmer.accountsTaking().length > 0)
+  t.same(confirmer.accountsTaking(), ['primary'], 'idle again: offered again')
 })

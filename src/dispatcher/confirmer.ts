@@ -8,7 +8,11 @@
 // its job runs on an account this process holds the key of, is handed over
 // directly (ClaimHandOver): the route holds it already leased to this process
 // and passes it here, so no notification and no claiming transaction stand
-// between the callback and its confirmation.
+// between the callback and its confirmation. Only while this confirmer is
+// idle, though: when confirmations are already going on, a callback is held
+// the ordinary way, and the next round takes all that came meanwhile at once
+// (one claiming transaction for many, and the steps after it batched), as the
+// submission steps batch what comes while one is being written.
 import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
@@ -23,13 +27,9 @@ import { Rounds } from './rounds.ts'
 // of every job's time in its slot. Bounded, so a storm stays a few rounds.
 const overlappingRounds = 3
 
-// Handed-over callbacks waiting for a query at most: past this the route holds them the ordinary way
-// (any process's rounds take them), so a storm never queues here longer than a lease.
-const handedLimit = 200
-
 /** What the webhook route hands a callback to when this process can confirm it (receive_claim's handed_to). */
 export interface ClaimHandOver {
-  /** The accounts this process can confirm for now; none while it is stopping or has enough waiting. */
+  /** The accounts this process can confirm for now; none while it is stopping or already confirming. */
   accountsTaking(): string[]
   /** The lease a handed-over callback is held with: longer than one query can take. */
   readonly leaseSeconds: number
@@ -87,7 +87,7 @@ export class Confirmer implements ClaimHandOver {
   }
 
   accountsTaking(): string[] {
-    if (!this.started || this.stopping || this.handed.length >= handedLimit) return []
+    if (!this.started || this.stopping || this.handed.length > 0 || this.handedWorkers.size > 0 || this.rounds.busy) return []
     return [...this.options.accounts().keys()]
   }
 

@@ -32,6 +32,11 @@ export class Rounds {
     this.running.add(run)
   }
 
+  /** A run is going on now. */
+  get busy(): boolean {
+    return this.running.size > 0
+  }
+
   async idle(): Promise<void> {
     await Promise.allSettled([...this.running])
   }
