@@ -4,10 +4,12 @@
 // can confirm for — is held already leased to it and answered back; every
 // other claim is held as before, for claim_unconfirmed to refuse or lease.
 // A handed claim is never leased twice, and a lease that runs out (the process
-// died) leaves it to any dispatcher.
+// died) leaves it to any dispatcher. Only the account's recorded key is one to
+// ask RunningHub with, on either path: a stale key would hear "no such task"
+// and refute a true callback.
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
-import { claim, insertJob, runClaimed, setAccounts, type Claim } from './helpers/jobs.ts'
+import { claim, fingerprintOf, insertJob, runClaimed, setAccounts, type Claim } from './helpers/jobs.ts'
 import { CallbackConfirmations, CallbackTaker, claimUnconfirmed, type HandOverTerms } from '../src/db/rhpool.ts'
 import { Confirmer } from '../src/dispatcher/confirmer.ts'
 import type { AccountConfig, Config } from '../src/config/index.ts'
@@ -17,7 +19,8 @@ const success = (url: string) => ({ status: 'SUCCESS', outputs: [{ url, outputTy
 const until = async (condition: () => boolean) => {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve))
 }
-const terms: HandOverTerms = { accounts: ['primary'], leaseSeconds: 30 }
+const primaryKey = { name: 'primary', fingerprint: fingerprintOf('primary') }
+const terms: HandOverTerms = { keys: [primaryKey], leaseSeconds: 30 }
 
 async function runningJobs(sql: Parameters<typeof setAccounts>[0], n: number, prefix: string) {
   await setAccounts(sql, [{ name: 'primary', slots: n }])
@@ -40,7 +43,7 @@ t.test('a claim plainly its attempt’s is held leased to the receiving process 
   t.equal(held!.detail, 'handed to the receiving process to confirm with query')
   t.equal(held!.resolved_at, null, 'held, not decided: RunningHub is still to be asked')
   t.equal(held!.lease, '00:00:30', 'leased for the lease asked')
-  t.same(await claimUnconfirmed(sql as never, ['primary'], 50, 30), [], 'no dispatcher round takes a claim leased to another process')
+  t.same(await claimUnconfirmed(sql as never, [primaryKey], 50, 30), [], 'no dispatcher round takes a claim leased to another process')
 
   const confirmations = new CallbackConfirmations(sql as never, 1)
   t.equal(await confirmations.confirm(taken.handed!.delivery_id, success('https://rh/0.png')), 'applied', 'RunningHub’s answer applied')
@@ -71,7 +74,10 @@ t.test('every other claim is held unleased for the rounds, which refuse or lease
   const taker = new CallbackTaker(sql as never, () => terms)
   const [a, b, c, d] = jobs.map((j) => ({ jobTable: 'upscaler_jobs', jobId: j.claim.job_id, attempt: 1, taskId: j.taskId }))
   // A process that can confirm only for account 'other' (the jobs run on 'primary').
-  const elsewhere = new CallbackTaker(sql as never, () => ({ accounts: ['other'], leaseSeconds: 30 }))
+  const elsewhere = new CallbackTaker(sql as never, () => ({
+    keys: [{ name: 'other', fingerprint: fingerprintOf('other') }],
+    leaseSeconds: 30,
+  }))
   const cases = [
     // (No earlier attempt can be made here without a retry; a later one is as plainly not this attempt.)
     { what: 'another attempt than the job’s', at: { ...a!, attempt: 2 }, outcome: 'unconfirmed' },
@@ -86,7 +92,7 @@ t.test('every other claim is held unleased for the rounds, which refuse or lease
   }
   const leased = await sql`select count(*)::int as n from rhpool.webhook_deliveries where confirm_after is not null`
   t.equal(leased[0]!.n, 0, 'none of them is leased')
-  const claimed = await claimUnconfirmed(sql as never, ['primary'], 50, 30)
+  const claimed = await claimUnconfirmed(sql as never, [primaryKey], 50, 30)
   t.same(
     claimed.map((r) => r.job_id).sort(),
     [a!.jobId, d!.jobId].sort(),
@@ -117,13 +123,13 @@ t.test('a handed claim whose lease ran out (its process died) is any dispatcher�
   const taken = await taker.take('receive_claim', at, success('https://out/0.png'), '{}')
   t.ok(taken.handed, 'handed over')
   await sql`update rhpool.webhook_deliveries set confirm_after = now() - interval '1 second'`
-  const claimed = await claimUnconfirmed(sql as never, ['primary'], 50, 30)
+  const claimed = await claimUnconfirmed(sql as never, [primaryKey], 50, 30)
   t.same(
     claimed.map((r) => r.delivery_id),
     [taken.handed!.delivery_id],
     'the lease ran out: a round leases it'
   )
-  t.same(await claimUnconfirmed(sql as never, ['primary'], 50, 30), [], 'and no second round does')
+  t.same(await claimUnconfirmed(sql as never, [primaryKey], 50, 30), [], 'and no second round does')
 })
 
 t.test('no terms, or no accounts in them: nothing is handed', async (t) => {
@@ -134,7 +140,7 @@ t.test('no terms, or no accounts in them: nothing is handed', async (t) => {
     outcome: 'unconfirmed',
     handed: null,
   })
-  const stopping = new CallbackTaker(sql as never, () => ({ accounts: [], leaseSeconds: 30 }))
+  const stopping = new CallbackTaker(sql as never, () => ({ keys: [], leaseSeconds: 30 }))
   t.same(await stopping.take('receive_claim', b!, success('https://x.png'), '{}'), { outcome: 'unconfirmed', handed: null })
   const leased = await sql`select count(*)::int as n from rhpool.webhook_deliveries where confirm_after is not null`
   t.equal(leased[0]!.n, 0)
@@ -154,17 +160,17 @@ t.test('a confirmer that is stopping takes nothing more and gives back the lease
     client: () => {
       throw new Error('a stopping confirmer must not ask RunningHub')
     },
-    accounts: () => new Map([['primary', { name: 'primary' } as AccountConfig]]),
+    accounts: () => new Map([['primary', { name: 'primary', fingerprint: fingerprintOf('primary') } as AccountConfig]]),
     log: createLogger('silent'),
     config: { dispatcher: { requestTimeoutMs: 2000, pollIntervalMs: 60_000 } } as Config,
   })
-  t.same(confirmer.accountsTaking(), [], 'not started: no account is offered to the route')
+  t.same(confirmer.keysTaking(), [], 'not started: no account is offered to the route')
   await confirmer.stop()
-  t.same(confirmer.accountsTaking(), [], 'stopping: none either')
+  t.same(confirmer.keysTaking(), [], 'stopping: none either')
   // A batch the route had sent before the stop comes back with a handed claim.
   confirmer.take(taken.handed!)
   await confirmer.stop()
-  const claimed = await claimUnconfirmed(sql as never, ['primary'], 50, 30)
+  const claimed = await claimUnconfirmed(sql as never, [primaryKey], 50, 30)
   t.same(
     claimed.map((r) => r.delivery_id),
     [taken.handed!.delivery_id],
@@ -189,16 +195,16 @@ t.test('a confirmer takes hand-overs only while idle: a callback that comes whil
   const confirmer = new Confirmer({
     sql: sql as never,
     client: () => client as never,
-    accounts: () => new Map([['primary', { name: 'primary', apiKey: 'k' } as AccountConfig]]),
+    accounts: () => new Map([['primary', { name: 'primary', apiKey: 'k', fingerprint: fingerprintOf('primary') } as AccountConfig]]),
     log: createLogger('silent'),
     config: { dispatcher: { requestTimeoutMs: 2000, pollIntervalMs: 600_000 } } as Config,
   })
   await confirmer.start()
   t.teardown(() => confirmer.stop())
   // Its first round (on listening) looks for held callbacks; then it is idle.
-  await until(() => confirmer.accountsTaking().length > 0)
-  t.same(confirmer.accountsTaking(), ['primary'], 'idle: its accounts are offered')
-  const taken = await new CallbackTaker(sql as never, () => ({ accounts: confirmer.accountsTaking(), leaseSeconds: 30 })).take(
+  await until(() => confirmer.keysTaking().length > 0)
+  t.same(confirmer.keysTaking(), [primaryKey], 'idle: its accounts are offered')
+  const taken = await new CallbackTaker(sql as never, () => ({ keys: confirmer.keysTaking(), leaseSeconds: 30 })).take(
     'receive_claim',
     { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
     success('https://x.png'),
@@ -206,7 +212,7 @@ t.test('a confirmer takes hand-overs only while idle: a callback that comes whil
   )
   confirmer.take(taken.handed!)
   await asked
-  t.same(confirmer.accountsTaking(), [], 'asking RunningHub: none offered, the next callbacks are held for a round')
+  t.same(confirmer.keysTaking(), [], 'asking RunningHub: none offered, the next callbacks are held for a round')
   answer({ status: 'SUCCESS', results: [{ url: 'https://rh/x.png', outputType: 'png' }] })
   for (;;) {
     const [row] = await sql`select resolution from rhpool.webhook_deliveries where id = ${taken.handed!.delivery_id}`
@@ -216,6 +222,31 @@ t.test('a confirmer takes hand-overs only while idle: a callback that comes whil
     }
     await new Promise((r) => setImmediate(r))
   }
-  await until(() => confirmer.accountsTaking().length > 0)
-  t.same(confirmer.accountsTaking(), ['primary'], 'idle again: offered again')
+  await until(() => confirmer.keysTaking().length > 0)
+  t.same(confirmer.keysTaking(), [primaryKey], 'idle again: offered again')
+})
+
+t.test('a key that is not the account’s recorded one is never asked with: not handed over, not claimed', async (t) => {
+  const { sql } = await freshDatabase(t)
+  const [job] = await runningJobs(sql, 1, '19100000000000009')
+  // This process still holds primary's old key: the account now records another.
+  const staleKey = { name: 'primary', fingerprint: 'fp_an_old_key' }
+  const taken = await new CallbackTaker(sql as never, () => ({ keys: [staleKey], leaseSeconds: 30 })).take(
+    'receive_claim',
+    { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
+    success('https://x.png'),
+    '{}'
+  )
+  t.same(taken, { outcome: 'unconfirmed', handed: null }, 'held for a process with the recorded key')
+  t.same(await claimUnconfirmed(sql as never, [staleKey], 50, 30), [], 'a round with the stale key does not take it')
+  t.same(
+    (await claimUnconfirmed(sql as never, [primaryKey], 50, 30)).map((r) => r.job_id),
+    [job!.claim.job_id],
+    'a round with the recorded key does'
+  )
+  await t.rejects(
+    sql`select * from rhpool.claim_unconfirmed(array['primary'], array[]::text[], 50, 30)`,
+    /claim_unconfirmed: accounts and key_fingerprints must have one entry per account \(got 1 and 0\)/,
+    'names and fingerprints that do not line up are refused by name'
+  )
 })

@@ -1,6 +1,23 @@
 -- Accounts as dispatchers declare them: the sync from a dispatcher's
 -- configuration, and the view of each account's state it returns.
 
+-- The process asking holds this account's recorded key: names and the
+-- fingerprints of the keys it holds for them, aligned. A key that is not the
+-- recorded one is another RunningHub account's: asking with it about a task
+-- answers "no such task", which would refute a true callback.
+create or replace function rhpool.holds_recorded_key(account text, names text[], fingerprints text[])
+returns boolean
+language sql
+stable
+as $$
+  select exists (
+    select 1 from rhpool.accounts a
+    join unnest(holds_recorded_key.names, holds_recorded_key.fingerprints) as held(name, fingerprint)
+      on held.name = a.name and held.fingerprint = a.key_fingerprint
+    where a.name = holds_recorded_key.account
+  )
+$$;
+
 -- Whether an account may take work at a moment: enabled and not cooling
 -- down. The one definition the claim (both of its reads of the accounts) and
 -- the accounts' status use. One SQL expression, so the planner inlines it.

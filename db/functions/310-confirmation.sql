@@ -45,8 +45,9 @@ $$;
 -- read, not locked: the route never waits for a transition, and the
 -- confirmation checks the same things again under the job's lock.
 --
--- handed_to: the accounts whose keys the receiving process holds and can ask
--- RunningHub with now. A claim that is plainly this attempt's (it names the
+-- handed_to, handed_keys: the accounts the receiving process can ask RunningHub
+-- about now, and the fingerprints of its keys for them (the recorded keys only:
+-- rhpool.holds_recorded_key). A claim that is plainly this attempt's (it names the
 -- task the job runs, or one no job holds while the job's own is not recorded
 -- yet, on the job's attempt, on one of those accounts) is held already leased
 -- to that process, as claim_unconfirmed would lease it, and its
@@ -55,7 +56,7 @@ $$;
 -- dispatcher's claim_unconfirmed takes the claim, as it takes every other.
 create or replace function rhpool.receive_claim(
   job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text,
-  handed_to text[] default '{}', lease_seconds numeric default null,
+  handed_to text[] default '{}', handed_keys text[] default '{}', lease_seconds numeric default null,
   out outcome text, out handed_delivery bigint, out handed_account text
 )
 language plpgsql
@@ -73,8 +74,8 @@ begin
       holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
       if holder is not null then
         detail := format('task %s belongs to %s', receive_claim.task_id, holder);
-      elsif (job ->> 'attempts')::integer = receive_claim.attempt and job ->> 'api_account' = any (receive_claim.handed_to)
-            and receive_claim.lease_seconds > 0 then
+      elsif (job ->> 'attempts')::integer = receive_claim.attempt and receive_claim.lease_seconds > 0
+            and rhpool.holds_recorded_key(job ->> 'api_account', receive_claim.handed_to, receive_claim.handed_keys) then
         -- What claim_unconfirmed would lease (its refusals cannot apply), leased in the insert.
         insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
         values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'unconfirmed', 200,
@@ -103,8 +104,10 @@ $$;
 -- task id, another task than the job's, a task another job holds, an attempt
 -- the job has left. Such a claim never finishes a job, whatever RunningHub
 -- says about the task it names. The rest are claimed (confirm_after, a lease)
--- by one dispatcher holding the key of the job's account.
-create or replace function rhpool.claim_unconfirmed(accounts text[], max_rows integer, lease_seconds numeric)
+-- by one dispatcher holding the key of the job's account: accounts and
+-- key_fingerprints, aligned, name the keys it holds; only the recorded key of
+-- an account is one to ask with (rhpool.holds_recorded_key).
+create or replace function rhpool.claim_unconfirmed(accounts text[], key_fingerprints text[], max_rows integer, lease_seconds numeric)
 returns table (delivery_id bigint, job_table text, job_id uuid, api_account text, task_id text)
 language plpgsql
 volatile
@@ -113,6 +116,11 @@ declare
   d record;
   refusal text;
 begin
+  if cardinality(claim_unconfirmed.accounts) is distinct from cardinality(claim_unconfirmed.key_fingerprints) then
+    raise exception 'claim_unconfirmed: accounts and key_fingerprints must have one entry per account (got % and %)',
+      cardinality(claim_unconfirmed.accounts), cardinality(claim_unconfirmed.key_fingerprints)
+      using errcode = 'invalid_parameter_value';
+  end if;
   for d in
     select w.id, w.job_table, w.job_id, w.attempt, w.task_id as claimed_task,
            j.status, j.task_id as job_task, j.attempts, j.api_account as account
@@ -120,7 +128,8 @@ begin
     left join rhpool.jobs j on j.job_table = w.job_table and j.id = w.job_id
     where w.outcome = 'unconfirmed' and w.resolved_at is null
       and (w.confirm_after is null or w.confirm_after <= now())
-      and (j.api_account is null or j.api_account = any (claim_unconfirmed.accounts) or j.status = any (rhpool.terminal_statuses()))
+      and (j.api_account is null or j.status = any (rhpool.terminal_statuses())
+           or rhpool.holds_recorded_key(j.api_account, claim_unconfirmed.accounts, claim_unconfirmed.key_fingerprints))
     order by w.received_at
     limit claim_unconfirmed.max_rows
     for update of w skip locked

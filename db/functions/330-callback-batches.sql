@@ -7,12 +7,12 @@
 -- deliveries of one job in one batch are taken one after the other, the second
 -- seeing the first (a duplicate stays a duplicate).
 
--- handed_to and lease_seconds are receive_claim's: a claim plainly its
+-- handed_to, handed_keys and lease_seconds are receive_claim's: a claim plainly its
 -- attempt's is leased to the calling process, and its row answers
 -- handed_delivery and handed_account (null for every other outcome).
 create or replace function rhpool.take_callbacks(
   functions text[], job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[],
-  handed_to text[] default '{}', lease_seconds numeric default null
+  handed_to text[] default '{}', handed_keys text[] default '{}', lease_seconds numeric default null
 )
 returns table (ord integer, value text, handed_delivery bigint, handed_account text)
 language plpgsql
@@ -46,7 +46,8 @@ begin
       when 'receive_claim' then
         select r.outcome, r.handed_delivery, r.handed_account into value, handed_delivery, handed_account
           from rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body,
-                                    coalesce(take_callbacks.handed_to, '{}'), take_callbacks.lease_seconds) r;
+                                    coalesce(take_callbacks.handed_to, '{}'), coalesce(take_callbacks.handed_keys, '{}'),
+                                    take_callbacks.lease_seconds) r;
       when 'hold_callback' then
         value := rhpool.hold_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
       else

@@ -31,9 +31,15 @@ interface TakenCallback {
   body: string
 }
 
-/** Who the route may hand a plainly valid claim to: the accounts it can confirm for now, and the lease it holds them with. */
+/** A RunningHub key a process holds: the account's name and the key's fingerprint (never the key). */
+export interface HeldKey {
+  name: string
+  fingerprint: string
+}
+
+/** Who the route may hand a plainly valid claim to: the keys it can confirm with now, and the lease it holds them with. */
 export interface HandOverTerms {
-  accounts: string[]
+  keys: HeldKey[]
   leaseSeconds: number
 }
 
@@ -60,7 +66,8 @@ export class CallbackTaker {
         ${items.map((i) => i.fn)}::text[], ${items.map((i) => i.at.jobTable)}::text[], ${items.map((i) => i.at.jobId)}::uuid[],
         ${items.map((i) => i.at.attempt)}::integer[], ${items.map((i) => i.at.taskId)}::text[],
         ${/* objects: postgres.js serializes each element as the jsonb[] the statement declares */ items.map((i) => i.callback) as never}::jsonb[], ${items.map((i) => i.body)}::text[],
-        ${terms?.accounts ?? []}::text[], ${terms?.leaseSeconds ?? null}::numeric)`
+        ${terms?.keys.map((k) => k.name) ?? []}::text[], ${terms?.keys.map((k) => k.fingerprint) ?? []}::text[],
+        ${terms?.leaseSeconds ?? null}::numeric)`
       )
       return rowsInItemOrder(answers, items.length, 'callbacks').map((answer, n) => {
         const { at } = items[n]!
@@ -110,8 +117,10 @@ export interface UnconfirmedCallback {
   task_id: string
 }
 
-export function claimUnconfirmed(sql: Sql, accounts: string[], maxRows: number, leaseSeconds: number): Promise<UnconfirmedCallback[]> {
-  return rows(sql`select * from rhpool.claim_unconfirmed(${accounts}::text[], ${maxRows}, ${leaseSeconds})`)
+/** Held callbacks for the accounts whose recorded keys are among these (a stale key is never asked with). */
+export function claimUnconfirmed(sql: Sql, keys: HeldKey[], maxRows: number, leaseSeconds: number): Promise<UnconfirmedCallback[]> {
+  return rows(sql`select * from rhpool.claim_unconfirmed(${keys.map((k) => k.name)}::text[], ${keys.map((k) => k.fingerprint)}::text[],
+    ${maxRows}, ${leaseSeconds})`)
 }
 
 /** Ask again after retrySeconds. */

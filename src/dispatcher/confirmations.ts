@@ -75,7 +75,7 @@ export async function processConfirmations(
   options: ConfirmationOptions
 ): Promise<number> {
   if (accounts.size === 0) return 0
-  const pending = await claimUnconfirmed(sql, [...accounts.keys()], batch, options.leaseSeconds)
+  const pending = await claimUnconfirmed(sql, [...accounts.values()], batch, options.leaseSeconds)
   let resolved = 0
   const queue = [...pending]
   await Promise.all(

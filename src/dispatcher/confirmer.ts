@@ -17,7 +17,7 @@ import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
-import { CallbackConfirmations, postponeUnconfirmed, type UnconfirmedCallback } from '../db/rhpool.ts'
+import { CallbackConfirmations, postponeUnconfirmed, type HeldKey, type UnconfirmedCallback } from '../db/rhpool.ts'
 import { jobLabel } from '../log.ts'
 import { confirmHeldCallback, parallelQueries, processConfirmations, type ConfirmationOptions } from './confirmations.ts'
 import { Rounds } from './rounds.ts'
@@ -29,8 +29,8 @@ const overlappingRounds = 3
 
 /** What the webhook route hands a callback to when this process can confirm it (receive_claim's handed_to). */
 export interface ClaimHandOver {
-  /** The accounts this process can confirm for now; none while it is stopping or already confirming. */
-  accountsTaking(): string[]
+  /** The keys this process can confirm with now; none while it is stopping or already confirming. */
+  keysTaking(): HeldKey[]
   /** The lease a handed-over callback is held with: longer than one query can take. */
   readonly leaseSeconds: number
   /** A callback the route held leased to this process, committed: confirm it. */
@@ -86,9 +86,9 @@ export class Confirmer implements ClaimHandOver {
     this.started = true
   }
 
-  accountsTaking(): string[] {
+  keysTaking(): HeldKey[] {
     if (!this.started || this.stopping || this.handed.length > 0 || this.handedWorkers.size > 0 || this.rounds.busy) return []
-    return [...this.options.accounts().keys()]
+    return [...this.options.accounts().values()].map(({ name, fingerprint }) => ({ name, fingerprint }))
   }
 
   take(held: UnconfirmedCallback): void {

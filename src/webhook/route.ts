@@ -52,7 +52,7 @@ export function registerWebhookRoute(app: FastifyInstance, deps: WebhookRouteDep
   // Callbacks arriving together are written together; each request is answered once its batch is committed.
   const { handOver } = deps
   const callbacks = new CallbackTaker(sql, () =>
-    handOver && deps.confirmCallbacks ? { accounts: handOver.accountsTaking(), leaseSeconds: handOver.leaseSeconds } : null
+    handOver && deps.confirmCallbacks ? { keys: handOver.keysTaking(), leaseSeconds: handOver.leaseSeconds } : null
   )
 
   const record = async (

@@ -225,19 +225,24 @@ export async function runChaos(t: TestLike, options: ChaosOptions): Promise<Chao
     // RHPOOL_CHAOS_CONFIRM=false runs the same chaos trusting callbacks, to compare (drain, throughput).
     ...(process.env.RHPOOL_CHAOS_CONFIRM ? { RHPOOL_CONFIRM_CALLBACKS: process.env.RHPOOL_CHAOS_CONFIRM } : {}),
   }
-  webhookPorts.forEach((port, i) =>
-    supervisor.add(`webhook-${i + 1}`, 'webhook', {
-      ...common,
-      RHPOOL_DISPATCHER: 'false',
-      PORT: String(port),
-      ADMIN_PORT: String(adminPorts[i]),
-    })
-  )
   const accountEnv = Object.fromEntries(
     keys.flatMap((key, i) => [
       [i === 0 ? 'RUNNINGHUB_API_KEY' : `RUNNINGHUB_API_KEY_${i + 1}`, key],
       [`RUNNINGHUB_SLOTS_${i + 1}`, String(options.slots)],
     ])
+  )
+  // The first webhook server has no RunningHub keys: what it holds waits for a dispatcher's round.
+  // The others have them: each confirms what it holds itself, handing a callback for its attempt
+  // to its own confirmer (killed with such a lease outstanding, the lease runs out and a
+  // dispatcher takes it).
+  webhookPorts.forEach((port, i) =>
+    supervisor.add(`webhook-${i + 1}`, 'webhook', {
+      ...common,
+      ...(i === 0 ? {} : { ...accountEnv, RUNNINGHUB_BASE_URL: sim.url, RHPOOL_REQUEST_TIMEOUT_MS: '2000' }),
+      RHPOOL_DISPATCHER: 'false',
+      PORT: String(port),
+      ADMIN_PORT: String(adminPorts[i]),
+    })
   )
   for (let i = 0; i < options.dispatchers; i++) {
     supervisor.add(`dispatcher-${i + 1}`, 'dispatcher', {
@@ -697,7 +702,10 @@ export async function verifyChaos(run: ChaosRun): Promise<{ checks: Check[]; fig
   )
   const callbacks = sim.ledger.callbacks
   const deliveries = Object.fromEntries(
-    (await sql`select outcome, count(*)::int as n from rhpool.webhook_deliveries group by 1 order by 1`).map((r) => [r.outcome, r.n])
+    (
+      await sql`select case when detail like 'handed to %' then outcome || ' (handed over)' else outcome end as outcome, count(*)::int as n
+                from rhpool.webhook_deliveries group by 1 order by 1`
+    ).map((r) => [r.outcome, r.n])
   )
   const repairs = Object.fromEntries(
     (await sql`select action, count(*)::int as n from rhpool.maintenance_log group by 1 order by 1`).map((r) => [r.action, r.n])
