@@ -4,8 +4,8 @@
 // Woken by NOTIFY rhpool_confirm, with a poll as the backstop (a notification
 // is only a hint, lost with a connection or a database restart).
 //
-// A callback this process's own webhook route receives, plainly for the task
-// its job runs on an account this process holds the key of, is handed over
+// A callback this process's own webhook route receives, plainly for its job's
+// attempt, on an account whose recorded key this process holds, is handed over
 // directly (ClaimHandOver): the route holds it already leased to this process
 // and passes it here, so no notification and no claiming transaction stand
 // between the callback and its confirmation. Only while this confirmer is
@@ -15,10 +15,9 @@
 // submission steps batch what comes while one is being written.
 import type { AccountConfig, Config } from '../config/index.ts'
 import type { Sql } from '../db/connect.ts'
-import type { Logger } from '../log.ts'
+import { jobLabel, type Logger } from '../log.ts'
 import type { RunningHubClient } from '../runninghub/client.ts'
 import { CallbackConfirmations, postponeUnconfirmed, type HeldKey, type UnconfirmedCallback } from '../db/rhpool.ts'
-import { jobLabel } from '../log.ts'
 import { confirmHeldCallback, parallelQueries, processConfirmations, type ConfirmationOptions } from './confirmations.ts'
 import { Rounds } from './rounds.ts'
 
