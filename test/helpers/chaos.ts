@@ -764,6 +764,7 @@ export function figureLine(f: ChaosFigures): string {
     `postgres restarts ${f.postgresRestarts.length} (down ${f.postgresRestarts.map((p) => seconds(p.downMs)).join('/')})`,
     `max concurrency ${f.maxConcurrency.map((m) => `${m.account} ${m.ledger}/${m.limit}`).join(', ')}`,
     `duplicates: ${f.jobsWithTwoTasks} jobs with 2 tasks, ${f.deliveries.duplicate ?? 0} duplicate callbacks absorbed`,
+    `callbacks held ${f.deliveries.unconfirmed ?? 0}, handed over ${f.deliveries['unconfirmed (handed over)'] ?? 0}`,
     `claims back in flight after a kill: median ${seconds(percentile(f.recovery.settledMs, 0.5))}, max ${seconds(percentile(f.recovery.settledMs, 1))}`,
     `drain ${seconds(f.drainMs)}`,
   ].join(' | ')
