@@ -191,3 +191,23 @@ t.test('adding RUNNINGHUB_API_KEY_2 doubles capacity with no code change', async
   t.equal(sys.sim.ledger.concurrency(testKeys[0]!).maxConcurrency, 3)
   t.equal(sys.sim.ledger.concurrency(testKeys[1]!).maxConcurrency, 3)
 })
+
+// A dispatcher limited by its own RHPOOL_MAX_CONCURRENT_SUBMISSIONS claims again when one of its
+// submissions ends: nothing in the database announces that (the account's slot is still taken,
+// by the task now running), so the dispatcher wakes itself. Only then: a submission ending while
+// the accounts' slots were the limit wakes nobody (a claim then could not succeed; the
+// transition that frees a slot announces it). The poll is ten minutes here, so only a wake-up moves.
+t.test('a dispatcher held back by its own submission limit claims again as each submission ends', async (t) => {
+  const sys = await startSystem(t, {
+    slots: [3],
+    sim: { taskDurationMs: 60_000 },
+    env: { RHPOOL_MAX_CONCURRENT_SUBMISSIONS: '1', RHPOOL_POLL_INTERVAL_MS: '600000' },
+  })
+  for (let i = 0; i < 3; i++) await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor(
+    'three tasks running at once, submitted one at a time',
+    async () => (await sys.db.sql`select count(*)::int as n from rhpool.jobs where status = 'running'`)[0]!.n === 3,
+    30_000
+  )
+  t.equal(sys.sim.ledger.submissions.filter((s) => s.taskId).length, 3, 'three tasks at RunningHub')
+})

@@ -46,6 +46,11 @@ export class Dispatcher {
   private stopping = false
   private wakeUp: (() => void) | null = null
   private pendingWake = false
+  // The last claim was held back by this process's own limit (maxConcurrentSubmissions): asked for
+  // all it could take and got it, or could not ask. Only then does a submission ending here make
+  // room for a claim; otherwise it was the accounts' slots or the queue that stopped it, and the
+  // transition that frees a slot or queues a job wakes the dispatchers itself (NOTIFY rhpool_wakeup).
+  private heldBackByCapacity = false
   private loop: Promise<void> | null = null
   private unlisten: Array<() => Promise<void>> = []
   private cancelTimer: NodeJS.Timeout | null = null
@@ -173,6 +178,7 @@ export class Dispatcher {
           continue
         }
       }
+      this.heldBackByCapacity = capacity <= 0 || claimed.length === capacity
       for (const claim of claimed) {
         metrics?.claims.inc({ account: claim.api_account })
         this.track(claim)
@@ -211,7 +217,7 @@ export class Dispatcher {
       })
       .finally(() => {
         this.inFlight.delete(work)
-        this.wake()
+        if (this.heldBackByCapacity || this.stopping) this.wake()
       })
     this.inFlight.add(work)
   }
