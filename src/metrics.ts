@@ -10,6 +10,12 @@ export class Metrics {
     labelNames: ['account'],
     registers: [this.registry],
   })
+  readonly claimCalls = new Counter({
+    name: 'rhpool_claim_calls_total',
+    help: 'Claims this process asked the database for, by whether they claimed anything',
+    labelNames: ['result'],
+    registers: [this.registry],
+  })
   readonly submissions = new Counter({
     name: 'rhpool_submissions_total',
     help: 'Submissions to RunningHub by result class',

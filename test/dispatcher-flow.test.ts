@@ -211,3 +211,30 @@ t.test('a dispatcher held back by its own submission limit claims again as each 
   )
   t.equal(sys.sim.ledger.submissions.filter((s) => s.taskId).length, 3, 'three tasks at RunningHub')
 })
+
+// A full pool with a backlog: every job queued behind it announces itself ('queued'), and a claim
+// for each would find nothing. After one empty claim the dispatcher knows that no slot of its
+// accounts is free (rhpool.slot_free_among) and waits for a slot to be given back instead.
+t.test('a dispatcher whose accounts are full does not claim for every job queued behind them', async (t) => {
+  const sys = await startSystem(t, { slots: [1], sim: { taskDurationMs: 600_000 }, env: { RHPOOL_POLL_INTERVAL_MS: '600000' } })
+  const emptyClaims = async () => {
+    const text = await (await fetch(`${sys.adminUrl}/metrics`)).text()
+    return Number(/^rhpool_claim_calls_total\{result="empty"\} (\d+)$/m.exec(text)?.[1] ?? 0)
+  }
+  const running = async () => (await sys.db.sql`select id from rhpool.jobs where status = 'running'`).map((r) => r.id as string)
+  const first = await insertJob(sys.db.sql, 'upscaler_jobs')
+  await sys.waitFor('the first job running', async () => (await running()).includes(first))
+  const before = await emptyClaims()
+  for (let i = 0; i < 40; i++) await insertJob(sys.db.sql, 'upscaler_jobs')
+  // The slot given back: announced after every one of those inserts ('slot').
+  await sys.db.sql`select rhpool.cancel_job('upscaler_jobs', ${first})`
+  const [next] = await sys.waitFor('the next job running on the slot the cancel gave back', async () => {
+    const now = await running()
+    return now.length === 1 && now[0] !== first ? now : null
+  })
+  t.ok(next, 'the backlog moved as soon as the slot was free')
+  const empty = (await emptyClaims()) - before
+  // One to learn the pool is full, and one more if an insert's wake-up came while it was asking;
+  // a third leaves room for another kind of wake-up meanwhile (each claims, as it should).
+  t.ok(empty <= 3, `40 jobs queued behind a full pool: ${empty} claims that found nothing (not one per job)`)
+})

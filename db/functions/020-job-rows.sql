@@ -213,7 +213,9 @@ begin
          task_id = case when requeue_run.forget_task then null else j.task_id end,
          error_code = requeue_run.error_code, error_message = requeue_run.error_message, updated_at = now()
    where j.tableoid = relation and j.id = requeue_run.job_id;
-  perform pg_notify('rhpool_wakeup', 'queued');
+  -- 'slot', not 'queued': the run gave its account's slot back, and a dispatcher
+  -- whose accounts were all full listens for exactly that (rhpool.slot_free_among).
+  perform pg_notify('rhpool_wakeup', 'slot');
 end
 $$;
 

@@ -307,3 +307,23 @@ begin
   order by c.ord;
 end
 $$;
+
+-- Whether any of these accounts has a slot no run holds (its configured slots,
+-- usable now or not). When none has, no claim for them can succeed until a run
+-- gives a slot back, or an account, a limit or a cooldown changes; each of
+-- those announces itself on rhpool_wakeup ('slot', 'accounts', 'limits',
+-- 'cooldown ended', 'claimed'), while a job entering the queue ('queued') never
+-- frees one. A dispatcher asks after a claim that came back empty, and while
+-- the answer is no it does not claim on 'queued' (a claim per insert, each
+-- finding nothing, was the largest cost of a full pool with a backlog).
+create or replace function rhpool.slot_free_among(accounts text[])
+returns boolean
+language sql
+stable
+as $$
+  select exists (
+    select 1 from rhpool.accounts a
+    where a.name = any (slot_free_among.accounts)
+      and a.slots > (select count(*) from rhpool.runs r where r.account = a.name)
+  )
+$$;

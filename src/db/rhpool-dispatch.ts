@@ -41,6 +41,11 @@ export function claimForDispatcher<Job, Tool>(sql: Sql, options: ClaimOptions): 
   )
 }
 
+/** Whether any of these accounts has a slot no run holds: when none has, a claim for them cannot succeed (slot_free_among). */
+export async function slotFreeAmong(sql: Sql, accounts: string[]): Promise<boolean> {
+  return (await value<boolean>(sql`select rhpool.slot_free_among(${accounts}::text[]) as value`)) === true
+}
+
 /** False when the claim is gone (recovered): stop working on the job. Lease null: the lease_seconds setting. */
 export async function renewLease(sql: Sql, claim: Claim): Promise<boolean> {
   return (await value<boolean>(sql`select rhpool.renew_lease(${claim.job_table}, ${claim.job_id}, ${claim.claim_token}) as value`)) === true

@@ -16,7 +16,7 @@ import { processCancellations } from './cancellations.ts'
 import { createInputFetcher, type InputFetcher } from './input-fetch.ts'
 import { Confirmer } from './confirmer.ts'
 import { Rounds } from './rounds.ts'
-import { claimForDispatcher, SubmissionSteps } from '../db/rhpool.ts'
+import { claimForDispatcher, slotFreeAmong, SubmissionSteps } from '../db/rhpool.ts'
 import type { ToolDefinition } from '../tools/node-info.ts'
 import { submitClaim, type HeldClaim, type JobRow } from './submit.ts'
 import { Presence } from './presence.ts'
@@ -51,6 +51,10 @@ export class Dispatcher {
   // room for a claim; otherwise it was the accounts' slots or the queue that stopped it, and the
   // transition that frees a slot or queues a job wakes the dispatchers itself (NOTIFY rhpool_wakeup).
   private heldBackByCapacity = false
+  // The last claim found nothing and none of this dispatcher's accounts has a slot no run holds
+  // (rhpool.slot_free_among): a job entering the queue cannot change that, so its wake-up
+  // ('queued') is not a reason to claim. Any other wake-up, and the poll, claim as always.
+  private everySlotTaken = false
   private loop: Promise<void> | null = null
   private unlisten: Array<() => Promise<void>> = []
   private cancelTimer: NodeJS.Timeout | null = null
@@ -97,7 +101,7 @@ export class Dispatcher {
     for (const channel of ['rhpool_wakeup', 'rhpool_cancel']) {
       const subscription = await sql.listen(
         channel,
-        () => (channel === 'rhpool_wakeup' ? this.wake() : this.cancels.run()),
+        (payload) => (channel === 'rhpool_wakeup' ? this.wokenBy(payload) : this.cancels.run()),
         () => {
           // Called on every (re)connect: anything announced while we were away is found by the claim that follows.
           this.listening = true
@@ -133,6 +137,23 @@ export class Dispatcher {
     const grew = [...usable.keys()].some((name) => !this.accounts.has(name))
     this.accounts = usable
     if (grew) this.wake()
+  }
+
+  private wokenBy(payload: string): void {
+    if (payload === 'queued' && this.everySlotTaken) return
+    this.everySlotTaken = false
+    this.wake()
+  }
+
+  private async everySlotIsTaken(): Promise<boolean> {
+    const held = [...this.accounts.keys()]
+    if (held.length === 0) return false
+    try {
+      return !(await slotFreeAmong(this.options.sql, held))
+    } catch {
+      // Unknown: claim on every wake-up, as if a slot were free.
+      return false
+    }
   }
 
   wake(): void {
@@ -179,6 +200,10 @@ export class Dispatcher {
         }
       }
       this.heldBackByCapacity = capacity <= 0 || claimed.length === capacity
+      if (capacity > 0) {
+        metrics?.claimCalls.inc({ result: claimed.length > 0 ? 'claimed' : 'empty' })
+        this.everySlotTaken = claimed.length === 0 && (await this.everySlotIsTaken())
+      }
       for (const claim of claimed) {
         metrics?.claims.inc({ account: claim.api_account })
         this.track(claim)
