@@ -1,7 +1,8 @@
-// A held callback handed to the process that received it (receive_claim's
-// handed_to, 310-confirmation.sql): only a claim plainly its attempt's — the
-// job runs the very task it names, on that attempt, on an account the process
-// can confirm for — is held already leased to it and answered back; every
+// A held callback handed to the process that received it (hand_over_claim,
+// 310-confirmation.sql): only a claim plainly its attempt's — it names the
+// task the job runs (or one no job holds, before the job's is recorded), on
+// that attempt, on an account the process can confirm for — is held already
+// leased to it and answered back; every
 // other claim is held as before, for claim_unconfirmed to refuse or lease.
 // A handed claim is never leased twice, and a lease that runs out (the process
 // died) leaves it to any dispatcher. Only the account's recorded key is one to

@@ -502,7 +502,7 @@ t.test('by default a callback is only a claim until RunningHub confirms it with 
 })
 
 // The route and the dispatcher in one process (rhpool's default): a callback for the task this
-// process submitted is handed straight to its own confirmer (receive_claim's handed_to), leased
+// process submitted is handed straight to its own confirmer (rhpool.hand_over_claim), leased
 // in the delivery's own insert; no notification or claiming round stands in between.
 t.test('a callback for a task this process runs is confirmed by the process that received it', async (t) => {
   const sys = await startSystem(t, { slots: [2], sim: { taskDurationMs: 200 } })

@@ -47,10 +47,9 @@ drop function if exists rhpool.resolve_unconfirmed(bigint, jsonb);
 drop function if exists rhpool.account_held_for(text, text, text, timestamptz);
 drop function if exists rhpool.accounts_held_for(text, timestamptz);
 
--- receive_claim and take_callbacks take the accounts (and key fingerprints) the
--- receiving process can confirm for (a claim plainly the attempt's is handed to
--- it, leased), and answer the handed delivery; claim_unconfirmed takes the
--- fingerprints of the claimer's keys.
-drop function if exists rhpool.receive_claim(text, uuid, integer, text, jsonb, text);
+-- take_callbacks takes the accounts (and key fingerprints) the receiving
+-- process can confirm for (a claim plainly the attempt's is handed to it,
+-- leased: hand_over_claim), and answers the handed delivery; claim_unconfirmed
+-- takes the fingerprints of the claimer's keys.
 drop function if exists rhpool.take_callbacks(text[], text[], uuid[], integer[], text[], jsonb[], text[]);
 drop function if exists rhpool.claim_unconfirmed(text[], integer, numeric);

@@ -44,21 +44,8 @@ $$;
 -- about; anything else is held for confirmation (hold_callback_of). The job is
 -- read, not locked: the route never waits for a transition, and the
 -- confirmation checks the same things again under the job's lock.
---
--- handed_to, handed_keys: the accounts the receiving process can ask RunningHub
--- about now, and the fingerprints of its keys for them (the recorded keys only:
--- rhpool.holds_recorded_key). A claim that is plainly this attempt's (it names the
--- task the job runs, or one no job holds while the job's own is not recorded
--- yet, on the job's attempt, on one of those accounts) is held already leased
--- to that process, as claim_unconfirmed would lease it, and its
--- delivery id comes back for the process to confirm at once: no notification,
--- no claiming transaction. If that process dies, the lease runs out and any
--- dispatcher's claim_unconfirmed takes the claim, as it takes every other.
-create or replace function rhpool.receive_claim(
-  job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text,
-  handed_to text[] default '{}', handed_keys text[] default '{}', lease_seconds numeric default null,
-  out outcome text, out handed_delivery bigint, out handed_account text
-)
+create or replace function rhpool.receive_claim(job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text)
+returns text
 language plpgsql
 volatile
 as $$
@@ -74,28 +61,58 @@ begin
       holder := rhpool.task_id_holder(receive_claim.task_id, receive_claim.job_table, receive_claim.job_id);
       if holder is not null then
         detail := format('task %s belongs to %s', receive_claim.task_id, holder);
-      elsif (job ->> 'attempts')::integer = receive_claim.attempt and receive_claim.lease_seconds > 0
-            and rhpool.holds_recorded_key(job ->> 'api_account', receive_claim.handed_to, receive_claim.handed_keys) then
-        -- What claim_unconfirmed would lease (its refusals cannot apply), leased in the insert.
-        insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
-        values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'unconfirmed', 200,
-                'handed to the receiving process to confirm with query', left(receive_claim.body, 65536), receive_claim.callback,
-                now() + make_interval(secs => receive_claim.lease_seconds))
-        returning id into handed_delivery;
-        handed_account := job ->> 'api_account';
-        outcome := 'unconfirmed';
-        return;
       end if;
     end if;
   end if;
   if detail is null then
-    outcome := rhpool.hold_callback_of(job, receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
-    return;
+    return rhpool.hold_callback_of(job, receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, receive_claim.callback, receive_claim.body);
   end if;
   insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback)
   values (receive_claim.job_table, receive_claim.job_id, receive_claim.attempt, receive_claim.task_id, 'TASK_END', 'task_mismatch', 200,
           detail, left(receive_claim.body, 65536), receive_claim.callback);
-  outcome := 'task_mismatch';
+  return 'task_mismatch';
+end
+$$;
+
+-- The hand-over: when the receiving process holds the recorded key of the
+-- job's account (handed_to, handed_keys: its accounts and its keys'
+-- fingerprints, aligned; rhpool.holds_recorded_key) and the callback is plainly
+-- this attempt's (it names the task the job runs, or one no job holds while the
+-- job's own is not recorded yet, and the job's attempt), the callback is held
+-- already leased to that process, as claim_unconfirmed would lease it, and its
+-- delivery id and account come back for the process to confirm at once: no
+-- notification, no claiming transaction. Anything else comes back null with
+-- nothing written, and receive_claim holds it for any process's rounds. If the
+-- process dies, the lease runs out and claim_unconfirmed takes the claim, as
+-- it takes every other. (Apart from receive_claim, so a route without keys pays
+-- nothing for it.)
+create or replace function rhpool.hand_over_claim(
+  job_table text, job_id uuid, attempt integer, task_id text, callback jsonb, body text,
+  handed_to text[], handed_keys text[], lease_seconds numeric,
+  out handed_delivery bigint, out handed_account text
+)
+language plpgsql
+volatile
+as $$
+declare
+  job jsonb := rhpool.read_job(hand_over_claim.job_table, hand_over_claim.job_id);
+begin
+  if job is null or job ->> 'status' = any (rhpool.terminal_statuses()) or hand_over_claim.task_id is null
+     or coalesce(job ->> 'task_id', hand_over_claim.task_id) <> hand_over_claim.task_id
+     or (job ->> 'attempts')::integer is distinct from hand_over_claim.attempt
+     or coalesce(hand_over_claim.lease_seconds, 0) <= 0 then
+    return;
+  end if;
+  if rhpool.task_id_holder(hand_over_claim.task_id, hand_over_claim.job_table, hand_over_claim.job_id) is not null
+     or not rhpool.holds_recorded_key(job ->> 'api_account', hand_over_claim.handed_to, hand_over_claim.handed_keys) then
+    return;
+  end if;
+  insert into rhpool.webhook_deliveries (job_table, job_id, attempt, task_id, event, outcome, http_status, detail, body, callback, confirm_after)
+  values (hand_over_claim.job_table, hand_over_claim.job_id, hand_over_claim.attempt, hand_over_claim.task_id, 'TASK_END', 'unconfirmed', 200,
+          'handed to the receiving process to confirm with query', left(hand_over_claim.body, 65536), hand_over_claim.callback,
+          now() + make_interval(secs => hand_over_claim.lease_seconds))
+  returning id into handed_delivery;
+  handed_account := job ->> 'api_account';
 end
 $$;
 

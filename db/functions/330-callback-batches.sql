@@ -7,9 +7,10 @@
 -- deliveries of one job in one batch are taken one after the other, the second
 -- seeing the first (a duplicate stays a duplicate).
 
--- handed_to, handed_keys and lease_seconds are receive_claim's: a claim plainly its
--- attempt's is leased to the calling process, and its row answers
--- handed_delivery and handed_account (null for every other outcome).
+-- handed_to, handed_keys and lease_seconds are hand_over_claim's
+-- (310-confirmation.sql): a claim plainly its attempt's is leased to the
+-- calling process, and its row answers handed_delivery and handed_account
+-- (null for every other outcome).
 create or replace function rhpool.take_callbacks(
   functions text[], job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[],
   handed_to text[] default '{}', handed_keys text[] default '{}', lease_seconds numeric default null
@@ -21,6 +22,7 @@ as $$
 declare
   items integer := cardinality(take_callbacks.functions);
   item record;
+  handed record;
 begin
   if items is distinct from cardinality(take_callbacks.job_tables) or items is distinct from cardinality(take_callbacks.job_ids)
      or items is distinct from cardinality(take_callbacks.attempts) or items is distinct from cardinality(take_callbacks.task_ids)
@@ -44,10 +46,16 @@ begin
       when 'apply_callback' then
         value := rhpool.apply_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
       when 'receive_claim' then
-        select r.outcome, r.handed_delivery, r.handed_account into value, handed_delivery, handed_account
-          from rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body,
-                                    coalesce(take_callbacks.handed_to, '{}'), coalesce(take_callbacks.handed_keys, '{}'),
-                                    take_callbacks.lease_seconds) r;
+        -- Handed over to the calling process when it can confirm the callback; else held as always.
+        if take_callbacks.lease_seconds > 0 and cardinality(take_callbacks.handed_to) > 0 then
+          handed := rhpool.hand_over_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body,
+                                           take_callbacks.handed_to, coalesce(take_callbacks.handed_keys, '{}'), take_callbacks.lease_seconds);
+          handed_delivery := handed.handed_delivery;
+          handed_account := handed.handed_account;
+        end if;
+        value := case when handed_delivery is null
+                      then rhpool.receive_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body)
+                      else 'unconfirmed' end;
       when 'hold_callback' then
         value := rhpool.hold_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
       else

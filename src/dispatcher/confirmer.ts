@@ -26,7 +26,7 @@ import { Rounds } from './rounds.ts'
 // of every job's time in its slot. Bounded, so a storm stays a few rounds.
 const overlappingRounds = 3
 
-/** What the webhook route hands a callback to when this process can confirm it (receive_claim's handed_to). */
+/** What the webhook route hands a callback to when this process can confirm it (rhpool.hand_over_claim). */
 export interface ClaimHandOver {
   /** The keys this process can confirm with now; none while it is stopping or already confirming. */
   keysTaking(): HeldKey[]
