@@ -28,14 +28,19 @@ async function runningJobs(sql: Parameters<typeof setAccounts>[0], n: number, pr
   for (let i = 0; i < n; i++) await insertJob(sql, 'upscaler_jobs')
   const claims = (await claim(sql, n)) as Claim[]
   for (const [i, c] of claims.entries()) await runClaimed(sql, c, `${prefix}${i}`)
-  return claims.map((c, i) => ({ claim: c, taskId: `${prefix}${i}` }))
+  // Each with the address its callback names (its table, id, attempt 1 and task).
+  return claims.map((c, i) => ({
+    claim: c,
+    taskId: `${prefix}${i}`,
+    at: { jobTable: c.job_table, jobId: c.job_id, attempt: 1, taskId: `${prefix}${i}` },
+  }))
 }
 
 t.test('a claim plainly its attemptâ€™s is held leased to the receiving process and answered back', async (t) => {
   const { sql } = await freshDatabase(t)
   const [job] = await runningJobs(sql, 1, '19100000000000001')
   const taker = new CallbackTaker(sql as never, () => terms)
-  const at = { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId }
+  const at = job!.at
   const taken = await taker.take('receive_claim', at, success('https://out/0.png'), '{}')
   t.equal(taken.outcome, 'unconfirmed', 'the delivery is answered as any held claim is')
   t.match(taken.handed, { job_table: 'upscaler_jobs', job_id: job!.claim.job_id, api_account: 'primary', task_id: job!.taskId })
@@ -73,7 +78,7 @@ t.test('every other claim is held unleased for the rounds, which refuse or lease
   const { sql } = await freshDatabase(t)
   const jobs = await runningJobs(sql, 4, '19100000000000002')
   const taker = new CallbackTaker(sql as never, () => terms)
-  const [a, b, c, d] = jobs.map((j) => ({ jobTable: 'upscaler_jobs', jobId: j.claim.job_id, attempt: 1, taskId: j.taskId }))
+  const [a, b, c, d] = jobs.map((j) => j.at)
   // A process that can confirm only for account 'other' (the jobs run on 'primary').
   const elsewhere = new CallbackTaker(sql as never, () => ({
     keys: [{ name: 'other', fingerprint: fingerprintOf('other') }],
@@ -109,7 +114,7 @@ t.test('every other claim is held unleased for the rounds, which refuse or lease
 t.test('a job already finished: the claim is a duplicate, not handed', async (t) => {
   const { sql } = await freshDatabase(t)
   const [job] = await runningJobs(sql, 1, '19100000000000003')
-  const at = { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId }
+  const at = job!.at
   const trusting = new CallbackTaker(sql as never)
   t.equal((await trusting.take('apply_callback', at, success('https://out/0.png'), '{}')).outcome, 'applied')
   const taker = new CallbackTaker(sql as never, () => terms)
@@ -120,7 +125,7 @@ t.test('a handed claim whose lease ran out (its process died) is any dispatcherâ
   const { sql } = await freshDatabase(t)
   const [job] = await runningJobs(sql, 1, '19100000000000004')
   const taker = new CallbackTaker(sql as never, () => terms)
-  const at = { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId }
+  const at = job!.at
   const taken = await taker.take('receive_claim', at, success('https://out/0.png'), '{}')
   t.ok(taken.handed, 'handed over')
   await sql`update rhpool.webhook_deliveries set confirm_after = now() - interval '1 second'`
@@ -136,7 +141,7 @@ t.test('a handed claim whose lease ran out (its process died) is any dispatcherâ
 t.test('no terms, or no accounts in them: nothing is handed', async (t) => {
   const { sql } = await freshDatabase(t)
   const jobs = await runningJobs(sql, 2, '19100000000000005')
-  const [a, b] = jobs.map((j) => ({ jobTable: 'upscaler_jobs', jobId: j.claim.job_id, attempt: 1, taskId: j.taskId }))
+  const [a, b] = jobs.map((j) => j.at)
   t.same(await new CallbackTaker(sql as never).take('receive_claim', a!, success('https://x.png'), '{}'), {
     outcome: 'unconfirmed',
     handed: null,
@@ -150,12 +155,7 @@ t.test('no terms, or no accounts in them: nothing is handed', async (t) => {
 t.test('a confirmer that is stopping takes nothing more and gives back the leases it has not used', async (t) => {
   const { sql } = await freshDatabase(t)
   const [job] = await runningJobs(sql, 1, '19100000000000006')
-  const taken = await new CallbackTaker(sql as never, () => terms).take(
-    'receive_claim',
-    { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
-    success('https://x.png'),
-    '{}'
-  )
+  const taken = await new CallbackTaker(sql as never, () => terms).take('receive_claim', job!.at, success('https://x.png'), '{}')
   const confirmer = new Confirmer({
     sql: sql as never,
     client: () => {
@@ -207,7 +207,7 @@ t.test('a confirmer takes hand-overs only while idle: a callback that comes whil
   t.same(confirmer.keysTaking(), [primaryKey], 'idle: its accounts are offered')
   const taken = await new CallbackTaker(sql as never, () => ({ keys: confirmer.keysTaking(), leaseSeconds: 30 })).take(
     'receive_claim',
-    { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
+    job!.at,
     success('https://x.png'),
     '{}'
   )
@@ -234,7 +234,7 @@ t.test('a key that is not the accountâ€™s recorded one is never asked with: not 
   const staleKey = { name: 'primary', fingerprint: 'fp_an_old_key' }
   const taken = await new CallbackTaker(sql as never, () => ({ keys: [staleKey], leaseSeconds: 30 })).take(
     'receive_claim',
-    { jobTable: 'upscaler_jobs', jobId: job!.claim.job_id, attempt: 1, taskId: job!.taskId },
+    job!.at,
     success('https://x.png'),
     '{}'
   )

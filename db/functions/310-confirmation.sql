@@ -74,6 +74,28 @@ begin
 end
 $$;
 
+-- Why a held callback cannot be its job's attempt's, or null when it can be:
+-- no such job, the job already finished, no task named, another task than the
+-- job runs, a task another job holds, an attempt the job has left. The one
+-- definition claim_unconfirmed refuses by and hand_over_claim hands over by.
+create or replace function rhpool.claim_refusal(
+  job_table text, job_id uuid, status text, job_task text, job_attempts integer, claimed_task text, attempt integer
+)
+returns text
+language sql
+stable
+as $$
+  select case
+    when status is null then 'no such job'
+    when status = any (rhpool.terminal_statuses()) then 'duplicate: job already ' || status
+    when claimed_task is null then 'refuted: the callback names no task'
+    when job_task is not null and job_task <> claimed_task then format('refuted: it names task %s, the job runs task %s', claimed_task, job_task)
+    when job_task is null and rhpool.task_id_holder(claimed_task, job_table, job_id) is not null then
+      format('refuted: task %s belongs to %s', claimed_task, rhpool.task_id_holder(claimed_task, job_table, job_id))
+    when job_attempts > attempt then format('refuted: callback for attempt %s, job is on attempt %s', attempt, job_attempts)
+  end
+$$;
+
 -- The hand-over: when the receiving process holds the recorded key of the
 -- job's account (handed_to, handed_keys: its accounts and its keys'
 -- fingerprints, aligned; rhpool.holds_recorded_key) and the callback is plainly
@@ -97,13 +119,11 @@ as $$
 declare
   job jsonb := rhpool.read_job(hand_over_claim.job_table, hand_over_claim.job_id);
 begin
-  if job is null or job ->> 'status' = any (rhpool.terminal_statuses()) or hand_over_claim.task_id is null
-     or coalesce(job ->> 'task_id', hand_over_claim.task_id) <> hand_over_claim.task_id
+  -- Refused, or not exactly this attempt (claim_unconfirmed would lease a later one; here only the job's own).
+  if rhpool.claim_refusal(hand_over_claim.job_table, hand_over_claim.job_id, job ->> 'status', job ->> 'task_id',
+                          (job ->> 'attempts')::integer, hand_over_claim.task_id, hand_over_claim.attempt) is not null
      or (job ->> 'attempts')::integer is distinct from hand_over_claim.attempt
-     or coalesce(hand_over_claim.lease_seconds, 0) <= 0 then
-    return;
-  end if;
-  if rhpool.task_id_holder(hand_over_claim.task_id, hand_over_claim.job_table, hand_over_claim.job_id) is not null
+     or coalesce(hand_over_claim.lease_seconds, 0) <= 0
      or not rhpool.holds_recorded_key(job ->> 'api_account', hand_over_claim.handed_to, hand_over_claim.handed_keys) then
     return;
   end if;
@@ -151,15 +171,7 @@ begin
     limit claim_unconfirmed.max_rows
     for update of w skip locked
   loop
-    refusal := case
-      when d.status is null then 'no such job'
-      when d.status = any (rhpool.terminal_statuses()) then 'duplicate: job already ' || d.status
-      when d.claimed_task is null then 'refuted: the callback names no task'
-      when d.job_task is not null and d.job_task <> d.claimed_task then format('refuted: it names task %s, the job runs task %s', d.claimed_task, d.job_task)
-      when d.job_task is null and rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id) is not null then
-        format('refuted: task %s belongs to %s', d.claimed_task, rhpool.task_id_holder(d.claimed_task, d.job_table, d.job_id))
-      when d.attempts > d.attempt then format('refuted: callback for attempt %s, job is on attempt %s', d.attempt, d.attempts)
-    end;
+    refusal := rhpool.claim_refusal(d.job_table, d.job_id, d.status, d.job_task, d.attempts, d.claimed_task, d.attempt);
     if refusal is not null then
       update rhpool.webhook_deliveries w set resolved_at = now(), resolution = refusal where w.id = d.id;
       continue;
