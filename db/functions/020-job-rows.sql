@@ -181,6 +181,12 @@ begin
   insert into rhpool.job_events (job_table, job_id, status, api_account, user_id, task_id, error_code, rh_cost, rh_cost_field, rh_cost_unit)
   values (settle_job.job_table, settle_job.job_id, settle_job.status, row_after.api_account, row_after.user_id::text, row_after.task_id,
           row_after.error_code, row_after.rh_cost, row_after.rh_cost_field, row_after.rh_cost_unit);
+  -- What the dashboard shows each account spent (027-spend-by-hour.sql).
+  if settle_job.status = 'completed' and row_after.api_account is not null then
+    insert into rhpool.spend_journal (account, hour, money)
+    values (row_after.api_account, date_trunc('hour', now()),
+            case when row_after.rh_cost_unit = 'money' then coalesce(row_after.rh_cost, 0) else 0 end);
+  end if;
   if ended.account is not null then
     perform pg_notify('rhpool_wakeup', 'slot');
   end if;

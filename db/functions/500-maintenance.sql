@@ -157,9 +157,10 @@ begin
   if not pg_try_advisory_xact_lock(7263541, 2) then
     return jsonb_build_object('skipped', 'another maintenance round is running');
   end if;
-  -- Not a repair, so not reported: the queue's journal folded into its
-  -- counts, for a database where no dispatcher runs to fold it every second.
+  -- Not a repair, so not reported: the queue's and the spend's journals folded
+  -- in, for a database where no dispatcher runs to fold them every second.
   perform rhpool.fold_queue_journal();
+  perform rhpool.fold_spend_journal();
   return jsonb_build_object(
     'leasesExpired', rhpool.expire_leases(run_maintenance.at),
     'unknownOutcomesFailed', rhpool.fail_unresolved_unknowns(run_maintenance.at),

@@ -28,14 +28,12 @@ begin
   ), queue as materialized (
     select * from rhpool.queue_status
   ), spent as (
-    -- What RunningHub charged per account for the jobs it completed in the last
-    -- 24 hours (an index per table keeps this to the day's rows), in money:
-    -- coins are another unit (rhpool.account_costs has both).
-    select j.api_account as account, count(*)::integer as completed,
-           coalesce(sum(j.rh_cost) filter (where j.rh_cost_unit = 'money'), 0) as cost
-    from rhpool.jobs j
-    where j.status = 'completed' and j.completed_at > now() - interval '24 hours' and j.api_account is not null
-    group by j.api_account
+    -- What RunningHub charged per account for the jobs it completed in the
+    -- last 24 whole hours and this one, in money (coins are another unit:
+    -- rhpool.account_costs has both): kept per hour (027-spend-by-hour.sql),
+    -- never read from the day's job rows.
+    select sp.account, sp.completed::integer as completed, sp.money as cost
+    from rhpool.spent_since(now() - interval '24 hours') sp
   ), in_flight as (
     select r.job_table, count(*)::integer as held
     from rhpool.runs r
