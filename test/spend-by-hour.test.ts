@@ -11,8 +11,12 @@ import { claim, insertJob, jobTables, runClaimed, setAccounts } from './helpers/
 interface Spent {
   account: string
   completed: number
-  money: string
+  /** A number: SQL's numeric text keeps trailing zeros (3.60), the dashboard's JSON does not (3.6). */
+  money: number
 }
+
+const asSpent = (rows: Array<Record<string, unknown>>): Spent[] =>
+  rows.map((r) => ({ account: String(r.account), completed: Number(r.completed), money: Number(r.money) }))
 
 const accounts = [
   { name: 'primary', slots: 6 },
@@ -22,17 +26,22 @@ const accounts = [
 
 // The definition before the hours: the completed jobs' rows, summed per account.
 async function fromJobRows(sql: Sql): Promise<Spent[]> {
-  return (await sql`
+  const rows = (await sql`
     select j.api_account as account, count(*)::int as completed,
            coalesce(sum(j.rh_cost) filter (where j.rh_cost_unit = 'money'), 0)::text as money
     from rhpool.jobs j
     where j.status = 'completed' and j.api_account is not null
-    group by j.api_account order by j.api_account`) as unknown as Spent[]
+    group by j.api_account order by j.api_account`) as unknown as Array<Record<string, unknown>>
+  return asSpent(rows)
 }
 
 async function kept(sql: Sql): Promise<Spent[]> {
-  return (await sql`
-    select account, completed::int, money::text from rhpool.spent_since(now() - interval '24 hours') order by account`) as unknown as Spent[]
+  return asSpent(
+    (await sql`
+    select account, completed::int, money::text from rhpool.spent_since(now() - interval '24 hours') order by account`) as unknown as Array<
+      Record<string, unknown>
+    >
+  )
 }
 
 /** The dashboard's per-account figures, as it shows them. */
@@ -42,8 +51,9 @@ async function dashboardSpent(sql: Sql): Promise<Spent[]> {
   ]
   return data.accounts
     .filter((a) => Number(a.completed) > 0)
-    .map((a) => ({ account: a.name as string, completed: a.completed as number, money: String(a.cost) }))
-    .sort((a, b) => a.account.localeCompare(b.account))
+    .map((a) => ({ account: a.name, completed: a.completed, money: a.cost }))
+    .sort((a, b) => String(a.account).localeCompare(String(b.account)))
+    .map((a) => asSpent([a])[0]!)
 }
 
 t.test(
@@ -134,7 +144,7 @@ t.test('a fold while another runs returns 0 at once; a fold drops the hours past
     t.equal((await tx`select rhpool.fold_spend_journal() as n`)[0]!.n, 1, 'a fold in an open transaction folds the one journal row')
     t.equal((await other`select rhpool.fold_spend_journal() as n`)[0]!.n, 0, 'a second fold meanwhile returns 0 at once')
   })
-  t.same(await kept(sql), [{ account: 'primary', completed: 3, money: '0.75' }], 'the last day: 2 + 1, the hour 3 days ago not counted')
+  t.same(await kept(sql), [{ account: 'primary', completed: 3, money: 0.75 }], 'the last day: 2 + 1, the hour 3 days ago not counted')
   t.equal(
     (await sql`select count(*)::int as n from rhpool.spend_by_hour where hour < now() - interval '48 hours'`)[0]!.n,
     0,
