@@ -2,7 +2,7 @@
 // every reason an account must not take work.
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
-import { claim, insertJob, jobStatus, runClaimed, setAccounts } from './helpers/jobs.ts'
+import { claim, fingerprintOf, holdKeys, insertJob, jobStatus, runClaimed, setAccounts } from './helpers/jobs.ts'
 
 const at = (seconds: number): Date => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds))
 
@@ -200,6 +200,30 @@ t.test('lowering an account below its load admits nothing until it drains', asyn
     const admitted = await claim(sql)
     t.equal(admitted.length, i === 2 ? 1 : 0, `after ${i + 1} finished, ${i === 2 ? 'one is admitted' : 'still none'}`)
   }
+})
+
+t.test("account_status counts each account's holders of its recorded key, and tells another key from none", async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [
+    { name: 'primary', slots: 2 },
+    { name: 'account_2', slots: 2 },
+  ])
+  // A second dispatcher with primary's key, and a third with another key under account_2's name;
+  // then 'test' stops holding account_2.
+  await sql`select count(*) from rhpool.dispatcher_heartbeat('second', ${sql.json([{ name: 'primary', fingerprint: fingerprintOf('primary'), slots: 2 }])}, 86400)`
+  await sql`select count(*) from rhpool.dispatcher_heartbeat('third', ${sql.json([{ name: 'account_2', fingerprint: 'fp_another_key', slots: 2 }])}, 86400)`
+  await holdKeys(sql, 'test', [{ name: 'primary', slots: 2 }])
+  const rows = await sql`select name, key_holders, available, unheld_reason from rhpool.account_status order by name`
+  t.same(rows, [
+    {
+      name: 'account_2',
+      key_holders: 0,
+      available: 0,
+      unheld_reason:
+        'no live dispatcher holds its key; live dispatchers hold another key for this name (a different RunningHub account, refused)',
+    },
+    { name: 'primary', key_holders: 2, available: 2, unheld_reason: null },
+  ])
 })
 
 t.test('a key nobody holds any more: the account takes no work, is not disabled, and its running jobs still finish', async (t) => {

@@ -44,7 +44,7 @@ select
   a.position,
   lim.effective as max_slots,
   coalesce(load.held, 0) as running,
-  case when rhpool.account_usable(a, now()) and recorded_holders.n > 0
+  case when rhpool.account_usable(a, now()) and holders.n > 0
        then greatest(lim.effective - coalesce(load.held, 0), 0) else 0 end as available,
   a.enabled,
   a.disabled_reason,
@@ -60,13 +60,13 @@ select
   lim.reason as limit_reason,
   lim.next_probe_at,
   case when not a.enabled then a.disabled_code end as disabled_code,
-  coalesce(recorded_holders.n, 0) as key_holders,
+  coalesce(holders.n, 0) as key_holders,
   -- rhpool.unheld_reason(a.name, a.key_fingerprint), from the one look at the
   -- live holders below (a function call per account and column cost ~0.1 ms
   -- an account, the bulk of pool_status with a hundred accounts).
   case
-    when recorded_holders.n > 0 then null
-    when any_holders.n is null then 'no live dispatcher holds its key'
+    when holders.n > 0 then null
+    when holders.any_key is null then 'no live dispatcher holds its key'
     else 'no live dispatcher holds its key; live dispatchers hold another key for this name (a different RunningHub account, refused)'
   end as unheld_reason
 from rhpool.accounts a
@@ -76,17 +76,13 @@ cross join lateral rhpool.account_limits(a, now()) lim
 -- joined by name: a look per account (a lateral count) was planned as a scan
 -- of every declared key per account, 4 of pool_status's 5 ms at 200 accounts.
 left join (
-  select k.account, count(*)::integer as n
-  from rhpool.dispatcher_keys k join rhpool.dispatchers d on d.holder = k.holder
+  select k.account, (count(*) filter (where k.key_fingerprint = recorded.key_fingerprint))::integer as n, count(*)::integer as any_key
+  from rhpool.dispatcher_keys k
+  join rhpool.dispatchers d on d.holder = k.holder
+  join rhpool.accounts recorded on recorded.name = k.account
   where d.live_until > now()
   group by k.account
-) any_holders on any_holders.account = a.name
-left join (
-  select k.account, k.key_fingerprint, count(*)::integer as n
-  from rhpool.dispatcher_keys k join rhpool.dispatchers d on d.holder = k.holder
-  where d.live_until > now()
-  group by k.account, k.key_fingerprint
-) recorded_holders on recorded_holders.account = a.name and recorded_holders.key_fingerprint = a.key_fingerprint
+) holders on holders.account = a.name
 left join (select r.account, count(*)::integer as held from rhpool.runs r where r.account is not null group by r.account) load on load.account = a.name;
 
 -- Syncs accounts from a dispatcher's configuration (never the keys: name,
