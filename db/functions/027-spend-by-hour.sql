@@ -63,3 +63,21 @@ as $$
   ) k
   group by k.account
 $$;
+
+-- Every journal folded in, each by its own fold: the queue's counts
+-- (025-queue-counts.sql) and the spend's hours. What the dispatchers call every
+-- RHPOOL_QUEUE_FOLD_INTERVAL_MS and maintenance every round, so a journal added
+-- here is folded by both. Returns how many queue moves were folded (0 when
+-- another fold of the queue runs).
+create or replace function rhpool.fold_journals()
+returns integer
+language plpgsql
+volatile
+as $$
+declare
+  queue_moves integer := rhpool.fold_queue_journal();
+begin
+  perform rhpool.fold_spend_journal();
+  return queue_moves;
+end
+$$;

@@ -159,8 +159,7 @@ begin
   end if;
   -- Not a repair, so not reported: the queue's and the spend's journals folded
   -- in, for a database where no dispatcher runs to fold them every second.
-  perform rhpool.fold_queue_journal();
-  perform rhpool.fold_spend_journal();
+  perform rhpool.fold_journals();
   return jsonb_build_object(
     'leasesExpired', rhpool.expire_leases(run_maintenance.at),
     'unknownOutcomesFailed', rhpool.fail_unresolved_unknowns(run_maintenance.at),

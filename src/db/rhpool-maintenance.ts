@@ -20,12 +20,9 @@ export async function runMaintenance(sql: Sql): Promise<MaintenanceSummary> {
   return (await value<MaintenanceSummary>(sql`select rhpool.run_maintenance() as value`)) ?? {}
 }
 
-/**
- * Folds the queue's journal into its counts (025-queue-counts.sql), and the spend's into its hours
- * (027-spend-by-hour.sql), in one round trip: how many queue moves; 0 when another fold runs.
- */
-export async function foldQueueJournal(sql: Sql): Promise<number> {
-  return (await value<number>(sql`select rhpool.fold_queue_journal() as value, rhpool.fold_spend_journal() as spend`)) ?? 0
+/** Folds every journal (rhpool.fold_journals: the queue's counts, the spend's hours): how many queue moves; 0 when another fold runs. */
+export async function foldJournals(sql: Sql): Promise<number> {
+  return (await value<number>(sql`select rhpool.fold_journals() as value`)) ?? 0
 }
 
 /** True when pg_cron is usable by this role and its rhpool-maintenance job is active (db/cron/100-schedule.sql). */

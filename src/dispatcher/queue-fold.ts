@@ -1,10 +1,11 @@
-// Folds the queue's journal into its counts (db/functions/025-queue-counts.sql)
-// every RHPOOL_QUEUE_FOLD_INTERVAL_MS, so that status, metrics and queue
-// positions read the counts and a journal of about one interval's moves.
+// Folds the journals (rhpool.fold_journals: the queue's counts,
+// db/functions/025-queue-counts.sql, and the spend's hours, 027-spend-by-hour.sql)
+// every RHPOOL_QUEUE_FOLD_INTERVAL_MS, so that status, metrics, queue positions
+// and the dashboard read the sums and a journal of about one interval's rows.
 // Every dispatcher runs one; a fold that finds another under way returns at
 // once. Maintenance folds too (pg_cron's minute), for a pool with no dispatcher.
 import type { Sql } from '../db/connect.ts'
-import { foldQueueJournal } from '../db/rhpool.ts'
+import { foldJournals } from '../db/rhpool.ts'
 import type { Logger } from '../log.ts'
 import { Periodic } from '../periodic.ts'
 
@@ -26,7 +27,7 @@ export class QueueFolder {
 
   private async fold(): Promise<void> {
     try {
-      await foldQueueJournal(this.options.sql)
+      await foldJournals(this.options.sql)
       if (this.failing) this.options.log.info('queue counts: folding again')
       this.failing = false
     } catch (error) {
