@@ -8,7 +8,14 @@ import { clusterFile, templateDatabase } from '../helpers/cluster-file.ts'
 
 const dataDir = `/tmp/rhpool-test-${process.pid}-${Date.now()}`
 const cluster = await startCluster({ dataDir, fast: true })
-const url = await cluster.createDatabase(templateDatabase)
-await migrate(url)
+try {
+  const url = await cluster.createDatabase(templateDatabase)
+  await migrate(url)
+} catch (error) {
+  // The run stops here, and stop-cluster.ts never learns of this cluster: a schema that does
+  // not migrate left a server running under /tmp after every such run.
+  await cluster.destroy()
+  throw error
+}
 mkdirSync(dirname(clusterFile), { recursive: true })
 writeFileSync(clusterFile, JSON.stringify({ port: cluster.port, dataDir }))
