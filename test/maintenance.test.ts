@@ -2,7 +2,7 @@
 // own within the documented bound — on the dispatcher's timer (no pg_cron in
 // these databases) and, in the last test, from pg_cron itself.
 import t from 'tap'
-import { mkdtempSync, chmodSync } from 'node:fs'
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -224,7 +224,11 @@ t.test(
     const folder = mkdtempSync(join(tmpdir(), 'rhpool-cron-'))
     chmodSync(folder, 0o755)
     const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'rhpool' })
-    t.teardown(() => cluster.destroy())
+    // The folder is ours, not the cluster's: remove it once the server is gone.
+    t.teardown(async () => {
+      await cluster.destroy()
+      rmSync(folder, { recursive: true, force: true })
+    })
     const url = await cluster.createDatabase('rhpool')
     await migrate(url)
     const sql = postgres(url, { max: 2, onnotice: () => {} })
