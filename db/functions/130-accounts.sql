@@ -5,17 +5,21 @@
 -- fingerprints of the keys it holds for them, aligned. A key that is not the
 -- recorded one is another RunningHub account's: asking with it about a task
 -- answers "no such task", which would refute a true callback.
+-- PL/pgSQL, not SQL: asked once per held callback, and a SQL function with a
+-- FROM clause is planned again on every call (effective_limit says why).
 create or replace function rhpool.holds_recorded_key(account text, names text[], fingerprints text[])
 returns boolean
-language sql
+language plpgsql
 stable
 as $$
-  select exists (
+begin
+  return exists (
     select 1 from rhpool.accounts a
     join unnest(holds_recorded_key.names, holds_recorded_key.fingerprints) as held(name, fingerprint)
       on held.name = a.name and held.fingerprint = a.key_fingerprint
     where a.name = holds_recorded_key.account
-  )
+  );
+end
 $$;
 
 -- Whether an account may take work at a moment: enabled and not cooling

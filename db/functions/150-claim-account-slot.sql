@@ -90,20 +90,7 @@ begin
   end if;
 
   -- Every free slot of those accounts, in the order the strategy fills them.
-  select array_agg(free.name order by free.sort_load, free.position, free.slot_number)
-    into free_accounts
-  from (
-    select a.name, a.position, slot.n as slot_number,
-           -- spread: the load an account has before this slot is filled
-           case when chosen_strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
-    from rhpool.accounts a
-    cross join lateral rhpool.account_limits(a, claim_account_slot.at) lim
-    cross join lateral (select count(*)::integer as held from rhpool.runs r where r.account = a.name) load
-    cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
-    where a.name = any (open_accounts)
-    order by 4, 2, 3
-    limit max_jobs
-  ) free;
+  free_accounts := rhpool.free_slots(open_accounts, chosen_strategy, max_jobs, claim_account_slot.at);
 
   if free_accounts is null then
     return;
@@ -190,6 +177,41 @@ begin
 end
 $$;
 
+-- The free slots of these accounts, at most max_jobs, as account names in the
+-- order the strategy fills them: fill-first by position, spread by the share
+-- of its slots each account would hold before the slot is filled (ties by
+-- position). A slot is one between the runs the account holds and its
+-- effective limit. Part of the claim; runs under its admission lock.
+--
+-- A generic plan, made once for the session: with a custom plan this one
+-- statement was planned at every claim (1.3 ms, more than the rest of the
+-- claim's planning together; bench/profile.ts). Every table it reads is
+-- small (the accounts) or read by index (each account's runs), whatever the
+-- parameters, so the generic plan is the custom one.
+create or replace function rhpool.free_slots(open_accounts text[], strategy text, max_jobs integer, at timestamptz)
+returns text[]
+language plpgsql
+stable
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+  return (
+    select array_agg(free.name order by free.sort_load, free.position, free.slot_number)
+    from (
+      select a.name, a.position, slot.n as slot_number,
+             -- spread: the load an account has before this slot is filled
+             case when free_slots.strategy = 'spread' then (slot.n - 1)::numeric / lim.effective else 0 end as sort_load
+      from rhpool.accounts a
+      cross join lateral rhpool.account_limits(a, free_slots.at) lim
+      cross join lateral (select count(*)::integer as held from rhpool.runs r where r.account = a.name) load
+      cross join lateral generate_series(load.held + 1, lim.effective) as slot(n)
+      where a.name = any (free_slots.open_accounts)
+      order by 4, 2, 3
+      limit free_slots.max_jobs
+    ) free);
+end
+$$;
+
 -- A claim round in the database itself (pg_cron runs it every minute, see
 -- db/cron): queued jobs get their account with no dispatcher awake. Its
 -- claims have no holder; a dispatcher holding the account's key adopts them
@@ -217,18 +239,25 @@ $$;
 -- The claims a claim round made (no holder) on accounts this dispatcher holds
 -- keys for, taken over: each gets this holder, a new token and a lease, as if
 -- the dispatcher had claimed it itself. A run another transaction holds is
--- skipped, never waited for.
+-- skipped, never waited for. PL/pgSQL with a generic plan, for the plan's
+-- sake: every claim calls it, and as a SQL function (or with custom plans)
+-- its statement was planned again at each call (0.25 ms; bench/profile.ts).
 create or replace function rhpool.adopt_claims(
   claimed_by text, accounts text[], max_jobs integer default 10, lease_seconds integer default null, at timestamptz default now()
 )
 returns table (job_table text, job_id uuid, api_account text, claim_token bigint)
-language sql
+language plpgsql
 volatile
+set plan_cache_mode = force_generic_plan
 as $$
+#variable_conflict use_column
+begin
+  return query
   with orphans as (
     select r.job_table, r.job_id
     from rhpool.runs r
-    where r.status = 'claimed' and r.holder is null and r.account = any (adopt_claims.accounts)
+    -- (account is not null: the generic plan's index, runs_in_flight, by its own predicate)
+    where r.status = 'claimed' and r.holder is null and r.account is not null and r.account = any (adopt_claims.accounts)
     order by r.claimed_at, r.job_id
     limit adopt_claims.max_jobs
     for update skip locked
@@ -238,7 +267,8 @@ as $$
          lease_expires_at = adopt_claims.at + make_interval(secs => coalesce(adopt_claims.lease_seconds, rhpool.required_setting('lease_seconds')::integer))
     from orphans o
    where r.job_table = o.job_table and r.job_id = o.job_id
-  returning r.job_table, r.job_id, r.account, r.claim_token
+  returning r.job_table, r.job_id, r.account, r.claim_token;
+end
 $$;
 
 -- A dispatcher's claim, in one round trip and one transaction: the claims a
