@@ -2,13 +2,13 @@
 // tables (no api_account, no constraints, the old statuses) with rows in them.
 import t from 'tap'
 import { freshDatabase } from './helpers/db.ts'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { migrate as graphileMigrate } from 'graphile-migrate'
 import { migrate, projectRoot } from '../src/db/migrate.ts'
 import { claim, setAccounts } from './helpers/jobs.ts'
 import { firstVersionSchema } from './helpers/first-version.ts'
+import { tempFolder } from './helpers/temp-folder.ts'
 
 t.test('upgrading a first-version database keeps every row and maps its states', async (t) => {
   const { sql, url } = await freshDatabase(t, { template: null })
@@ -118,8 +118,7 @@ t.test('a fresh database and an upgraded one end up with the same schema', async
 // ones and rhpool.slots rows (holder, lease, last check) for the ones in flight.
 t.test('a database of the release before rhpool.runs upgrades with its jobs, queued, in flight and finished', async (t) => {
   const { sql, url } = await freshDatabase(t, { template: null })
-  const before = mkdtempSync(join(tmpdir(), 'rhpool-before-runs-'))
-  t.teardown(() => rmSync(before, { recursive: true, force: true }))
+  const before = tempFolder(t, 'rhpool-before-runs-')
   mkdirSync(join(before, 'committed'))
   const committed = join(projectRoot, 'db', 'migrations', 'committed')
   for (const file of readdirSync(committed).filter((f) => f.endsWith('.sql') && f < '000013'))

@@ -1,11 +1,11 @@
 // NOTIFY drives the latency-critical paths, and LISTEN survives a lost
 // connection; SIGHUP brings in a new key with no restart.
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { insertJob } from './helpers/jobs.ts'
 import { spawnRhpool, startSystem, testKeys } from './helpers/system.ts'
+import { tempFolder } from './helpers/temp-folder.ts'
 
 t.test("a job inserted while a slot is free starts at once, and still does after LISTEN's connection is killed", async (t) => {
   // A one-minute backstop poll: anything faster than that came through NOTIFY.
@@ -36,7 +36,7 @@ t.test("a job inserted while a slot is free starts at once, and still does after
 
 t.test('SIGHUP re-reads RHPOOL_ENV_FILE: a new key becomes usable, a removed one is disabled', async (t) => {
   const sys = await startSystem(t, { slots: [1, 1], inProcess: false, sim: { taskDurationMs: 60_000 } })
-  const folder = mkdtempSync(join(tmpdir(), 'rhpool-env-'))
+  const folder = tempFolder(t, 'rhpool-env-')
   const envFile = join(folder, 'rhpool.env')
   writeFileSync(envFile, `RUNNINGHUB_API_KEY=${testKeys[0]}\nRUNNINGHUB_SLOTS=1\n`)
   const base = Object.fromEntries(

@@ -2,13 +2,12 @@
 // own within the documented bound — on the dispatcher's timer (no pg_cron in
 // these databases) and, in the last test, from pg_cron itself.
 import t from 'tap'
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { claim, insertJob, jobStatus, setAccounts } from './helpers/jobs.ts'
 import { freshDatabase } from './helpers/db.ts'
 import { startSystem, testKeys } from './helpers/system.ts'
+import { tempFolder } from './helpers/temp-folder.ts'
 import { startCluster } from '../src/localdb/cluster.ts'
 import { migrate } from '../src/db/migrate.ts'
 
@@ -221,14 +220,9 @@ t.test(
   'the pg_cron path: the migration schedules maintenance and the claim round, and pg_cron runs them',
   { timeout: 260_000 },
   async (t) => {
-    const folder = mkdtempSync(join(tmpdir(), 'rhpool-cron-'))
-    chmodSync(folder, 0o755)
+    const folder = tempFolder(t, 'rhpool-cron-', { readableByOthers: true })
     const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'rhpool' })
-    // The folder is ours, not the cluster's: remove it once the server is gone.
-    t.teardown(async () => {
-      await cluster.destroy()
-      rmSync(folder, { recursive: true, force: true })
-    })
+    t.teardown(() => cluster.destroy())
     const url = await cluster.createDatabase('rhpool')
     await migrate(url)
     const sql = postgres(url, { max: 2, onnotice: () => {} })

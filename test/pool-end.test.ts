@@ -4,19 +4,17 @@
 // shutdown during its start exit with Node's code 13 and no message. Run with
 // endPool's deadline removed, the end below never settles and this file fails.
 import t from 'tap'
-import { chmodSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startCluster } from '../src/localdb/cluster.ts'
 import { connectDatabase, endPool } from '../src/db/connect.ts'
+import { tempFolder } from './helpers/temp-folder.ts'
 
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20))
 }
 
 t.test('a pool closes after PostgreSQL shut down under its open connections', async (t) => {
-  const folder = mkdtempSync(join(tmpdir(), 'rhpool-pool-end-'))
-  chmodSync(folder, 0o755)
+  const folder = tempFolder(t, 'rhpool-pool-end-', { readableByOthers: true })
   const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true })
   t.teardown(() => cluster.destroy())
   const sql = connectDatabase(cluster.url(), { max: 4 })

@@ -7,13 +7,13 @@
 import t, { type Test } from 'tap'
 import type postgres from 'postgres'
 import { migrate as graphileMigrate } from 'graphile-migrate'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect, freshDatabase, type Sql } from './helpers/db.ts'
 import { jobTables, readyInputs, setAccounts, type JobTable } from './helpers/jobs.ts'
 import { clientInsert, inheritClient, newUser } from './helpers/roles.ts'
 import { startSystem } from './helpers/system.ts'
+import { tempFolder } from './helpers/temp-folder.ts'
 import { migrate, projectRoot } from '../src/db/migrate.ts'
 
 type Tx = postgres.TransactionSql | Sql
@@ -508,8 +508,7 @@ t.test('jobs of one instant (a created_at shared by thousands) are placed exactl
 // runs moved by the release before in between are counted too.
 t.test('an upgraded database gets counts of what it has queued, moves between migration and function layer included', async (t) => {
   const { sql, url } = await freshDatabase(t, { template: null })
-  const folder = mkdtempSync(join(tmpdir(), 'rhpool-counts-'))
-  t.teardown(() => rmSync(folder, { recursive: true, force: true }))
+  const folder = tempFolder(t, 'rhpool-counts-')
   mkdirSync(join(folder, 'committed'))
   const committed = join(projectRoot, 'db', 'migrations', 'committed')
   const files = readdirSync(committed).filter((f) => f.endsWith('.sql'))

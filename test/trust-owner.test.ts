@@ -6,8 +6,7 @@ import t from 'tap'
 import { clusterUrl, connect } from './helpers/db.ts'
 import { claim, runClaimed, setAccounts } from './helpers/jobs.ts'
 import { clientInsert, ensureRole, newUser, supabaseClient } from './helpers/roles.ts'
-import { chmodSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tempFolder } from './helpers/temp-folder.ts'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { migrate } from '../src/db/migrate.ts'
@@ -83,8 +82,7 @@ t.test("a NOSUPERUSER owner migrates a database without pg_cron and runs the ser
 // enabled from the dashboard and its schema is usable by postgres): migrate schedules the
 // maintenance round under the owner's name, and that round runs as the owner.
 t.test('a NOSUPERUSER owner with pg_cron switched on: migrate schedules maintenance as the owner', { timeout: 120_000 }, async (t) => {
-  const folder = mkdtempSync(join(tmpdir(), 'rhpool-owner-cron-'))
-  chmodSync(folder, 0o755)
+  const folder = tempFolder(t, 'rhpool-owner-cron-', { readableByOthers: true })
   const cluster = await startCluster({ dataDir: join(folder, 'pg'), fast: true, cronDatabase: 'product' })
   const closing: Array<() => Promise<unknown>> = []
   // Connections first, then the cluster (its death would break them mid-teardown).
