@@ -76,6 +76,13 @@ async function main(): Promise<void> {
         callbacks: options.callbacks,
       })
       const inserters = connect(url, options.insertClients)
+      let stopped = false
+      const stop = async (): Promise<void> => {
+        if (stopped) return
+        stopped = true
+        await inserters.end({ timeout: 5 })
+        await pool.stop()
+      }
       const finished = async (): Promise<number> =>
         Number((await sql`select count(*)::int as n from rhpool.job_events where status = 'completed'`)[0]!.n)
       const run = async (count: number): Promise<void> => {
@@ -141,10 +148,20 @@ async function main(): Promise<void> {
           '\nNested statements are counted inside the top-level call that ran them too: the top-level total is the one to add up.\n' +
             "ms/job is execution; plan ms/job is planning (track_planning), which a nested statement's caller pays inside its own execution"
         )
+        // A backend reports its table counts when it ends (or idles a while): stop the pool first.
+        await stop()
+        const [rows] = await sql`
+          select n_tup_upd::integer as updates, n_tup_hot_upd::integer as heap_only,
+                 pg_indexes_size('public.upscaler_jobs')::bigint as index_bytes
+          from pg_stat_user_tables where schemaname = 'public' and relname = 'upscaler_jobs'`
+        console.log(
+          `job row updates (warm-up included): ${whole(rows!.updates)}, heap-only ${whole(rows!.heap_only)} ` +
+            `(${fixed((100 * rows!.heap_only) / Math.max(1, rows!.updates), 1)}%; at most 3 of a job's 4 can be: the running step writes the indexed task_id); ` +
+            `the job table's indexes ${fixed(Number(rows!.index_bytes) / (options.warmup + options.jobs), 0)} bytes per job`
+        )
       } finally {
-        await inserters.end({ timeout: 5 })
+        await stop()
         await sql.end({ timeout: 5 })
-        await pool.stop()
       }
     },
     {
