@@ -52,6 +52,114 @@ t.test('callbacks taken together: one transaction, each its own outcome, a dupli
   t.equal(events!.n, 3, 'one terminal event per job')
 })
 
+t.test('callbacks only held: one statement, and the outcome and record each would get alone', async (t) => {
+  const { sql } = await freshDatabase(t)
+  await setAccounts(sql, [{ name: 'primary', slots: 4 }])
+  for (let i = 0; i < 4; i++) await insertJob(sql, 'upscaler_jobs')
+  const [a, b, c, d] = (await claim(sql, 4)) as Claim[]
+  await runClaimed(sql, a!, '1900000000000000300')
+  await runClaimed(sql, b!, '1900000000000000301')
+  await runClaimed(sql, c!, '1900000000000000302')
+  // d is sent, RunningHub's answer not recorded yet (no task id); c is already finished.
+  await sql`select rhpool.begin_submission(${d!.job_table}, ${d!.job_id}, ${d!.claim_token}, 30)`
+  await new CallbackTaker(sql as never).take(
+    'apply_callback',
+    { jobTable: 'upscaler_jobs', jobId: c!.job_id, attempt: 1, taskId: '1900000000000000302' },
+    success('https://out/c.png'),
+    '{}'
+  )
+  await sql`delete from rhpool.webhook_deliveries`
+  let notified: (payload: string) => void = () => {}
+  const woken = new Promise<string>((resolve) => (notified = resolve))
+  await sql.listen('rhpool_confirm', (payload) => notified(payload))
+
+  const nowhere = '00000000-0000-4000-8000-000000000000'
+  const cases = [
+    {
+      fn: 'receive_claim',
+      job: a!.job_id,
+      task: '1900000000000000300',
+      outcome: 'unconfirmed',
+      detail: 'waiting for RunningHub to confirm with query',
+    },
+    {
+      fn: 'receive_claim',
+      job: b!.job_id,
+      task: '1900000000000000399',
+      outcome: 'task_mismatch',
+      detail: 'job runs task 1900000000000000301, callback is for task 1900000000000000399',
+    },
+    {
+      fn: 'receive_claim',
+      job: d!.job_id,
+      task: '1900000000000000300',
+      outcome: 'task_mismatch',
+      detail: `task 1900000000000000300 belongs to upscaler_jobs/${a!.job_id}`,
+    },
+    { fn: 'receive_claim', job: c!.job_id, task: '1900000000000000302', outcome: 'duplicate', detail: 'job already completed' },
+    { fn: 'receive_claim', job: b!.job_id, task: null, outcome: 'unconfirmed', detail: 'waiting for RunningHub to confirm with query' },
+    {
+      fn: 'hold_callback',
+      job: b!.job_id,
+      task: '1900000000000000399',
+      outcome: 'unconfirmed',
+      detail: 'waiting for RunningHub to confirm with query',
+    },
+    { fn: 'hold_callback', job: c!.job_id, task: '1900000000000000302', outcome: 'duplicate', detail: 'job already completed' },
+    {
+      fn: 'receive_claim',
+      job: nowhere,
+      task: '1900000000000000398',
+      outcome: 'unconfirmed',
+      detail: 'waiting for RunningHub to confirm with query',
+    },
+    {
+      fn: 'receive_claim',
+      job: d!.job_id,
+      task: '1900000000000000303',
+      outcome: 'unconfirmed',
+      detail: 'waiting for RunningHub to confirm with query',
+    },
+  ]
+  const answers = await sql`
+    select ord, value, handed_delivery from rhpool.take_callbacks(
+      ${cases.map((k) => k.fn)}::text[], ${cases.map(() => 'upscaler_jobs')}::text[], ${cases.map((k) => k.job)}::uuid[],
+      ${cases.map(() => 1)}::integer[], ${cases.map((k) => k.task)}::text[],
+      ${cases.map((k, i) => success(`https://out/${i}.png`)) as never}::jsonb[], ${cases.map((_, i) => `{"n":${i}}`)}::text[])
+    order by ord`
+  t.same(
+    answers.map((r) => [r.ord, r.value, r.handed_delivery]),
+    cases.map((k, i) => [i + 1, k.outcome, null]),
+    'each callback answered its own outcome, by its place in the batch'
+  )
+  const rows = await sql`
+    select job_id::text, attempt, task_id, event, outcome, http_status, detail, body, callback, resolved_at
+    from rhpool.webhook_deliveries order by (body::jsonb ->> 'n')::int`
+  t.same(
+    rows.map((r) => ({ ...r })),
+    cases.map((k, i) => ({
+      job_id: k.job,
+      attempt: 1,
+      task_id: k.task,
+      event: 'TASK_END',
+      outcome: k.outcome,
+      http_status: 200,
+      detail: k.detail,
+      body: `{"n":${i}}`,
+      callback: success(`https://out/${i}.png`),
+      resolved_at: null,
+    })),
+    'one delivery recorded per callback, with its body, its callback and why'
+  )
+  t.equal(await woken, '', 'the dispatchers are woken to confirm what was held')
+  const jobs = await sql`select id::text, status from upscaler_jobs order by id`
+  t.same(
+    Object.fromEntries(jobs.map((j) => [j.id, j.status])),
+    { [a!.job_id]: 'running', [b!.job_id]: 'running', [c!.job_id]: 'completed', [d!.job_id]: 'submitting' },
+    'holding changes no job'
+  )
+})
+
 t.test('one bad callback in a batch fails alone', async (t) => {
   const { sql } = await freshDatabase(t)
   await setAccounts(sql, [{ name: 'primary', slots: 2 }])
@@ -93,6 +201,10 @@ t.test('arrays of different lengths and an unknown function are refused by name'
   await t.rejects(
     sql`select * from rhpool.take_callbacks(array['drop_everything'], array['upscaler_jobs'], array[gen_random_uuid()], array[1], array['1'], array['{}'::jsonb], array['{}'])`,
     /take_callbacks: 'drop_everything' is not a callback function/
+  )
+  await t.rejects(
+    sql`select * from rhpool.hold_claims(array['upscaler_jobs'], array[gen_random_uuid()], array[1], array['1'], array['{}'::jsonb], array['{}'], array[true, false])`,
+    /hold_claims: every array must have one entry per callback \(job_tables 1, job_ids 1, attempts 1, task_ids 1, callbacks 1, bodies 1, refuse_other_tasks 2\)/
   )
   await t.rejects(
     sql`select * from rhpool.confirm_callbacks(array[1]::bigint[], array[]::jsonb[], 1)`,

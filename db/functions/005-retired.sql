@@ -53,3 +53,7 @@ drop function if exists rhpool.accounts_held_for(text, timestamptz);
 -- takes the fingerprints of the claimer's keys.
 drop function if exists rhpool.take_callbacks(text[], text[], uuid[], integer[], text[], jsonb[], text[]);
 drop function if exists rhpool.claim_unconfirmed(text[], integer, numeric);
+
+-- hold_callback and receive_claim hold through rhpool.hold_claims, which
+-- takes a batch in one statement (310-confirmation.sql).
+drop function if exists rhpool.hold_callback_of(jsonb, text, uuid, integer, text, jsonb, text);

@@ -32,6 +32,24 @@ begin
 end
 $$;
 
+-- A batch function's arrays (one entry per item, aligned) must be as long as
+-- each other; a wrong call is refused with every array's length, by name,
+-- before anything is written. sizes: cardinality() of each, in names' order.
+create or replace function rhpool.require_one_entry_each(caller text, item text, names text[], sizes integer[])
+returns void
+language plpgsql
+immutable
+as $$
+begin
+  if exists (select 1 from unnest(require_one_entry_each.sizes) s where s is distinct from require_one_entry_each.sizes[1]) then
+    raise exception '%: every array must have one entry per % (%)', caller, item,
+      (select string_agg(n || ' ' || coalesce(s::text, 'NULL'), ', ' order by k)
+       from unnest(require_one_entry_each.names, require_one_entry_each.sizes) with ordinality u(n, s, k))
+      using errcode = 'invalid_parameter_value';
+  end if;
+end
+$$;
+
 -- The relation of a job table (null: not a job table).
 --
 -- The functions on a job's path are PL/pgSQL, not SQL: PostgreSQL plans a

@@ -6,6 +6,11 @@
 -- order, the order every batch locks in, so batches cannot deadlock; two
 -- deliveries of one job in one batch are taken one after the other, the second
 -- seeing the first (a duplicate stays a duplicate).
+--
+-- A batch that only holds callbacks (receive_claim, hold_callback: rhpool's
+-- default, confirmed callbacks) and hands none over changes no job, so none of
+-- its callbacks depends on another: it is written by rhpool.hold_claims in one
+-- statement, with the outcomes each function would give.
 
 -- handed_to, handed_keys and lease_seconds are hand_over_claim's
 -- (310-confirmation.sql): a claim plainly its attempt's is leased to the
@@ -20,17 +25,23 @@ language plpgsql
 volatile
 as $$
 declare
-  items integer := cardinality(take_callbacks.functions);
   item record;
   handed record;
+  handing boolean := take_callbacks.lease_seconds > 0 and cardinality(take_callbacks.handed_to) > 0;
 begin
-  if items is distinct from cardinality(take_callbacks.job_tables) or items is distinct from cardinality(take_callbacks.job_ids)
-     or items is distinct from cardinality(take_callbacks.attempts) or items is distinct from cardinality(take_callbacks.task_ids)
-     or items is distinct from cardinality(take_callbacks.callbacks) or items is distinct from cardinality(take_callbacks.bodies) then
-    raise exception 'take_callbacks: every array must have one entry per callback (functions %, job_tables %, job_ids %, attempts %, task_ids %, callbacks %, bodies %)',
-      items, cardinality(take_callbacks.job_tables), cardinality(take_callbacks.job_ids), cardinality(take_callbacks.attempts),
-      cardinality(take_callbacks.task_ids), cardinality(take_callbacks.callbacks), cardinality(take_callbacks.bodies)
-      using errcode = 'invalid_parameter_value';
+  perform rhpool.require_one_entry_each('take_callbacks', 'callback',
+    array['functions', 'job_tables', 'job_ids', 'attempts', 'task_ids', 'callbacks', 'bodies'],
+    array[cardinality(take_callbacks.functions), cardinality(take_callbacks.job_tables), cardinality(take_callbacks.job_ids),
+          cardinality(take_callbacks.attempts), cardinality(take_callbacks.task_ids), cardinality(take_callbacks.callbacks),
+          cardinality(take_callbacks.bodies)]);
+  if not coalesce(handing, false)
+     and coalesce((select bool_and(f in ('receive_claim', 'hold_callback')) from unnest(take_callbacks.functions) f), false) then
+    return query
+      select h.ord, h.value, null::bigint, null::text
+      from rhpool.hold_claims(take_callbacks.job_tables, take_callbacks.job_ids, take_callbacks.attempts, take_callbacks.task_ids,
+                              take_callbacks.callbacks, take_callbacks.bodies,
+                              array(select f = 'receive_claim' from unnest(take_callbacks.functions) with ordinality u(f, n) order by n)) h;
+    return;
   end if;
   for item in
     select i.fn, i.job_table, i.job_id, i.attempt, i.task_id, i.callback, i.body, i.ord
@@ -47,7 +58,7 @@ begin
         value := rhpool.apply_callback(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body);
       when 'receive_claim' then
         -- Handed over to the calling process when it can confirm the callback; else held as always.
-        if take_callbacks.lease_seconds > 0 and cardinality(take_callbacks.handed_to) > 0 then
+        if handing then
           handed := rhpool.hand_over_claim(item.job_table, item.job_id, item.attempt, item.task_id, item.callback, item.body,
                                            take_callbacks.handed_to, coalesce(take_callbacks.handed_keys, '{}'), take_callbacks.lease_seconds);
           handed_delivery := handed.handed_delivery;
