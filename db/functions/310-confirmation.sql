@@ -18,9 +18,9 @@
 -- (bench/webhook.ts). ord is each callback's place in the arrays, from 1.
 --
 -- A generic plan, made once for the session: a custom plan is made again at
--- every call, and planning this statement (two reads over every job table)
--- cost ~4 ms a batch, five times its execution. Its parameters are arrays, so
--- a custom plan would be no better.
+-- every call, and planning this statement (it reads every job table) cost
+-- ~4 ms a batch in its first version, five times its execution. Its
+-- parameters are arrays, so a custom plan would be no better.
 create or replace function rhpool.hold_claims(
   job_tables text[], job_ids uuid[], attempts integer[], task_ids text[], callbacks jsonb[], bodies text[],
   refuse_other_tasks boolean[]
@@ -39,17 +39,15 @@ begin
           cardinality(hold_claims.task_ids), cardinality(hold_claims.callbacks), cardinality(hold_claims.bodies),
           cardinality(hold_claims.refuse_other_tasks)]);
   for ord, value in
-    -- Materialized: each callback's refusal (a read of every job table) is made once, not once per use.
+    -- Materialized: each callback's refusal (task_id_holder reads every job table) is made once, not once per use.
     with claims as materialized (
       select i.ord::integer as ord, i.job_table, i.job_id, i.attempt, i.task_id, i.callback, i.body, j.status as job_status,
              j.id is not null and j.status = any (rhpool.terminal_statuses()) as job_finished,
              case when i.refuse and j.id is not null and not (j.status = any (rhpool.terminal_statuses())) and i.task_id is not null then
                case when j.task_id is not null and j.task_id <> i.task_id then format('job runs task %s, callback is for task %s', j.task_id, i.task_id)
-                    else (select format('task %s belongs to %s', i.task_id, h.job_table || '/' || o.id)
-                          from rhpool.job_rows o
-                          join rhpool.tools h on h.relation = o.tableoid
-                          where o.task_id = i.task_id and not (o.tableoid = t.relation and o.id = i.job_id)
-                          limit 1)
+                    else (select format('task %s belongs to %s', i.task_id, o.holder)
+                          from (select rhpool.task_id_holder(i.task_id, i.job_table, i.job_id) as holder) o
+                          where o.holder is not null)
                end
              end as refusal
       from unnest(hold_claims.job_tables, hold_claims.job_ids, hold_claims.attempts, hold_claims.task_ids,
