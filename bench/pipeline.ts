@@ -13,9 +13,9 @@ import { migrate } from '../src/db/migrate.ts'
 import { freePort } from '../src/localdb/cluster.ts'
 import { createLogger } from '../src/log.ts'
 import { startService, type Service } from '../src/service.ts'
-import { startSimulator, type Simulator } from '../simulator/index.ts'
+import { startSimulator, type SimulatorOptions } from '../simulator/index.ts'
 import { webhookPath } from '../src/webhook/job-reference.ts'
-import { callbackEnv, callbackMode, readCommandLine } from './lib/command-line.ts'
+import { callbackEnv, callbackMode, oneOf, readCommandLine } from './lib/command-line.ts'
 import { putJobsInFlight, successCallback } from './lib/jobs-in-flight.ts'
 import { postDeliveries } from './lib/post-deliveries.ts'
 import { summarize } from './lib/latency-stats.ts'
@@ -25,6 +25,7 @@ import { turnoverStageTimes, turnoverStages, type TurnoverMarks, type TurnoverSt
 import { fixed, formatTable, whole } from './lib/text-table.ts'
 import { withThrowawayCluster } from './lib/throwaway-cluster.ts'
 import { waitUntil } from './lib/rhpool-in-process.ts'
+import { startSimulatorProcess, type SimulatorLedger } from './lib/simulator-process.ts'
 
 const usage = `Usage: npx tsx bench/pipeline.ts [options]
 
@@ -33,17 +34,50 @@ const usage = `Usage: npx tsx bench/pipeline.ts [options]
   --callbacks MODE    parts 1 and 2: confirmed (rhpool's default, checked with RunningHub's query)
                       or trusted (applied as sent, as for the first figures of bench/README.md)
                       (default confirmed); part 3 always trusts (its tasks are made up)
+  --simulator WHERE   shared (default: RunningHub's simulator in rhpool's process, its timers
+                      and garbage collection on rhpool's event loop) or separate (in a process
+                      of its own, as RunningHub is elsewhere; bench/README.md compares the two)
   --help              this text`
 
-const { quick, callbacks } = readCommandLine({
+const { quick, callbacks, simulatorPlace } = readCommandLine({
   script: 'bench/pipeline.ts',
   usage,
-  options: { quick: { type: 'boolean', default: false }, callbacks: { type: 'string', default: 'confirmed' } },
-  read: (values) => ({ quick: values.quick, callbacks: callbackMode(values.callbacks) }),
+  options: {
+    quick: { type: 'boolean', default: false },
+    callbacks: { type: 'string', default: 'confirmed' },
+    simulator: { type: 'string', default: 'shared' },
+  },
+  read: (values) => ({
+    quick: values.quick,
+    callbacks: callbackMode(values.callbacks),
+    simulatorPlace: oneOf('simulator', values.simulator, ['shared', 'separate'] as const),
+  }),
 })
+
+/** The simulator where --simulator puts it, read the same way in both places. */
+interface RunningHub {
+  url: string
+  counts(): Promise<{ submissions: number; endedTasks: number }> | { submissions: number; endedTasks: number }
+  ledger(): Promise<SimulatorLedger> | SimulatorLedger
+  close(): Promise<void>
+}
+
+async function startRunningHub(options: SimulatorOptions): Promise<RunningHub> {
+  if (simulatorPlace === 'separate') return await startSimulatorProcess(options)
+  const sim = await startSimulator(options)
+  return {
+    url: sim.url,
+    counts: () => ({
+      submissions: sim.ledger.submissions.length,
+      endedTasks: sim.ledger.tasks.filter((task) => task.endedAt !== null).length,
+    }),
+    ledger: () => ({ submissions: [...sim.ledger.submissions], tasks: [...sim.ledger.tasks], callbacks: [...sim.ledger.callbacks] }),
+    close: () => sim.close(),
+  }
+}
 const secret = 'bench-webhook-secret-0123456789abcdef0123456789'
 
-async function system(url: string, sim: Simulator, keys: string[], extra: Record<string, string> = {}): Promise<Service> {
+async function system(url: string, sim: RunningHub, keys: string[], extra: Record<string, string> = {}): Promise<Service> {
   const port = await freePort()
   const env: Record<string, string> = {
     DATABASE_URL: url,
@@ -63,17 +97,17 @@ async function system(url: string, sim: Simulator, keys: string[], extra: Record
 
 async function insertToSubmission(url: string): Promise<number[]> {
   const key = 'bench-key-primary-0001'
-  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: 0 } })
+  const sim = await startRunningHub({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: 0 } })
   const service = await system(url, sim, [key])
   const latencies: number[] = []
   try {
     const runs = quick ? 50 : 200
     for (let i = 0; i < runs; i++) {
-      const before = sim.ledger.submissions.length
+      const before = (await sim.counts()).submissions
       const started = performance.now()
       await service.sql`insert into upscaler_jobs (input_file_name) values ('in.png')`
-      // Polled every millisecond: this is the figure measured, and the check reads memory only.
-      await waitUntil('the submission', () => sim.ledger.submissions.length > before, 60_000, 1)
+      // Polled every millisecond: this is the figure measured, and the check reads the simulator's memory only.
+      await waitUntil('the submission', async () => (await sim.counts()).submissions > before, 60_000, 1)
       latencies.push(performance.now() - started)
       // Let the task finish so the next insert finds a free slot, as in the scenario measured.
       await waitUntil(
@@ -95,10 +129,11 @@ async function turnover(
 ): Promise<{ gaps: number[]; stages: Map<TurnoverStage, number[]>; utilisation: number; jobs: number; seconds: number }> {
   const key = 'bench-key-turnover-0002'
   const taskMs = 100
-  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: taskMs } })
+  const sim = await startRunningHub({ accounts: [{ apiKey: key, concurrency: 3 }], config: { taskDurationMs: taskMs } })
   const service = await system(url, sim, [key])
   const jobs = quick ? 150 : 600
   let marks = new Map<string, TurnoverMarks>()
+  let ledger: SimulatorLedger = { submissions: [], tasks: [], callbacks: [] }
   try {
     await service.sql`insert into veste_ai_jobs (person_file_name, clothing_file_name) select 'p.png', 'c.png' from generate_series(1, ${jobs})`
     // The gaps come from the simulator's timestamps, so how soon the end is noticed does not
@@ -107,19 +142,20 @@ async function turnover(
     // rhpool's own pool and cores, through the whole run (bench/README.md: no change in the
     // gap's p99 could be told from this machine's run-to-run spread, but it is load the
     // scenario measured does not have).
-    await waitUntil('every task to end', () => sim.ledger.tasks.filter((task) => task.endedAt !== null).length >= jobs, 300_000, 50)
+    await waitUntil('every task to end', async () => (await sim.counts()).endedTasks >= jobs, 300_000, 50)
     await waitUntil(
       'every job to be completed',
       async () => (await service.sql`select count(*)::int as n from veste_ai_jobs where status = 'completed'`)[0]!.n === jobs,
       60_000,
       50
     )
-    marks = await jobMarks(service.sql, 'veste_ai_jobs', sim)
+    ledger = await sim.ledger()
+    marks = await jobMarks(service.sql, 'veste_ai_jobs', ledger)
   } finally {
     await service.stop()
     await sim.close()
   }
-  const tasks = sim.ledger.tasks.filter((task) => task.endedAt !== null)
+  const tasks = ledger.tasks.filter((task) => task.endedAt !== null)
   const ends = tasks.map((task) => task.endedAt!).sort((a, b) => a - b)
   const starts = tasks.map((task) => task.createdAt).sort((a, b) => a - b)
   const gaps = turnoverGaps(ends, starts)
@@ -134,14 +170,14 @@ async function turnover(
 }
 
 /** Per task: when its first TASK_END went out and was answered (the simulator's ledger), and its job's claim and end (the job row). */
-async function jobMarks(sql: Service['sql'], jobTable: string, sim: Simulator): Promise<Map<string, TurnoverMarks>> {
+async function jobMarks(sql: Service['sql'], jobTable: string, ledger: SimulatorLedger): Promise<Map<string, TurnoverMarks>> {
   const rows = await sql.unsafe<{ task_id: string; claimed_ms: number; finished_ms: number }[]>(
     `select task_id, extract(epoch from claimed_at) * 1000 as claimed_ms, extract(epoch from completed_at) * 1000 as finished_ms
      from ${jobTable} where task_id is not null`
   )
   const marks = new Map<string, TurnoverMarks>()
   for (const row of rows) marks.set(row.task_id, { claimedAt: Number(row.claimed_ms), finishedAt: Number(row.finished_ms) })
-  for (const attempt of sim.ledger.callbacks) {
+  for (const attempt of ledger.callbacks) {
     const mark = marks.get(attempt.taskId)
     if (!mark || mark.callback || attempt.event !== 'TASK_END' || attempt.status !== 200) continue
     mark.callback = { sentAt: attempt.at, answeredAt: attempt.at + attempt.durationMs }
@@ -154,7 +190,7 @@ async function webhookThroughput(
 ): Promise<{ requests: number; seconds: number; latencies: number[]; statuses: Map<number, number> }> {
   const key = 'bench-key-webhook-0003'
   const jobs = quick ? 1000 : 4000
-  const sim = await startSimulator({ accounts: [{ apiKey: key, concurrency: 3 }] })
+  const sim = await startRunningHub({ accounts: [{ apiKey: key, concurrency: 3 }] })
   // Made-up tasks: RunningHub's query knows none of them, so the callbacks are trusted.
   const service = await system(url, sim, [key], { RHPOOL_DISPATCHER: 'false', ...callbackEnv('trusted') })
   const sql = service.sql
@@ -191,7 +227,9 @@ await withThrowawayCluster('pipeline', async (cluster) => {
   const hooks = await webhookThroughput(await fresh('webhooks'))
   const hook = summarize(hooks.latencies)
 
-  console.log(`\ncallbacks: ${callbacks} in parts 1 and 2, trusted in part 3`)
+  console.log(
+    `\ncallbacks: ${callbacks} in parts 1 and 2, trusted in part 3; RunningHub's simulator: ${simulatorPlace === 'separate' ? 'in a process of its own' : "in rhpool's process"}`
+  )
   console.log('\n1. insert → submission at RunningHub, slot free (NOTIFY path)')
   console.log(
     formatTable(

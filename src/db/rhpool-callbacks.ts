@@ -53,12 +53,18 @@ export interface TakenOutcome {
  * Takes correctly signed callbacks, batched (step-batcher.ts, 330-callback-batches.sql):
  * those that arrive while a batch is being written go together as the next one.
  * Each answers the delivery's outcome, as the single-callback function does.
+ *
+ * One batch in flight at a time, as every other step. Until 2026-12-04 the route
+ * wrote two at once, chosen when each callback in a batch was its own function
+ * call; since held callbacks are one statement a batch (hold_claims), fuller
+ * batches cost less per delivery (bench/README.md, "One batch of callbacks in
+ * flight": PostgreSQL CPU per delivery -17 to -25%, the route's -12 to -15%).
  */
 export class CallbackTaker {
   private readonly batcher: StepBatcher<TakenCallback, TakenOutcome>
 
   /** @param handOver the terms for each batch's receive_claim (none: every claim is held for any process's rounds) */
-  constructor(sql: Sql, handOver: () => HandOverTerms | null = () => null, batching: StepBatcherOptions = { maxInFlight: 2 }) {
+  constructor(sql: Sql, handOver: () => HandOverTerms | null = () => null, batching: StepBatcherOptions = { maxInFlight: 1 }) {
     this.batcher = new StepBatcher(async (items) => {
       const terms = handOver()
       const answers = await rows<{ ord: number; value: string; handed_delivery: string | null; handed_account: string | null }>(
