@@ -58,7 +58,7 @@ export interface TakenOutcome {
  * wrote two at once, chosen when each callback in a batch was its own function
  * call; since held callbacks are one statement a batch (hold_claims), fuller
  * batches cost less per delivery (bench/README.md, "One batch of callbacks in
- * flight": PostgreSQL CPU per delivery -17 to -25%, the route's -12 to -15%).
+ * flight": PostgreSQL CPU per delivery -19 to -26%, the route's -11 to -18%).
  */
 export class CallbackTaker {
   private readonly batcher: StepBatcher<TakenCallback, TakenOutcome>
